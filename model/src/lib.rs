@@ -1,0 +1,1 @@
+//! Executable specification of a Physalia cell. Under construction.

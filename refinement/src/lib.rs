@@ -1,0 +1,1 @@
+//! Trace refinement against the model. Not built yet: see issue 5.
