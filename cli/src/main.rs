@@ -1,1 +1,45 @@
-fn main() {}
+//! `physalia`: the workbench's command line. One subcommand per job.
+
+mod check;
+mod explore;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// The Physalia workbench: a formally checked model, spec and implementation of a
+/// Physalia cell (Multi-Paxos with a distinguished proposer, after Brooker et al.,
+/// "Millions of Tiny Databases", NSDI 2020).
+#[derive(Parser, Debug)]
+#[command(name = "physalia", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Model-check the stateright specification of one cell (exhaustive within the bounds).
+    ///
+    /// Prints progress while it runs, then the states explored and every property's verdict.
+    /// A violated `always` property (or an unreached `sometimes` one) is printed as a
+    /// numbered counterexample and makes the command exit 1.
+    Check(check::CheckArgs),
+    /// Serve the stateright Explorer web UI on the model, to browse states step by step.
+    Explore(explore::ExploreArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match &cli.command {
+        Command::Check(args) => check::run(args),
+        Command::Explore(args) => explore::run(args),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,1 +1,36 @@
-//! Executable specification of a Physalia cell. Under construction.
+//! # physalia-model — the executable specification of a Physalia cell
+//!
+//! One cell of `N` nodes runs Multi-Paxos with a distinguished proposer, as
+//! `docs/protocol.md` describes, and applies committed commands to a small transactional
+//! key-value store. [`CellModel`] is a stateright [`stateright::Model`]: it can be
+//! model-checked (BFS or DFS), served in the stateright Explorer, and (later) used by the
+//! refinement layer to replay implementation traces.
+//!
+//! Read it top-down like a specification:
+//! - [`types`]: the vocabulary (ballots, commands, messages);
+//! - [`kv`]: the state machine and the client workload;
+//! - [`network`]: the fault model of the network;
+//! - [`state`]: what a node, a client and the cell hold;
+//! - `handlers`: what each message does (by protocol phase);
+//! - [`model`]: actions, transitions, properties;
+//! - [`properties`]: each property, named, with where it comes from;
+//! - [`config`]: bounds and the catalogue of broken variants ([`Mutant`]);
+//! - [`check`]: running the checker with the work-arounds stateright 0.31 needs.
+
+pub mod check;
+pub mod config;
+pub mod dead;
+mod handlers;
+pub mod kv;
+pub mod linearizability;
+pub mod model;
+pub mod network;
+pub mod properties;
+pub mod render;
+pub mod state;
+pub mod symmetry;
+pub mod types;
+
+pub use config::{CellConfig, Mutant, NetworkKind};
+pub use model::{Action, CellModel, Timer};
+pub use state::CellState;

@@ -1,0 +1,204 @@
+//! Running the stateright checker on a [`CellModel`], with the work-arounds stateright 0.31
+//! needs (each pinned by a test in `tests/pitfalls.rs`):
+//!
+//! - **BFS may not return the shortest counterexample** once a discovery is overwritten by a
+//!   later one: we stop at the first `always` violation (`finish_when(AnyFailures)`), so with
+//!   one thread BFS reports a shortest counterexample.
+//! - **BFS ignores `.symmetry()`**: [`run`] refuses BFS with symmetry instead of silently
+//!   checking the full space.
+//! - **`eventually` misses violations** on cycles and at depth cut-offs: the model has no
+//!   `eventually` property; liveness is checked by TLC (`tla/`) and, on traces, by the
+//!   refinement layer.
+//! - **`.timeout()` is ignored with one thread** and a timed-out run reports itself done:
+//!   we offer no time limit, so a finished run is always a complete one (or stopped at a
+//!   violation, which [`CheckReport::stopped_early`] says).
+//! - **Simulation records wrong action indices after a no-op action**: the model is not
+//!   offered to the simulation checker.
+
+use std::time::{Duration, Instant};
+
+use stateright::{Checker, Expectation, HasDiscoveries, Model, Path};
+
+use crate::model::{Action, CellModel};
+use crate::state::CellState;
+use crate::symmetry;
+
+/// The search strategy.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Strategy {
+    /// Breadth-first: shortest counterexamples (with one thread), more memory.
+    Bfs,
+    /// Depth-first: little memory (a fingerprint per state), supports symmetry.
+    Dfs,
+}
+
+/// How to run the checker.
+#[derive(Clone, Debug)]
+pub struct CheckOptions {
+    /// Search strategy.
+    pub strategy: Strategy,
+    /// Worker threads.
+    pub threads: usize,
+    /// Whether to prune states equivalent under node renaming (DFS only).
+    pub symmetry: bool,
+}
+
+impl Default for CheckOptions {
+    fn default() -> Self {
+        CheckOptions {
+            strategy: Strategy::Bfs,
+            threads: 1,
+            symmetry: false,
+        }
+    }
+}
+
+/// A snapshot of a running check.
+#[derive(Clone, Copy, Debug)]
+pub struct Progress {
+    /// States generated, repeats included.
+    pub generated: usize,
+    /// Distinct states.
+    pub unique: usize,
+    /// Deepest path so far.
+    pub depth: usize,
+    /// Time since the start.
+    pub elapsed: Duration,
+}
+
+/// The verdict on one property.
+#[derive(Clone, Debug)]
+pub enum Verdict {
+    /// `always`: no reachable state violates it.
+    Holds,
+    /// `always`: this path reaches a state that violates it.
+    Violated(Path<CellState, Action>),
+    /// `sometimes`: this path reaches a state that satisfies it.
+    Reached(Path<CellState, Action>),
+    /// `sometimes`: no reachable state satisfies it.
+    Unreached,
+    /// The search stopped at another property's violation before deciding this one.
+    Undecided,
+}
+
+impl Verdict {
+    /// Whether this verdict is a failure of the model.
+    pub fn is_failure(&self) -> bool {
+        matches!(self, Verdict::Violated(_) | Verdict::Unreached)
+    }
+}
+
+/// One property and its verdict.
+#[derive(Clone, Debug)]
+pub struct PropertyResult {
+    /// The property's name.
+    pub name: &'static str,
+    /// `Always` or `Sometimes`.
+    pub expectation: Expectation,
+    /// What the checker found.
+    pub verdict: Verdict,
+}
+
+/// The outcome of a check.
+#[derive(Clone, Debug)]
+pub struct CheckReport {
+    /// The final figures.
+    pub stats: Progress,
+    /// Whether the search stopped at a violation instead of exhausting the state space.
+    pub stopped_early: bool,
+    /// Every property of the model with its verdict.
+    pub properties: Vec<PropertyResult>,
+}
+
+impl CheckReport {
+    /// Whether any property failed.
+    pub fn failed(&self) -> bool {
+        self.properties.iter().any(|p| p.verdict.is_failure())
+    }
+
+    /// The names of the violated `always` properties.
+    pub fn violations(&self) -> Vec<&'static str> {
+        self.properties
+            .iter()
+            .filter(|p| matches!(p.verdict, Verdict::Violated(_)))
+            .map(|p| p.name)
+            .collect()
+    }
+}
+
+/// Checks `model` exhaustively (within its bounds), calling `progress` about once a second.
+/// Stops at the first `always` violation.
+pub fn run(
+    model: CellModel,
+    opts: &CheckOptions,
+    mut progress: impl FnMut(Progress),
+) -> Result<CheckReport, String> {
+    if opts.symmetry && opts.strategy == Strategy::Bfs {
+        return Err("symmetry reduction needs --strategy dfs: stateright 0.31's BFS ignores \
+                    it and would silently check the full state space"
+            .into());
+    }
+    if opts.threads == 0 {
+        return Err("--threads must be at least 1".into());
+    }
+    let properties = model.properties();
+    let mut builder = model
+        .checker()
+        .threads(opts.threads)
+        .finish_when(HasDiscoveries::AnyFailures);
+    if opts.symmetry {
+        builder = builder.symmetry_fn(symmetry::symmetry_fn());
+    }
+    let start = Instant::now();
+    let checker: Box<dyn Checker<CellModel>> = match opts.strategy {
+        Strategy::Bfs => Box::new(builder.spawn_bfs()),
+        Strategy::Dfs => Box::new(builder.spawn_dfs()),
+    };
+    let snapshot = |c: &dyn Checker<CellModel>| Progress {
+        generated: c.state_count(),
+        unique: c.unique_state_count(),
+        depth: c.max_depth(),
+        elapsed: start.elapsed(),
+    };
+    let mut last = Instant::now();
+    while !checker.is_done() {
+        std::thread::sleep(Duration::from_millis(20));
+        if last.elapsed() >= Duration::from_secs(1) {
+            progress(snapshot(checker.as_ref()));
+            last = Instant::now();
+        }
+    }
+    let mut checker = checker;
+    for h in checker.handles() {
+        h.join().map_err(|_| "a checker thread panicked".to_string())?;
+    }
+    let stats = snapshot(checker.as_ref());
+    let discoveries = checker.discoveries();
+    let stopped_early = properties
+        .iter()
+        .any(|p| p.expectation == Expectation::Always && discoveries.contains_key(p.name));
+    let properties = properties
+        .iter()
+        .map(|p| {
+            let found = discoveries.get(p.name).cloned();
+            let verdict = match (&p.expectation, found) {
+                (Expectation::Always, Some(path)) => Verdict::Violated(path),
+                (Expectation::Always, None) if stopped_early => Verdict::Undecided,
+                (Expectation::Always, None) => Verdict::Holds,
+                (_, Some(path)) => Verdict::Reached(path),
+                (_, None) if stopped_early => Verdict::Undecided,
+                (_, None) => Verdict::Unreached,
+            };
+            PropertyResult {
+                name: p.name,
+                expectation: p.expectation.clone(),
+                verdict,
+            }
+        })
+        .collect();
+    Ok(CheckReport {
+        stats,
+        stopped_early,
+        properties,
+    })
+}

@@ -1,0 +1,152 @@
+//! The properties of a cell, one named function each. `always` properties are safety
+//! invariants checked on every reachable state; `sometimes` properties are non-vacuity
+//! witnesses: if one is never reached, the model (or its bounds) cannot exercise the behaviour
+//! the safety properties are meant to cover.
+//!
+//! The same names are used by the TLA+ spec (`tla/PhysaliaCell.tla`) and, later, by the
+//! refinement layer.
+
+use crate::handlers::replay_state;
+use crate::linearizability;
+use crate::model::CellModel;
+use crate::state::CellState;
+use crate::types::{Command, Slot};
+
+/// Name of [`agreement`].
+pub const AGREEMENT: &str = "agreement";
+/// Name of [`committed_prefix`].
+pub const COMMITTED_PREFIX: &str = "committed prefix";
+/// Name of [`validity`].
+pub const VALIDITY: &str = "validity";
+/// Name of [`promise_monotonic`].
+pub const PROMISE_MONOTONIC: &str = "promise monotonic";
+/// Name of [`durability`].
+pub const DURABILITY: &str = "durability";
+/// Name of [`applied_in_order`].
+pub const APPLIED_IN_ORDER: &str = "applied in slot order";
+/// Name of [`linearizable`].
+pub const LINEARIZABLE: &str = "linearizable";
+/// Name of [`command_chosen`].
+pub const COMMAND_CHOSEN: &str = "a command is chosen";
+/// Name of [`reproposed_after_leader_change`].
+pub const REPROPOSED: &str = "new leader re-proposes an old value";
+/// Name of [`commit_after_restart`].
+pub const COMMIT_AFTER_RESTART: &str = "commit after a restart";
+/// Name of [`condition_failed`].
+pub const CONDITION_FAILED: &str = "a conditional write fails";
+
+/// **Agreement**: at most one command is chosen per slot, where chosen means accepted by a
+/// quorum at one ballot. Lamport, "Paxos Made Simple" §2.1 ("only a single value is chosen"),
+/// applied per slot as in Multi-Paxos; TLA+ `Agreement`.
+pub fn agreement(m: &CellModel, s: &CellState) -> bool {
+    (0..m.cfg.max_slots).all(|slot| s.chosen_at(slot, m.cfg.quorum()).len() <= 1)
+}
+
+/// **Committed prefix**: any two nodes' committed logs agree on every slot both have
+/// committed (the state-machine safety of Raft §5.4.3, and of every SMR protocol). A slot
+/// below a node's commit index must hold an entry.
+pub fn committed_prefix(_: &CellModel, s: &CellState) -> bool {
+    let logs: Vec<Vec<Option<Command>>> = s
+        .nodes
+        .iter()
+        .map(|n| n.committed().iter().map(|e| e.map(|e| e.command)).collect())
+        .collect();
+    if logs.iter().flatten().any(Option::is_none) {
+        return false;
+    }
+    logs.iter()
+        .all(|a| logs.iter().all(|b| a.iter().zip(b).all(|(x, y)| x == y)))
+}
+
+/// **Validity**: every chosen command is a no-op or an operation a client invoked
+/// ("Paxos Made Simple" §2.1: "only a value that has been proposed may be chosen").
+pub fn validity(m: &CellModel, s: &CellState) -> bool {
+    (0..m.cfg.max_slots).all(|slot| {
+        s.chosen_at(slot, m.cfg.quorum()).into_iter().all(|c| match c {
+            Command::Noop => true,
+            Command::Op { client, seq } => s
+                .history
+                .get(client as usize)
+                .is_some_and(|h| (seq as usize) < h.len()),
+        })
+    })
+}
+
+/// **Promise monotonic**: a node's promised ballot never decreases, across restarts too. An
+/// acceptor that forgets a promise can accept a lower ballot and break Agreement (Paxos's
+/// acceptor state must be stable storage: "Paxos Made Simple" §2.3). Checked against the ghost
+/// high-water mark of every ballot the node ever promised.
+pub fn promise_monotonic(_: &CellModel, s: &CellState) -> bool {
+    s.nodes
+        .iter()
+        .zip(&s.ghost.high_water)
+        .all(|(n, &hw)| n.promised >= hw)
+}
+
+/// **Durability**: every write acknowledged to a client is chosen, so no failure can take it
+/// back (Physalia §2: a configuration change the client saw succeed must survive). Outcomes
+/// that wrote nothing (reads, failed conditions) are covered by [`linearizable`] instead.
+pub fn durability(m: &CellModel, s: &CellState) -> bool {
+    s.history.iter().enumerate().all(|(c, ops)| {
+        ops.iter().enumerate().all(|(seq, op)| match op.result {
+            Some(r) if !r.is_read_only() => s.is_chosen(
+                Command::Op {
+                    client: c as u8,
+                    seq: seq as u8,
+                },
+                m.cfg.quorum(),
+            ),
+            _ => true,
+        })
+    })
+}
+
+/// **Applied in slot order**: a running node has applied exactly the slots below its commit
+/// index, and its store is what applying them in slot order gives. This is the "apply"
+/// half of state-machine replication (Schneider 1990: replicas apply the same commands in the
+/// same order).
+pub fn applied_in_order(_: &CellModel, s: &CellState) -> bool {
+    s.nodes.iter().filter(|n| n.up).all(|n| {
+        let prefix: u8 = ((1u16 << n.commit) - 1) as u8;
+        n.applied == prefix && n.kv == replay_state(n.committed())
+    })
+}
+
+/// **Linearizable**: the client history is linearizable against the key-value semantics
+/// (Herlihy and Wing 1990), checked with [`linearizability::is_linearizable`] each time the
+/// history changes (the model caches the verdict in the ghost state).
+pub fn linearizable(_: &CellModel, s: &CellState) -> bool {
+    debug_assert_eq!(
+        s.ghost.linearizable,
+        linearizability::is_linearizable(&s.history)
+    );
+    s.ghost.linearizable
+}
+
+/// Sometimes: some slot has a client operation chosen.
+pub fn command_chosen(m: &CellModel, s: &CellState) -> bool {
+    (0..m.cfg.max_slots).any(|slot: Slot| {
+        s.chosen_at(slot, m.cfg.quorum())
+            .iter()
+            .any(|c| matches!(c, Command::Op { .. }))
+    })
+}
+
+/// Sometimes: the distinguished proposer changed and the new one re-proposed an operation
+/// accepted under another node's ballot (the step Agreement relies on).
+pub fn reproposed_after_leader_change(_: &CellModel, s: &CellState) -> bool {
+    s.ghost.reproposed
+}
+
+/// Sometimes: a node crashed and restarted, and a leader committed afterwards.
+pub fn commit_after_restart(_: &CellModel, s: &CellState) -> bool {
+    s.ghost.committed_after_restart
+}
+
+/// Sometimes: a client saw a conditional write fail its condition.
+pub fn condition_failed(_: &CellModel, s: &CellState) -> bool {
+    s.history
+        .iter()
+        .flatten()
+        .any(|op| op.result.is_some_and(|r| r.is_failed_condition()))
+}

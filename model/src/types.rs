@@ -1,0 +1,253 @@
+//! The protocol vocabulary of `../shared/DESIGN.md`: ballots, slots, commands and messages.
+//!
+//! Every type here is small and `Ord`, so that model states hash and compare cheaply and
+//! iterate in a deterministic order (stateright rebuilds counterexamples from action indices).
+
+use std::fmt;
+
+use crate::kv::{self, Outcome};
+
+/// A node of the cell, `0..N`. Printed as `n0`, `n1`, ...
+pub type NodeId = u8;
+/// A client, `0..C`. Printed as `c0`, `c1`, ...
+pub type ClientId = u8;
+/// A log position, counted from 0.
+pub type Slot = u8;
+/// The per-client sequence number of an operation (its index in the client's workload).
+pub type OpSeq = u8;
+
+/// The most log slots a model run may use.
+pub const MAX_SLOTS: usize = 4;
+
+/// A node's accepted entries, indexed by slot.
+pub type Log = [Option<Entry>; MAX_SLOTS];
+
+/// A set of nodes as a bit mask (cells have at most 7 nodes).
+#[derive(Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct NodeSet(pub u8);
+
+impl NodeSet {
+    /// The set holding one node.
+    pub fn single(n: NodeId) -> Self {
+        NodeSet(1 << n)
+    }
+    /// Adds a node.
+    pub fn insert(&mut self, n: NodeId) {
+        self.0 |= 1 << n;
+    }
+    /// Whether the node is in the set.
+    pub fn contains(self, n: NodeId) -> bool {
+        self.0 & (1 << n) != 0
+    }
+    /// How many nodes the set holds.
+    pub fn len(self) -> usize {
+        self.0.count_ones() as usize
+    }
+    /// Whether the set is empty.
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+    /// The set with node ids renamed by `perm` (`perm[old] = new`).
+    pub fn permuted(self, perm: &[NodeId]) -> Self {
+        let mut out = NodeSet::default();
+        for (old, &new) in perm.iter().enumerate() {
+            if self.contains(old as NodeId) {
+                out.insert(new);
+            }
+        }
+        out
+    }
+}
+
+impl fmt::Debug for NodeSet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{{")?;
+        let mut first = true;
+        for n in 0..8 {
+            if self.contains(n) {
+                if !first {
+                    write!(f, ",")?;
+                }
+                write!(f, "n{n}")?;
+                first = false;
+            }
+        }
+        write!(f, "}}")
+    }
+}
+
+/// A ballot `(round, node)`, ordered lexicographically. `(0, n0)` is the zero ballot that no
+/// proposer uses; a node proposes only with its own id, which makes ballots unique.
+#[derive(Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Ballot {
+    /// The round, compared first.
+    pub round: u8,
+    /// The proposing node, which breaks ties between equal rounds.
+    pub node: NodeId,
+}
+
+impl Ballot {
+    /// The ballot every node has promised initially.
+    pub const ZERO: Ballot = Ballot { round: 0, node: 0 };
+
+    /// Whether this is the zero ballot.
+    pub fn is_zero(self) -> bool {
+        self == Ballot::ZERO
+    }
+}
+
+impl fmt::Debug for Ballot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.is_zero() {
+            write!(f, "⊥")
+        } else {
+            write!(f, "({},n{})", self.round, self.node)
+        }
+    }
+}
+
+/// What a slot holds. Consensus never looks inside a command.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Command {
+    /// Fills a hole; changes nothing.
+    Noop,
+    /// Operation `seq` of `client`'s workload (see [`kv::workload`]).
+    Op {
+        /// The client that requested it.
+        client: ClientId,
+        /// Its sequence number within that client's workload.
+        seq: OpSeq,
+    },
+}
+
+impl fmt::Debug for Command {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Command::Noop => write!(f, "noop"),
+            Command::Op { client, seq } => {
+                write!(f, "c{client}#{seq}:{:?}", kv::workload(*client, *seq))
+            }
+        }
+    }
+}
+
+/// An accepted log entry: the command a node accepted at a slot, and the ballot it came with.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Entry {
+    /// The ballot of the `Accept` (or the node's own proposal).
+    pub ballot: Ballot,
+    /// The command.
+    pub command: Command,
+}
+
+impl fmt::Debug for Entry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}@{:?}", self.command, self.ballot)
+    }
+}
+
+/// Who sends or receives a message.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Endpoint {
+    /// A node of the cell.
+    Node(NodeId),
+    /// A client.
+    Client(ClientId),
+}
+
+impl fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Endpoint::Node(n) => write!(f, "n{n}"),
+            Endpoint::Client(c) => write!(f, "c{c}"),
+        }
+    }
+}
+
+/// The messages of the protocol, named as in DESIGN.md's vocabulary.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Msg {
+    /// Phase 1a. `from` is the sender's commit index: the first slot it has not seen committed.
+    Prepare { ballot: Ballot, from: Slot },
+    /// Phase 1b: the acceptor's entries at slots `>= from` (the others are `None`).
+    Promise { ballot: Ballot, accepted: Log },
+    /// Phase 1b/2b refusal: `ballot` was lower than the acceptor's `promised`.
+    Nack { ballot: Ballot, promised: Ballot },
+    /// Phase 2a: one slot per message in the model.
+    Accept {
+        ballot: Ballot,
+        slot: Slot,
+        command: Command,
+    },
+    /// Phase 2b.
+    Accepted { ballot: Ballot, slot: Slot },
+    /// Learning: slots `< up_to` are chosen, with the values accepted at `ballot`.
+    Commit { ballot: Ballot, up_to: Slot },
+    /// A client asks the cell to run operation `op` of its workload (the transaction is
+    /// [`kv::workload`]`(client, op)`).
+    Request { client: ClientId, op: OpSeq },
+    /// A node that does not lead points the client at the node it believes leads.
+    Redirect {
+        op: OpSeq,
+        leader: Option<NodeId>,
+    },
+    /// The result of operation `op`, sent once it is committed and applied.
+    Reply { op: OpSeq, result: Outcome },
+}
+
+impl fmt::Debug for Msg {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Msg::Prepare { ballot, from } => write!(f, "Prepare{{{ballot:?}, from {from}}}"),
+            Msg::Promise { ballot, accepted } => {
+                write!(f, "Promise{{{ballot:?}, [")?;
+                let mut first = true;
+                for (slot, e) in accepted.iter().enumerate() {
+                    if let Some(e) = e {
+                        if !first {
+                            write!(f, ", ")?;
+                        }
+                        write!(f, "{slot}:{e:?}")?;
+                        first = false;
+                    }
+                }
+                write!(f, "]}}")
+            }
+            Msg::Nack { ballot, promised } => {
+                write!(f, "Nack{{{ballot:?}, promised {promised:?}}}")
+            }
+            Msg::Accept {
+                ballot,
+                slot,
+                command,
+            } => write!(f, "Accept{{{ballot:?}, slot {slot}, {command:?}}}"),
+            Msg::Accepted { ballot, slot } => write!(f, "Accepted{{{ballot:?}, slot {slot}}}"),
+            Msg::Commit { ballot, up_to } => write!(f, "Commit{{{ballot:?}, up_to {up_to}}}"),
+            Msg::Request { client, op } => {
+                write!(f, "Request{{c{client}#{op}: {:?}}}", kv::workload(*client, *op))
+            }
+            Msg::Redirect { op, leader } => match leader {
+                Some(l) => write!(f, "Redirect{{#{op}, leader n{l}}}"),
+                None => write!(f, "Redirect{{#{op}, leader unknown}}"),
+            },
+            Msg::Reply { op, result } => write!(f, "Reply{{#{op}, {result:?}}}"),
+        }
+    }
+}
+
+/// A message in flight from `src` to `dst`.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Envelope {
+    /// The sender.
+    pub src: Endpoint,
+    /// The receiver.
+    pub dst: Endpoint,
+    /// The message.
+    pub msg: Msg,
+}
+
+impl fmt::Debug for Envelope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}→{:?} {:?}", self.src, self.dst, self.msg)
+    }
+}
