@@ -71,7 +71,7 @@ fn truncated_last_line_is_reported() {
 #[test]
 fn empty_file_and_blank_line_are_rejected() {
     assert!(matches!(read_str("e", ""), Err(ReadError::Empty { .. })));
-    let text = good() + "\n" + &good().lines().nth(1).unwrap().to_owned() + "\n";
+    let text = good() + "\n" + good().lines().nth(1).unwrap() + "\n";
     let err = read_str("b.jsonl", &text).unwrap_err().to_string();
     assert!(err.starts_with("b.jsonl:3:"), "{err}");
 }
