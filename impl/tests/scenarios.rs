@@ -134,3 +134,33 @@ fn run(name: &str) {
 fn election() {
     run("election");
 }
+
+#[test]
+fn replication() {
+    run("replication");
+}
+
+#[test]
+fn failover() {
+    run("failover");
+}
+
+#[test]
+fn hole() {
+    run("hole");
+}
+
+#[test]
+fn catchup() {
+    run("catchup");
+}
+
+#[test]
+fn nack() {
+    run("nack");
+}
+
+#[test]
+fn unsynced() {
+    run("unsynced");
+}

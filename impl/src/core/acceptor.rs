@@ -16,7 +16,7 @@ impl Cell {
         }
         self.max_round = self.max_round.max(ballot.round);
         if self.role != Role::Follower && self.ballot < ballot {
-            self.step_down();
+            self.step_down(Some(ballot.node));
         }
     }
 

@@ -200,18 +200,19 @@ impl Cell {
     pub(super) fn on_nack(&mut self, ballot: Ballot, promised: Ballot) {
         self.max_round = self.max_round.max(promised.round);
         if self.role != Role::Follower && self.ballot == ballot {
-            self.step_down();
+            self.step_down(Some(promised.node));
         }
     }
 
-    /// Becomes a follower; queued client requests (never proposed) are redirected.
-    pub(super) fn step_down(&mut self) {
+    /// Becomes a follower; queued client requests (never proposed) are redirected to
+    /// `leader`, the node of the higher ballot that deposed this one.
+    pub(super) fn step_down(&mut self, leader: Option<NodeId>) {
         self.role = Role::Follower;
         self.campaign = None;
         self.timers.heartbeat = None;
         self.timers.retry = None;
         if let Some(lead) = self.lead.take() {
-            let leader = self.leader_hint().filter(|n| *n != self.id);
+            let leader = leader.filter(|n| *n != self.id);
             for (client, op, _) in lead.queue {
                 self.reply(client, Msg::Redirect { op, leader });
             }
@@ -281,15 +282,15 @@ impl Cell {
         }
     }
 
-    /// `Timeout(heartbeat)`: re-send `Commit`, and ship each peer the lowest slots it has
-    /// not acknowledged at this ballot (unacknowledged `Accept`s, or a lagging node's
-    /// missing log segment), at most `max_batch` per peer.
+    /// `Timeout(heartbeat)`: ship each peer the lowest slots it has not acknowledged at this
+    /// ballot (unacknowledged `Accept`s, or a lagging node's missing log segment), at most
+    /// `max_batch` per peer, then re-send `Commit` (after the segment, so that a FIFO link
+    /// lets the lagging node commit it at once).
     pub(super) fn on_heartbeat(&mut self) {
         if self.lead.is_none() {
             self.timers.heartbeat = None;
             return;
         }
-        self.broadcast_commit();
         let lead = self.lead.as_ref().expect("checked");
         let ballot = lead.ballot;
         let mut shipments = Vec::new();
@@ -311,6 +312,7 @@ impl Cell {
         for (peer, proposals) in shipments {
             self.send(peer, Msg::Accept { ballot, proposals });
         }
+        self.broadcast_commit();
         self.timers.heartbeat = Some(self.now + self.opts.heartbeat_interval);
     }
 }
