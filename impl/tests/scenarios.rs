@@ -10,6 +10,7 @@ use std::path::Path;
 
 use harness::Env;
 use physalia_impl::core::Options;
+use physalia_traces::{merge, read_str, Config, Header, NodeId, TraceWriter};
 
 /// One `command / ---- / expected` block.
 struct Block {
@@ -110,6 +111,9 @@ fn run_file(path: &Path) -> Result<(), String> {
         }
         rewritten += &format!("{}\n----\n{}", b.command, actual);
     }
+    if let Some(env) = &env {
+        check_trace(path, env)?;
+    }
     if std::env::var_os("UPDATE_EXPECT").is_some() {
         std::fs::write(path, rewritten).map_err(|e| e.to_string())?;
         return Ok(());
@@ -119,6 +123,25 @@ fn run_file(path: &Path) -> Result<(), String> {
     } else {
         Err(failures.join("\n"))
     }
+}
+
+/// Writes the run's trace as one file per node, reads the files back and merges them:
+/// every step of the scenario must make a valid, causally consistent trace.
+fn check_trace(path: &Path, env: &Env) -> Result<(), String> {
+    let header = Header::new("scenario", Config::with_nodes(env.nodes()), 3);
+    let mut files = Vec::new();
+    for n in 0..env.nodes() {
+        let mut w = TraceWriter::new(Vec::new(), &header).map_err(|e| e.to_string())?;
+        for ev in env.trace.iter().filter(|e| e.node == NodeId(n)) {
+            w.write(ev).map_err(|e| e.to_string())?;
+        }
+        let text = String::from_utf8(w.into_inner()).map_err(|e| e.to_string())?;
+        let name = format!("{}#n{n}", path.display());
+        files.push(read_str(&name, &text).map_err(|e| e.to_string())?);
+    }
+    let merged = merge(files).map_err(|e| e.to_string())?;
+    assert_eq!(merged.events.len(), env.trace.len());
+    Ok(())
 }
 
 fn run(name: &str) {

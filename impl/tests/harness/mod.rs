@@ -69,6 +69,11 @@ impl Env {
         env
     }
 
+    /// The number of nodes.
+    pub fn nodes(&self) -> u32 {
+        self.nodes.len() as u32
+    }
+
     /// Runs one command line and returns its log.
     pub fn run(&mut self, line: &str) -> Result<String, String> {
         self.out.clear();
