@@ -5,9 +5,13 @@
 //! - [`sm`]: the cell's replicated state machine: the jury and a typed key-value store with
 //!   transactions, total and deterministic.
 //!
-//! The deterministic simulator and the production node shell are not built yet.
+//! - [`sim`]: a deterministic simulator of one cell with a stated fault model, online
+//!   invariant checks, and traces recorded through `tracing`.
+//!
+//! The production node shell is not built yet.
 
 #![forbid(unsafe_code)]
 
 pub mod core;
+pub mod sim;
 pub mod sm;

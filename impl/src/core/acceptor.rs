@@ -57,12 +57,9 @@ impl Cell {
             if self.log.get(&p.slot) == Some(&(ballot, p.command.clone())) {
                 continue;
             }
-            if p.slot < self.commit {
-                // Already chosen here; the leader's value is the chosen one (Agreement),
-                // so the entry is rewritten at the leader's ballot only to let `Commit`
-                // match it. Nothing changes for the applied prefix.
-                debug_assert_eq!(self.log.get(&p.slot).map(|e| &e.1), Some(&p.command));
-            }
+            // Below `commit` the slot is chosen here already; by Agreement the leader ships
+            // the same command, rewritten at its ballot only so that its `Commit` matches.
+            // The applied prefix never changes (a peer's message cannot undo an apply).
             self.log.insert(p.slot, (ballot, p.command.clone()));
             self.persist(DurableWrite::Accepted {
                 entry: Entry {

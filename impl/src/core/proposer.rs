@@ -74,7 +74,7 @@ impl Cell {
         };
         c.promised_by.insert(from);
         for e in accepted {
-            let keep = c.learned.get(&e.slot).is_none_or(|(b, _)| *b < e.ballot);
+            let keep = c.learned.get(&e.slot).map_or(true, |(b, _)| *b < e.ballot);
             if keep {
                 c.learned.insert(e.slot, (e.ballot, e.command));
             }
@@ -297,7 +297,7 @@ impl Cell {
         for (peer, progress) in &lead.peers {
             let proposals: Vec<Proposal> = self
                 .log
-                .range(progress.commit..lead.next_slot)
+                .range(progress.commit.min(lead.next_slot)..lead.next_slot)
                 .filter(|(s, _)| !progress.acked.contains(s))
                 .take(self.opts.max_batch.max(1))
                 .map(|(s, (_, c))| Proposal {
