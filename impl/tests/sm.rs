@@ -87,8 +87,9 @@ fn increments_beyond_the_integer_bound_are_a_defined_error() {
     assert_eq!(m.get(&"n".into()), Some(&int(200)));
 }
 
-#[test]
-fn compound_transaction_reads_before_writes_and_is_all_or_nothing() {
+/// A store holding `a = 1` and `s = "x"`, and a transaction builder: conditions
+/// `a == expected` and `z` absent, reads `a` and `z`, then `writes`.
+fn compound_setup() -> (StateMachine, impl Fn(Vec<WriteOp>, Option<Value>) -> Txn) {
     let mut m = sm();
     m.apply(&op(
         1,
@@ -120,7 +121,12 @@ fn compound_transaction_reads_before_writes_and_is_all_or_nothing() {
         reads: vec!["a".into(), "z".into()],
         writes,
     };
-    // Conditions fail: nothing written, values read.
+    (m, txn)
+}
+
+#[test]
+fn compound_transaction_with_failing_conditions_only_reads() {
+    let (mut m, txn) = compound_setup();
     let r = result(m.apply(&op(
         1,
         3,
@@ -134,7 +140,11 @@ fn compound_transaction_reads_before_writes_and_is_all_or_nothing() {
         }
     );
     assert_eq!(m.get(&"a".into()), Some(&int(1)));
-    // A failing increment aborts every write of the transaction.
+}
+
+#[test]
+fn compound_transaction_is_all_or_nothing() {
+    let (mut m, txn) = compound_setup();
     let writes = vec![
         WriteOp::Put {
             key: "b".into(),
@@ -147,8 +157,16 @@ fn compound_transaction_reads_before_writes_and_is_all_or_nothing() {
     ];
     let r = result(m.apply(&op(1, 4, txn(writes, Some(int(1))))));
     assert!(matches!(r, TxnResult::Error { .. }));
-    assert_eq!(m.get(&"b".into()), None);
-    // Conditions hold: writes apply in order, increments see earlier writes.
+    assert_eq!(
+        m.get(&"b".into()),
+        None,
+        "the put before the failing increment is undone"
+    );
+}
+
+#[test]
+fn compound_transaction_applies_writes_in_order() {
+    let (mut m, txn) = compound_setup();
     let writes = vec![
         WriteOp::Put {
             key: "b".into(),
@@ -161,7 +179,13 @@ fn compound_transaction_reads_before_writes_and_is_all_or_nothing() {
         WriteOp::Delete { key: "a".into() },
     ];
     let r = result(m.apply(&op(1, 5, txn(writes, Some(int(1))))));
-    assert!(matches!(r, TxnResult::Txn { ok: true, .. }));
+    assert_eq!(
+        r,
+        TxnResult::Txn {
+            ok: true,
+            reads: vec![("a".into(), Some(int(1))), ("z".into(), None)]
+        }
+    );
     assert_eq!(m.get(&"b".into()), Some(&int(10)));
     assert_eq!(m.get(&"a".into()), None);
 }

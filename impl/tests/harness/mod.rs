@@ -14,7 +14,8 @@ use std::fmt::Write as _;
 use num_bigint::BigInt;
 use physalia_impl::core::{Boot, Cell, ClientReply, Durable, Input, Options, Output};
 use physalia_traces::{
-    ClientId, Config, Envelope, Key, NodeId, Persist, Role, TimeoutKind, TraceEvent, Txn, Value,
+    ClientId, Condition, Config, Envelope, Key, NodeId, Persist, Role, TimeoutKind, TraceEvent,
+    Txn, Value, WriteOp,
 };
 
 /// One node: its replica (None while crashed), its storage and its boot record.
@@ -381,6 +382,58 @@ fn parse_txn(w: &[&str]) -> Result<Txn, String> {
             expected: parse_value(w.get(2).ok_or("missing expected")?),
             new: required(w.get(3))?,
         }),
+        Some("txn") => parse_compound(&w[1..]),
         other => Err(format!("unknown transaction {other:?}")),
     }
+}
+
+/// `if K=V.. read K.. write K=V|K+=N|del K..` (sections optional, in this order;
+/// `K=-` tests for absence).
+fn parse_compound(w: &[&str]) -> Result<Txn, String> {
+    let (mut conditions, mut reads, mut writes) = (Vec::new(), Vec::new(), Vec::new());
+    let mut section = "";
+    let mut i = 0;
+    while i < w.len() {
+        let word = w[i];
+        i += 1;
+        if matches!(word, "if" | "read" | "write") {
+            section = word;
+            continue;
+        }
+        match section {
+            "if" => {
+                let (k, v) = word.split_once('=').ok_or("condition K=V")?;
+                let expected = parse_value(v);
+                conditions.push(Condition {
+                    key: k.into(),
+                    expected,
+                });
+            }
+            "read" => reads.push(Key::from(word)),
+            "write" if word == "del" => {
+                let key = Key::from(*w.get(i).ok_or("del K")?);
+                i += 1;
+                writes.push(WriteOp::Delete { key });
+            }
+            "write" => writes.push(parse_write(word)?),
+            _ => return Err(format!("{word:?} outside if/read/write")),
+        }
+    }
+    Ok(Txn::Txn {
+        conditions,
+        reads,
+        writes,
+    })
+}
+
+fn parse_write(word: &str) -> Result<WriteOp, String> {
+    if let Some((k, by)) = word.split_once("+=") {
+        let by = by.parse().map_err(|_| "bad increment")?;
+        return Ok(WriteOp::Incr { key: k.into(), by });
+    }
+    let (k, v) = word.split_once('=').ok_or("write K=V")?;
+    Ok(WriteOp::Put {
+        key: k.into(),
+        value: parse_value(v).ok_or("value required")?,
+    })
 }
