@@ -1,6 +1,6 @@
 //! Runs the simulator over a range of seeds and prints a summary per seed, the speed
 //! relative to real time, and the trace size per event (measured through the tracing
-//! layer). Usage: `cargo run -p physalia-impl --example simulate -- [SEEDS] [STEPS] [OUT_DIR]`;
+//! layer). Usage: `cargo run -p physalia-impl --example simulate -- [SEEDS] [STEPS] [OUT_DIR] [NODES]`;
 //! with `OUT_DIR`, the first seed's trace is written there, one file per node.
 
 use std::collections::BTreeMap;
@@ -14,12 +14,14 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     let seeds: u64 = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(5);
     let steps: u64 = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(20_000);
-    let out_dir = args.get(3);
+    let out_dir = args.get(3).filter(|d| !d.is_empty());
+    let nodes: u32 = args.get(4).and_then(|s| s.parse().ok()).unwrap_or(7);
     let (mut sim_ms, mut wall_ms, mut ops, mut events, mut bytes) = (0u64, 0f64, 0, 0, 0);
     for seed in 0..seeds {
         let cfg = SimConfig {
             seed,
             steps,
+            nodes,
             ..SimConfig::default()
         };
         let header = Header::new("sim", Config::with_nodes(cfg.nodes), cfg.options.alpha);
