@@ -187,3 +187,8 @@ fn nack() {
 fn unsynced() {
     run("unsynced");
 }
+
+#[test]
+fn restart() {
+    run("restart");
+}

@@ -82,9 +82,13 @@ impl Cell {
     }
 
     /// Learning: every slot `< up_to` is chosen, and an entry accepted at exactly `ballot`
-    /// is the chosen value, so the commit index advances over such entries.
-    pub(super) fn on_commit(&mut self, _from: NodeId, ballot: Ballot, up_to: Slot) {
-        if ballot >= self.promised && self.role == Role::Follower {
+    /// is the chosen value, so the commit index advances over such entries. A follower that
+    /// stops short of `up_to` (a missing entry, or one of another ballot) tells the leader
+    /// its commit index in an `Accepted` without slots, so that the leader ships the
+    /// segment it lacks (after a restart, its commit index starts again from 0).
+    pub(super) fn on_commit(&mut self, from: NodeId, ballot: Ballot, up_to: Slot) {
+        let current = ballot >= self.promised && self.role == Role::Follower;
+        if current {
             self.max_round = self.max_round.max(ballot.round);
             self.arm_election();
         }
@@ -95,6 +99,18 @@ impl Cell {
             }
         }
         self.apply_committed();
+        if current && self.commit < up_to {
+            let commit = self.commit;
+            let slots = Vec::new();
+            self.send(
+                from,
+                Msg::Accepted {
+                    ballot,
+                    slots,
+                    commit,
+                },
+            );
+        }
     }
 
     /// Applies every committed slot not yet applied, in slot order; the leader answers

@@ -234,7 +234,9 @@ impl Cell {
         let Some(peer) = lead.peers.get_mut(&from) else {
             return;
         };
-        peer.commit = peer.commit.max(commit);
+        // The latest report wins: a restarted peer's commit index goes back to 0. A stale
+        // (reordered) report only costs a re-shipment, and the next `Commit` corrects it.
+        peer.commit = commit;
         let floor = peer.commit;
         peer.acked.extend(slots.iter().copied());
         peer.acked.retain(|s| *s >= floor);
