@@ -62,6 +62,7 @@ fn main() {
             r.crashes,
             r.violations.len()
         );
+        println!("  commit index per node at the end: {:?}", r.commits);
         for v in &r.violations {
             println!("  {v}");
         }

@@ -43,6 +43,10 @@ fn after_gst_the_cell_makes_progress() {
             })
             .count();
         assert!(after > 0, "seed {seed}: nothing committed after GST: {r:?}");
+        // Every node is up again and caught up to within the pipeline window.
+        let commits: Vec<u64> = r.commits.iter().map(|c| c.expect("up after GST")).collect();
+        let (lo, hi) = (commits.iter().min().unwrap(), commits.iter().max().unwrap());
+        assert!(hi - lo <= 3, "seed {seed}: commit indexes {commits:?}");
     }
 }
 

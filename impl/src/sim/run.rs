@@ -54,6 +54,8 @@ pub struct SimReport {
     pub crashes: u64,
     /// Invariant violations, in order.
     pub violations: Vec<Violation>,
+    /// Each node's commit index at the end (`None`: down).
+    pub commits: Vec<Option<u64>>,
     /// The client history.
     pub history: Vec<HistoryEntry>,
 }
@@ -135,6 +137,7 @@ impl Sim {
             partitions: 0,
             crashes: 0,
             violations: Vec::new(),
+            commits: Vec::new(),
             history: Vec::new(),
         };
         let nodes = (0..cfg.nodes)
@@ -410,6 +413,11 @@ impl Sim {
         self.report.simulated_ms = self.now;
         self.report.decided_slots = self.checker.decided();
         self.report.violations = std::mem::take(&mut self.checker.violations);
+        self.report.commits = self
+            .nodes
+            .iter()
+            .map(|n| n.cell.as_ref().map(|c| c.commit()))
+            .collect();
         self.report
     }
 }
