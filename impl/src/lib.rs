@@ -11,6 +11,7 @@
 //! The production node shell is not built yet.
 
 #![forbid(unsafe_code)]
+#![deny(missing_docs)]
 
 pub mod core;
 pub mod sim;

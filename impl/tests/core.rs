@@ -247,3 +247,17 @@ fn the_same_inputs_give_the_same_outputs() {
     };
     assert_eq!(run(), run());
 }
+
+#[test]
+fn messages_from_outside_the_jury_or_for_another_node_are_ignored() {
+    let mut n1 = cell(1, 3);
+    let prepare = Msg::Prepare {
+        ballot: b(1, 9),
+        from: 0,
+    };
+    let out = n1.step(1, deliver(9, 1, prepare.clone()));
+    assert!(out.persist.is_none() && out.send.is_empty());
+    let out = n1.step(2, deliver(0, 2, prepare));
+    assert!(out.persist.is_none() && out.send.is_empty());
+    assert_eq!(n1.promised(), Ballot::ZERO);
+}

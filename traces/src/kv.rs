@@ -28,7 +28,7 @@ impl fmt::Display for Key {
 
 /// A typed value.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
 pub enum Value {
     /// A byte string (hex in JSON).
     Bytes(#[serde(with = "hex::serde")] Vec<u8>),
@@ -53,6 +53,7 @@ impl fmt::Display for Value {
 
 /// A condition of a transaction: the key currently holds `expected` (`None`: is absent).
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Condition {
     /// The key tested.
     pub key: Key,
@@ -62,7 +63,7 @@ pub struct Condition {
 
 /// One write of a transaction.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
 pub enum WriteOp {
     /// Set `key` to `value`.
     Put {
@@ -88,7 +89,7 @@ pub enum WriteOp {
 
 /// A transaction: the operations a client can ask of a cell.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
 pub enum Txn {
     /// Read one key.
     Get {
@@ -133,7 +134,7 @@ pub enum Txn {
 
 /// Why a transaction's effect was refused at apply time (a defined result, never a panic).
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
 pub enum ApplyError {
     /// An increment found a non-integer value at `key`.
     NotAnInteger {
@@ -149,7 +150,7 @@ pub enum ApplyError {
 
 /// The result of a transaction (the `result` of a `Reply`).
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
 pub enum TxnResult {
     /// The value read by `Get` (`None`: absent).
     Get {

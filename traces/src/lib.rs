@@ -11,6 +11,9 @@
 //!
 //! `traces/README.md` documents the schema field by field.
 
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
 pub mod event;
 pub mod io;
 pub mod kv;

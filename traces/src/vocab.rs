@@ -50,6 +50,7 @@ pub type CellId = String;
 #[derive(
     Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
 )]
+#[serde(deny_unknown_fields)]
 pub struct Ballot {
     /// The round number; a new campaign picks one more than the highest round it knows.
     pub round: u64,
@@ -82,6 +83,7 @@ impl fmt::Display for Ballot {
 /// would take effect at slot `i + α`. Reconfiguration is not built yet, so the jury never
 /// changes, but every quorum is computed from the configuration in force at a slot.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Config {
     /// The members, sorted and without duplicates.
     pub members: Vec<NodeId>,
@@ -108,7 +110,7 @@ impl Config {
 
 /// What a slot holds. Consensus never looks inside an operation.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
 pub enum Command {
     /// A no-op, proposed into holes by a new leader.
     Noop,
@@ -125,6 +127,7 @@ pub enum Command {
 
 /// An accepted log entry as reported in a `Promise` or a trace: `(slot, ballot, command)`.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Entry {
     /// The slot.
     pub slot: Slot,
@@ -136,6 +139,7 @@ pub struct Entry {
 
 /// One slot of an `Accept` batch.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Proposal {
     /// The slot.
     pub slot: Slot,
@@ -145,7 +149,7 @@ pub struct Proposal {
 
 /// The protocol's messages (`docs/protocol.md`, "Messages and handlers").
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
 pub enum Msg {
     /// Phase 1a: a candidate asks for promises on every slot from `from` on.
     Prepare {
@@ -238,7 +242,7 @@ impl Msg {
 
 /// An endpoint of a message: a jury node or a client.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
 pub enum Endpoint {
     /// A node of the cell.
     Node(NodeId),
@@ -257,6 +261,7 @@ impl fmt::Display for Endpoint {
 
 /// The identity of a sent message: `(node, incarnation, seq)`, unique across restarts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct MsgId {
     /// The sending node.
     pub node: NodeId,
@@ -274,6 +279,7 @@ impl fmt::Display for MsgId {
 
 /// A message between nodes of a cell as it travels: identity, Lamport clock and body.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Envelope {
     /// The message's identity; the receiving step names it.
     pub id: MsgId,
@@ -294,7 +300,7 @@ impl Envelope {
 
 /// A node's role (volatile state).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
 pub enum Role {
     /// Accepts and learns; redirects clients.
     Follower,
@@ -317,7 +323,7 @@ impl fmt::Display for Role {
 
 /// The kinds of timer (`Timeout(kind)`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
 pub enum TimeoutKind {
     /// A non-leader starts an election (a candidate starts a new one, higher).
     Election,

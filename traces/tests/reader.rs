@@ -120,3 +120,21 @@ fn reads_from_disk_and_names_missing_files() {
     assert!(err.contains("missing.jsonl: cannot read"), "{err}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn transactions_fail_closed_on_unknown_operations_and_fields() {
+    let parse = |json: &str| serde_json::from_str::<Txn>(json);
+    assert!(parse(r#"{"get":{"key":"k"}}"#).is_ok());
+    let err = parse(r#"{"drop_table":{"key":"k"}}"#)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("unknown variant `drop_table`"), "{err}");
+    let err = parse(r#"{"get":{"key":"k","consistency":"weak"}}"#)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("unknown field `consistency`"), "{err}");
+    let err = parse(r#"{"put":{"key":"k","value":{"float":1.5}}}"#)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("unknown variant `float`"), "{err}");
+}

@@ -346,6 +346,11 @@ impl Cell {
     fn on_message(&mut self, env: Envelope) {
         use physalia_traces::Msg;
         let from = env.from();
+        // Fail closed: a message for another node, or from outside the jury, is ignored.
+        let member = self.sm.jury().at(self.commit).contains(from);
+        if env.to != self.id || from == self.id || !member {
+            return;
+        }
         match env.msg {
             Msg::Prepare { ballot, from: slot } => self.on_prepare(from, ballot, slot),
             Msg::Promise { ballot, accepted } => self.on_promise(from, ballot, accepted),
