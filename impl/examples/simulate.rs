@@ -63,6 +63,7 @@ fn main() {
             r.violations.len()
         );
         println!("  commit index per node at the end: {:?}", r.commits);
+        println!("  after GST ({} ms): {:?}", r.gst, r.liveness());
         for v in &r.violations {
             println!("  {v}");
         }

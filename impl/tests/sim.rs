@@ -43,6 +43,18 @@ fn after_gst_the_cell_makes_progress() {
             })
             .count();
         assert!(after > 0, "seed {seed}: nothing committed after GST: {r:?}");
+        // Bounded liveness: a commit soon after GST, every later request answered within
+        // B2 = 1 s of simulated time, except those still in flight at the end.
+        let l = r.liveness();
+        assert!(
+            l.first_commit.is_some_and(|t| t < 1_000),
+            "seed {seed}: {l:?}"
+        );
+        assert!(
+            l.max_latency.is_some_and(|t| t < 1_000),
+            "seed {seed}: {l:?}"
+        );
+        assert!(l.unanswered <= 3, "seed {seed}: {l:?}");
         // Every node is up again and caught up to within the pipeline window.
         let commits: Vec<u64> = r.commits.iter().map(|c| c.expect("up after GST")).collect();
         let (lo, hi) = (commits.iter().min().unwrap(), commits.iter().max().unwrap());

@@ -24,10 +24,12 @@
 //! [`check`]); trace events go through `physalia_traces::record` (the `tracing` stack).
 
 pub mod check;
+mod report;
 mod run;
 
 pub use check::Violation;
-pub use run::{run, HistoryEntry, SimReport};
+pub use report::{HistoryEntry, Liveness, SimReport};
+pub use run::run;
 
 use crate::core::Options;
 

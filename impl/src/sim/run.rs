@@ -5,60 +5,13 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use physalia_traces::{
     ClientId, Condition, Config, Envelope, Key, Msg, NodeId, OpSeq, Persist, TimeoutKind, Txn,
-    TxnResult, Value, WriteOp,
+    Value, WriteOp,
 };
 
-use super::check::{Checker, Violation};
+use super::check::Checker;
+use super::report::{HistoryEntry, SimReport};
 use super::{SimConfig, SimRng};
 use crate::core::{Boot, Cell, ClientReply, Durable, Input, Output};
-
-/// One client operation as the client saw it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct HistoryEntry {
-    /// The client.
-    pub client: ClientId,
-    /// The operation.
-    pub op: OpSeq,
-    /// Its transaction.
-    pub txn: Txn,
-    /// When it was invoked (ms).
-    pub invoked: u64,
-    /// When it returned, and its result; `None`: unknown (no answer by the end).
-    pub returned: Option<(u64, TxnResult)>,
-}
-
-/// What a run did.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SimReport {
-    /// The seed.
-    pub seed: u64,
-    /// Events processed.
-    pub steps: u64,
-    /// Core steps taken (= trace events).
-    pub core_steps: u64,
-    /// Logical time reached (ms).
-    pub simulated_ms: u64,
-    /// The `GST` of the run (ms).
-    pub gst: u64,
-    /// Client operations answered with an applied result.
-    pub committed_ops: u64,
-    /// Slots decided.
-    pub decided_slots: usize,
-    /// Messages lost (by the injector, a partition, or a down node).
-    pub dropped: u64,
-    /// Messages duplicated.
-    pub duplicated: u64,
-    /// Partitions started.
-    pub partitions: u64,
-    /// Crashes.
-    pub crashes: u64,
-    /// Invariant violations, in order.
-    pub violations: Vec<Violation>,
-    /// Each node's commit index at the end (`None`: down).
-    pub commits: Vec<Option<u64>>,
-    /// The client history.
-    pub history: Vec<HistoryEntry>,
-}
 
 #[derive(Debug)]
 enum Event {
