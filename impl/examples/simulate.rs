@@ -49,12 +49,14 @@ fn main() {
             }
         }
         println!(
-            "seed {seed}: {} events, {} core steps, {} ms simulated, {} ops committed, {} slots, \
-             dropped {} duplicated {} partitions {} crashes {}, violations {}",
+            "seed {seed}: {} events, {} core steps, {} ms simulated, {} ops committed, \
+             {} local reads, {} slots, dropped {} duplicated {} partitions {} crashes {}, \
+             violations {}",
             r.steps,
             r.core_steps,
             r.simulated_ms,
             r.committed_ops,
+            r.local_reads,
             r.decided_slots,
             r.dropped,
             r.duplicated,

@@ -109,6 +109,18 @@ fn the_checks_fire_on_broken_properties() {
     checker.after_step(&a, 0, 1);
     checker.after_step(&b, 0, 2);
     checker.on_ack(ClientId(9), 1, &[], 1, 3);
+    let put = committed(Txn::Put {
+        key: "k".into(),
+        value: Value::Bool(true),
+    });
+    let mut fresh = Checker::default();
+    fresh.after_step(&put, 0, 1);
+    fresh.on_local_read(NodeId(0), 1, &[("k".into(), Some(Value::Bool(true)))], 2);
+    fresh.on_local_read(NodeId(0), 0, &[("k".into(), None)], 2);
+    assert!(fresh.violations.is_empty(), "{:?}", fresh.violations);
+    fresh.on_local_read(NodeId(0), 1, &[("k".into(), None)], 3);
+    fresh.on_read_answer(ClientId(1), 5, 4);
+    checker.violations.extend(fresh.violations);
     let high = Durable {
         promised: Ballot {
             round: 2,
@@ -125,7 +137,18 @@ fn the_checks_fire_on_broken_properties() {
             Violation::Agreement { .. } => "agreement",
             Violation::AckNotDurable { .. } => "durability",
             Violation::PromiseRegressed { .. } => "promise",
+            Violation::StaleLocalRead { .. } => "stale read",
+            Violation::ReadWentBack { .. } => "read went back",
         })
         .collect();
-    assert_eq!(names, ["agreement", "durability", "promise"]);
+    assert_eq!(
+        names,
+        [
+            "agreement",
+            "durability",
+            "stale read",
+            "read went back",
+            "promise"
+        ]
+    );
 }

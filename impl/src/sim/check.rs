@@ -4,9 +4,10 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use physalia_traces::{Ballot, ClientId, Command, NodeId, OpSeq, Slot};
+use physalia_traces::{Ballot, ClientId, Command, Key, NodeId, OpSeq, Slot, Txn, Value, WriteOp};
 
 use crate::core::{Cell, Durable};
+use crate::sm::{Limits, StateMachine};
 
 /// A violated property, with what is needed to find it in the trace.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -29,6 +30,27 @@ pub enum Violation {
         op: OpSeq,
         /// The logical time.
         at: u64,
+    },
+    /// ConsistentPrefix: a local read returned a value that the decided log does not give
+    /// at the applied index it claimed.
+    StaleLocalRead {
+        /// The node that served it.
+        node: NodeId,
+        /// The key.
+        key: Key,
+        /// The applied index the node claimed.
+        applied: Slot,
+        /// The logical time.
+        at: u64,
+    },
+    /// MonotonicReads: a client's session saw its applied index go down.
+    ReadWentBack {
+        /// The client.
+        client: ClientId,
+        /// The session floor.
+        floor: Slot,
+        /// The applied index returned.
+        applied: Slot,
     },
     /// PromiseMonotonic: a node's durable promise went down.
     PromiseRegressed {
@@ -56,6 +78,24 @@ impl fmt::Display for Violation {
                     "Durability: {client}#{op} acknowledged but not durable on a quorum (t={at})"
                 )
             }
+            Violation::StaleLocalRead {
+                node,
+                key,
+                applied,
+                at,
+            } => write!(
+                f,
+                "ConsistentPrefix: {node} served {key} at applied {applied} with a value the \
+                 decided log does not give there (t={at})"
+            ),
+            Violation::ReadWentBack {
+                client,
+                floor,
+                applied,
+            } => write!(
+                f,
+                "MonotonicReads: {client} read at applied {applied} after seeing {floor}"
+            ),
             Violation::PromiseRegressed { node, was, now } => {
                 write!(
                     f,
@@ -66,17 +106,38 @@ impl fmt::Display for Violation {
     }
 }
 
-/// The checker's memory: what was decided, and each node's last durable promise.
-#[derive(Debug, Default)]
+/// The checker's memory: what was decided, a reference state machine applying it with the
+/// history of every key's value, and each node's last durable promise.
+#[derive(Debug)]
 pub struct Checker {
     decided: BTreeMap<Slot, Command>,
+    reference: StateMachine,
+    history: BTreeMap<Key, Vec<(Slot, Option<Value>)>>,
     op_slot: BTreeMap<(ClientId, OpSeq), Slot>,
     promises: BTreeMap<NodeId, Ballot>,
     /// Violations found so far, in order.
     pub violations: Vec<Violation>,
 }
 
+impl Default for Checker {
+    fn default() -> Self {
+        Checker::new(Limits::default())
+    }
+}
+
 impl Checker {
+    /// A checker whose reference state machine has the nodes' `limits`.
+    pub fn new(limits: Limits) -> Checker {
+        Checker {
+            decided: BTreeMap::new(),
+            reference: StateMachine::new(physalia_traces::Config::with_nodes(1), limits),
+            history: BTreeMap::new(),
+            op_slot: BTreeMap::new(),
+            promises: BTreeMap::new(),
+            violations: Vec::new(),
+        }
+    }
+
     /// Slots decided so far (committed by some node).
     pub fn decided(&self) -> usize {
         self.decided.len()
@@ -103,6 +164,60 @@ impl Checker {
                     self.decided.insert(slot, cmd.clone());
                 }
             }
+        }
+        self.apply_decided();
+    }
+
+    /// Applies the decided prefix to the reference, recording each written key's value.
+    fn apply_decided(&mut self) {
+        while let Some(cmd) = self.decided.get(&self.reference.applied()) {
+            self.reference.apply(cmd);
+            let after = self.reference.applied();
+            for key in written_keys(cmd) {
+                let value = self.reference.get(&key).cloned();
+                self.history.entry(key).or_default().push((after, value));
+            }
+        }
+    }
+
+    /// A local read served by `node`: each value must be the one the decided log gives
+    /// after `applied` slots.
+    pub fn on_local_read(
+        &mut self,
+        node: NodeId,
+        applied: Slot,
+        values: &[(Key, Option<Value>)],
+        at: u64,
+    ) {
+        if applied > self.reference.applied() {
+            return; // not decided as far yet: checked by Agreement instead
+        }
+        for (key, value) in values {
+            let expected = self
+                .history
+                .get(key)
+                .and_then(|h| h.iter().rev().find(|(a, _)| *a <= applied))
+                .and_then(|(_, v)| v.as_ref());
+            if expected != value.as_ref() {
+                let key = key.clone();
+                self.violations.push(Violation::StaleLocalRead {
+                    node,
+                    key,
+                    applied,
+                    at,
+                });
+            }
+        }
+    }
+
+    /// A client's session received a read at `applied` after having seen `floor`.
+    pub fn on_read_answer(&mut self, client: ClientId, floor: Slot, applied: Slot) {
+        if applied < floor {
+            self.violations.push(Violation::ReadWentBack {
+                client,
+                floor,
+                applied,
+            });
         }
     }
 
@@ -141,5 +256,24 @@ impl Checker {
             });
         }
         *was = (*was).max(storage.promised);
+    }
+}
+
+/// The keys a command may write.
+fn written_keys(cmd: &Command) -> Vec<Key> {
+    let Command::Op { txn, .. } = cmd else {
+        return Vec::new();
+    };
+    match txn {
+        Txn::Get { .. } => Vec::new(),
+        Txn::Put { key, .. } | Txn::Cas { key, .. } | Txn::Incr { key, .. } => vec![key.clone()],
+        Txn::Txn { writes, .. } => writes
+            .iter()
+            .map(|w| match w {
+                WriteOp::Put { key, .. } | WriteOp::Delete { key } | WriteOp::Incr { key, .. } => {
+                    key.clone()
+                }
+            })
+            .collect(),
     }
 }

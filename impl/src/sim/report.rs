@@ -34,6 +34,8 @@ pub struct SimReport {
     pub gst: u64,
     /// Client operations answered with an applied result.
     pub committed_ops: u64,
+    /// Local (eventually consistent) reads served and checked.
+    pub local_reads: u64,
     /// Slots decided.
     pub decided_slots: usize,
     /// Messages lost (by the injector, a partition, or a down node).

@@ -12,12 +12,15 @@ use super::check::Checker;
 use super::report::{HistoryEntry, SimReport};
 use super::{SimConfig, SimRng};
 use crate::core::{Boot, Cell, ClientReply, Durable, Input, Output};
+use crate::sm::LocalRead;
 
 #[derive(Debug)]
 enum Event {
     Net(Envelope),
     Request(NodeId, ClientId, OpSeq, Txn),
     Answer(NodeId, ClientId, Msg),
+    LocalRead(NodeId, ClientId, Vec<Key>, u64),
+    ReadAnswer(ClientId, LocalRead),
     Timer(NodeId, TimeoutKind, u64),
     Synced(NodeId, u64, u64),
     Restart(NodeId),
@@ -39,6 +42,7 @@ struct Node {
 
 struct Client {
     next_op: OpSeq,
+    floor: u64,
     pending: Option<(OpSeq, Txn, NodeId, u64, usize)>,
     leader: NodeId,
 }
@@ -76,6 +80,7 @@ pub fn run(cfg: &SimConfig) -> SimReport {
 impl Sim {
     fn new(cfg: SimConfig) -> Sim {
         let config = Config::with_nodes(cfg.nodes);
+        let checker = Checker::new(cfg.options.limits);
         let mut rng = SimRng::new(cfg.seed);
         let report = SimReport {
             seed: cfg.seed,
@@ -84,6 +89,7 @@ impl Sim {
             simulated_ms: 0,
             gst: cfg.gst,
             committed_ops: 0,
+            local_reads: 0,
             decided_slots: 0,
             dropped: 0,
             duplicated: 0,
@@ -108,6 +114,7 @@ impl Sim {
         let clients = (0..cfg.clients)
             .map(|c| Client {
                 next_op: 1,
+                floor: 0,
                 pending: None,
                 leader: NodeId(c % cfg.nodes),
             })
@@ -123,7 +130,7 @@ impl Sim {
             clients,
             cut: None,
             after_gst: false,
-            checker: Checker::default(),
+            checker,
             report,
         };
         for n in 0..sim.cfg.nodes {
@@ -194,6 +201,15 @@ impl Sim {
                 self.step(to, Input::Request { client, op, txn })
             }
             Event::Answer(from, client, msg) => self.on_answer(from, client, msg),
+            Event::LocalRead(to, client, keys, min_applied) => {
+                let input = Input::LocalRead {
+                    client,
+                    keys,
+                    min_applied,
+                };
+                self.step(to, input);
+            }
+            Event::ReadAnswer(client, read) => self.on_read_answer(client, read),
             Event::Timer(node, kind, gen) => {
                 let current = self.nodes[node.0 as usize].armed.get(&kind).map(|a| a.1);
                 if current == Some(gen) {
@@ -289,8 +305,9 @@ impl Sim {
             self.transmit(env);
         }
         for reply in out.replies {
-            if let ClientReply::Msg { client, msg } = reply {
-                self.answer(id, client, msg);
+            match reply {
+                ClientReply::Msg { client, msg } => self.answer(id, client, msg),
+                ClientReply::LocalRead { client, read } => self.read_answer(id, client, read),
             }
         }
         self.arm(id, out.timers);
@@ -378,10 +395,13 @@ impl Sim {
 /// The workload: clients with one operation in flight, retrying and following redirects.
 impl Sim {
     fn client_next(&mut self, c: ClientId) {
-        let client = &mut self.clients[c.0 as usize];
-        if client.pending.is_some() {
+        if self.clients[c.0 as usize].pending.is_some() {
             return;
         }
+        if self.rng.chance(250_000) {
+            self.local_read(c);
+        }
+        let client = &mut self.clients[c.0 as usize];
         let op = client.next_op;
         client.next_op += 1;
         let target = client.leader;
@@ -473,6 +493,35 @@ impl Sim {
                 self.send_request(c);
             }
             _ => {}
+        }
+    }
+}
+
+/// Eventually consistent reads: fire-and-forget to a random node, with the session floor.
+impl Sim {
+    fn local_read(&mut self, c: ClientId) {
+        let node = NodeId((self.rng.next_u64() % u64::from(self.cfg.nodes)) as u32);
+        let keys = (0..self.cfg.keys).map(|k| Key(format!("k{k}"))).collect();
+        let floor = self.clients[c.0 as usize].floor;
+        let delay = self.rng.between(self.cfg.min_delay, self.cfg.max_delay);
+        self.at(self.now + delay, Event::LocalRead(node, c, keys, floor));
+    }
+
+    /// A node serves a local read: checked at once against the decided log.
+    fn read_answer(&mut self, from: NodeId, client: ClientId, read: LocalRead) {
+        if let LocalRead::Values { applied, values } = &read {
+            self.checker.on_local_read(from, *applied, values, self.now);
+        }
+        let delay = self.rng.between(self.cfg.min_delay, self.cfg.max_delay);
+        self.at(self.now + delay, Event::ReadAnswer(client, read));
+    }
+
+    fn on_read_answer(&mut self, c: ClientId, read: LocalRead) {
+        if let LocalRead::Values { applied, .. } = read {
+            let client = &mut self.clients[c.0 as usize];
+            self.checker.on_read_answer(c, client.floor, applied);
+            client.floor = client.floor.max(applied);
+            self.report.local_reads += 1;
         }
     }
 }
