@@ -1,6 +1,6 @@
 //! Runs the simulator over a range of seeds and prints a summary per seed, the speed
 //! relative to real time, and the trace size per event (measured through the tracing
-//! layer). Usage: `cargo run -p physalia-impl --example simulate -- [SEEDS] [STEPS] [OUT_DIR] [NODES]`;
+//! layer). Usage: `cargo run -p physalia-impl --example simulate -- [SEEDS] [STEPS] [OUT_DIR] [NODES] [FIRST_SEED]`;
 //! with `OUT_DIR`, the first seed's trace is written there, one file per node.
 
 use std::collections::BTreeMap;
@@ -16,8 +16,9 @@ fn main() {
     let steps: u64 = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(20_000);
     let out_dir = args.get(3).filter(|d| !d.is_empty());
     let nodes: u32 = args.get(4).and_then(|s| s.parse().ok()).unwrap_or(7);
+    let first: u64 = args.get(5).and_then(|s| s.parse().ok()).unwrap_or(0);
     let (mut sim_ms, mut wall_ms, mut ops, mut events, mut bytes) = (0u64, 0f64, 0, 0, 0);
-    for seed in 0..seeds {
+    for seed in first..first + seeds {
         let cfg = SimConfig {
             seed,
             steps,
@@ -39,7 +40,7 @@ fn main() {
         let header_bytes = (serde_json::to_string(&header).unwrap().len() + 1) as u64;
         bytes += seed_bytes - header_bytes * u64::from(cfg.nodes);
         events += r.core_steps;
-        if seed == 0 {
+        if seed == first {
             if let Some(dir) = out_dir {
                 std::fs::create_dir_all(dir).unwrap();
                 for (n, w) in sinks {
