@@ -20,7 +20,7 @@ enum Event {
     Request(NodeId, ClientId, OpSeq, Txn),
     Answer(NodeId, ClientId, Msg),
     LocalRead(NodeId, ClientId, Vec<Key>, u64),
-    ReadAnswer(ClientId, LocalRead),
+    ReadAnswer(ClientId, u64, LocalRead),
     Timer(NodeId, TimeoutKind, u64),
     Synced(NodeId, u64, u64),
     Restart(NodeId),
@@ -58,6 +58,8 @@ struct Sim {
     clients: Vec<Client>,
     cut: Option<BTreeSet<NodeId>>,
     after_gst: bool,
+    /// The session floor sent with the local read being served.
+    read_floor: u64,
     checker: Checker,
     report: SimReport,
 }
@@ -130,6 +132,7 @@ impl Sim {
             clients,
             cut: None,
             after_gst: false,
+            read_floor: 0,
             checker,
             report,
         };
@@ -202,6 +205,7 @@ impl Sim {
             }
             Event::Answer(from, client, msg) => self.on_answer(from, client, msg),
             Event::LocalRead(to, client, keys, min_applied) => {
+                self.read_floor = min_applied;
                 let input = Input::LocalRead {
                     client,
                     keys,
@@ -209,7 +213,7 @@ impl Sim {
                 };
                 self.step(to, input);
             }
-            Event::ReadAnswer(client, read) => self.on_read_answer(client, read),
+            Event::ReadAnswer(client, floor, read) => self.on_read_answer(client, floor, read),
             Event::Timer(node, kind, gen) => {
                 let current = self.nodes[node.0 as usize].armed.get(&kind).map(|a| a.1);
                 if current == Some(gen) {
@@ -513,13 +517,16 @@ impl Sim {
             self.checker.on_local_read(from, *applied, values, self.now);
         }
         let delay = self.rng.between(self.cfg.min_delay, self.cfg.max_delay);
-        self.at(self.now + delay, Event::ReadAnswer(client, read));
+        let floor = self.read_floor;
+        self.at(self.now + delay, Event::ReadAnswer(client, floor, read));
     }
 
-    fn on_read_answer(&mut self, c: ClientId, read: LocalRead) {
+    /// A read answered at `applied` must be at least as recent as the session floor sent
+    /// with it (reads in flight together may return in any order).
+    fn on_read_answer(&mut self, c: ClientId, floor: u64, read: LocalRead) {
         if let LocalRead::Values { applied, .. } = read {
+            self.checker.on_read_answer(c, floor, applied);
             let client = &mut self.clients[c.0 as usize];
-            self.checker.on_read_answer(c, client.floor, applied);
             client.floor = client.floor.max(applied);
             self.report.local_reads += 1;
         }
