@@ -150,7 +150,8 @@ pub struct AfterPersist {
 }
 
 impl AfterPersist {
-    /// The batch the messages wait for, if any are held by this step.
+    /// The batch by whose acknowledgement the messages held by this step are released
+    /// (each waits for the latest batch issued when it was created), if any are held.
     pub fn batch(&self) -> Option<PersistId> {
         self.batch
     }
