@@ -7,7 +7,7 @@
 //! - [`io`]: a [`TraceWriter`] and a reader ([`read_path`], [`read_str`]) whose errors name
 //!   the file, the line and the field.
 //! - [`layer`]: a `tracing` layer recording events of the target [`TRACE_TARGET`].
-//! - [`merge`]: merging per-node files by Lamport clock and send→receive edges.
+//! - [`mod@merge`]: merging per-node files by Lamport clock and send→receive edges.
 //!
 //! `traces/README.md` documents the schema field by field.
 
