@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-use physalia_impl::sim::{run, SimConfig};
+use physalia_impl::sim::{run, SimConfig, SimReport};
 use physalia_traces::{Config, Header, NodeId, TraceLayer, TraceWriter};
 use tracing_subscriber::layer::SubscriberExt;
 
@@ -26,16 +26,7 @@ fn main() {
             ..SimConfig::default()
         };
         let header = Header::new("sim", Config::with_nodes(cfg.nodes), cfg.options.alpha);
-        let sinks: BTreeMap<NodeId, TraceWriter<Vec<u8>>> = (0..cfg.nodes)
-            .map(|n| (NodeId(n), TraceWriter::new(Vec::new(), &header).unwrap()))
-            .collect();
-        let layer = TraceLayer::new(sinks);
-        let sink = layer.sink();
-        let subscriber = tracing_subscriber::registry().with(layer);
-        let started = Instant::now();
-        let r = tracing::subscriber::with_default(subscriber, || run(&cfg));
-        let wall = started.elapsed().as_secs_f64() * 1000.0;
-        let sinks = std::mem::take(&mut *sink.lock().unwrap());
+        let (r, sinks, wall) = traced_run(&cfg, &header);
         let seed_bytes: u64 = sinks.values().map(|w| w.bytes()).sum();
         let header_bytes = (serde_json::to_string(&header).unwrap().len() + 1) as u64;
         bytes += seed_bytes - header_bytes * u64::from(cfg.nodes);
@@ -81,4 +72,23 @@ fn main() {
         ops as f64 / (sim_ms as f64 / 1000.0),
         bytes as f64 / events as f64
     );
+}
+
+/// Runs `cfg` with a tracing layer writing one in-memory trace per node; returns the report,
+/// the traces and the wall-clock time (ms).
+fn traced_run(
+    cfg: &SimConfig,
+    header: &Header,
+) -> (SimReport, BTreeMap<NodeId, TraceWriter<Vec<u8>>>, f64) {
+    let sinks: BTreeMap<NodeId, TraceWriter<Vec<u8>>> = (0..cfg.nodes)
+        .map(|n| (NodeId(n), TraceWriter::new(Vec::new(), header).unwrap()))
+        .collect();
+    let layer = TraceLayer::new(sinks);
+    let sink = layer.sink();
+    let subscriber = tracing_subscriber::registry().with(layer);
+    let started = Instant::now();
+    let report = tracing::subscriber::with_default(subscriber, || run(cfg));
+    let wall = started.elapsed().as_secs_f64() * 1000.0;
+    let sinks = std::mem::take(&mut *sink.lock().unwrap());
+    (report, sinks, wall)
 }
