@@ -1,1 +1,18 @@
-//! Production implementation (pure core, simulator, node). Not built yet: see issues 4 and 6.
+//! The Physalia cell implementation.
+//!
+//! - [`core`]: the pure protocol core, `Cell::step(now, Input) -> Output` (no I/O, no
+//!   clock, no OS randomness; persist-before-send enforced by the output type).
+//! - [`sm`]: the cell's replicated state machine: the jury and a typed key-value store with
+//!   transactions, total and deterministic.
+//!
+//! - [`sim`]: a deterministic simulator of one cell with a stated fault model, online
+//!   invariant checks, and traces recorded through `tracing`.
+//!
+//! The production node shell is not built yet.
+
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+pub mod core;
+pub mod sim;
+pub mod sm;

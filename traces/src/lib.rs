@@ -1,1 +1,35 @@
-//! Trace format (schema, writer, reader, merger). Not built yet: see issue 4.
+//! The Physalia trace format, schema v1: the contract between the implementation and the
+//! refinement layer.
+//!
+//! - [`vocab`] and [`kv`]: the protocol vocabulary (ballots, messages, commands,
+//!   transactions) shared by the core, the trace and the checkers: one name per concept.
+//! - [`event`]: the header line and the per-step event line.
+//! - [`io`]: a [`TraceWriter`] and a reader ([`read_path`], [`read_str`]) whose errors name
+//!   the file, the line and the field.
+//! - [`layer`]: a `tracing` layer recording events of the target [`TRACE_TARGET`].
+//! - [`mod@merge`]: merging per-node files by Lamport clock and send→receive edges.
+//!
+//! `traces/README.md` documents the schema field by field.
+
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+pub mod event;
+pub mod io;
+pub mod kv;
+pub mod layer;
+pub mod merge;
+pub mod vocab;
+
+pub use event::{
+    ClientEvent, ClientResult, DurableWrite, Header, Kind, Observed, Persist, PersistId, Sent,
+    TraceEvent, SCHEMA, VERSION,
+};
+pub use io::{read_path, read_str, Located, ReadError, TraceFile, TraceWriter};
+pub use kv::{ApplyError, Condition, Key, Txn, TxnResult, Value, WriteOp};
+pub use layer::{record, LineSink, TraceLayer, TRACE_TARGET};
+pub use merge::{merge, MergeError, Merged};
+pub use vocab::{
+    Ballot, CellId, ClientId, Command, Config, Endpoint, Entry, Envelope, Msg, MsgId, NodeId,
+    OpSeq, Proposal, Role, Slot, TimeoutKind,
+};

@@ -1,0 +1,135 @@
+//! The acceptor and learner handlers, run by every node: `Prepare`, `Accept`, `Commit`,
+//! and applying the committed prefix.
+
+use physalia_traces::{Ballot, DurableWrite, Entry, Msg, NodeId, Proposal, Role, Slot};
+
+use super::Cell;
+use crate::sm::Applied;
+
+impl Cell {
+    /// Raises the promise to `ballot` (persisting it) and steps down if this node
+    /// campaigns or leads with a lower ballot.
+    fn adopt(&mut self, ballot: Ballot) {
+        if ballot > self.promised {
+            self.promised = ballot;
+            self.persist(DurableWrite::Promised { ballot });
+        }
+        self.max_round = self.max_round.max(ballot.round);
+        if self.role != Role::Follower && self.ballot < ballot {
+            self.step_down(Some(ballot.node));
+        }
+    }
+
+    /// Phase 1b: promise `ballot` and report every entry at `>= from`, or refuse.
+    pub(super) fn on_prepare(&mut self, from: NodeId, ballot: Ballot, slot: Slot) {
+        if ballot < self.promised {
+            self.max_round = self.max_round.max(ballot.round);
+            let promised = self.promised;
+            return self.send(from, Msg::Nack { ballot, promised });
+        }
+        self.adopt(ballot);
+        let accepted = self
+            .log
+            .range(slot..)
+            .map(|(s, (b, c))| Entry {
+                slot: *s,
+                ballot: *b,
+                command: c.clone(),
+            })
+            .collect();
+        self.send_after_persist(from, Msg::Promise { ballot, accepted });
+        if self.role == Role::Follower {
+            self.arm_election();
+        }
+    }
+
+    /// Phase 2b: accept the proposals at `ballot` (persisting them) and answer once they
+    /// are durable, or refuse.
+    pub(super) fn on_accept(&mut self, from: NodeId, ballot: Ballot, proposals: Vec<Proposal>) {
+        if ballot < self.promised {
+            let promised = self.promised;
+            return self.send(from, Msg::Nack { ballot, promised });
+        }
+        self.adopt(ballot);
+        let mut slots = Vec::with_capacity(proposals.len());
+        for p in proposals {
+            slots.push(p.slot);
+            if self.log.get(&p.slot) == Some(&(ballot, p.command.clone())) {
+                continue;
+            }
+            // Below `commit` the slot is chosen here already; by Agreement the leader ships
+            // the same command, rewritten at its ballot only so that its `Commit` matches.
+            // The applied prefix never changes (a peer's message cannot undo an apply).
+            self.log.insert(p.slot, (ballot, p.command.clone()));
+            self.persist(DurableWrite::Accepted {
+                entry: Entry {
+                    slot: p.slot,
+                    ballot,
+                    command: p.command,
+                },
+            });
+        }
+        let commit = self.commit;
+        self.send_after_persist(
+            from,
+            Msg::Accepted {
+                ballot,
+                slots,
+                commit,
+            },
+        );
+        self.arm_election();
+    }
+
+    /// Learning: every slot `< up_to` is chosen, and an entry accepted at exactly `ballot`
+    /// is the chosen value, so the commit index advances over such entries. A follower that
+    /// stops short of `up_to` (a missing entry, or one of another ballot) tells the leader
+    /// its commit index in an `Accepted` without slots, so that the leader ships the
+    /// segment it lacks (after a restart, its commit index starts again from 0).
+    pub(super) fn on_commit(&mut self, from: NodeId, ballot: Ballot, up_to: Slot) {
+        let current = ballot >= self.promised && self.role == Role::Follower;
+        if current {
+            self.max_round = self.max_round.max(ballot.round);
+            self.arm_election();
+        }
+        while self.commit < up_to {
+            match self.log.get(&self.commit) {
+                Some((b, _)) if *b == ballot => self.commit += 1,
+                _ => break,
+            }
+        }
+        self.apply_committed();
+        if current && self.commit < up_to {
+            let commit = self.commit;
+            let slots = Vec::new();
+            self.send(
+                from,
+                Msg::Accepted {
+                    ballot,
+                    slots,
+                    commit,
+                },
+            );
+        }
+    }
+
+    /// Applies every committed slot not yet applied, in slot order; the leader answers
+    /// each client operation.
+    pub(super) fn apply_committed(&mut self) {
+        while self.sm.applied() < self.commit {
+            let slot = self.sm.applied();
+            let Some((_, command)) = self.log.get(&slot) else {
+                debug_assert!(false, "committed slot {slot} missing from the log");
+                return;
+            };
+            let applied = self.sm.apply(&command.clone());
+            let Applied::Result { client, op, result } = applied else {
+                continue;
+            };
+            if let Some(lead) = self.lead.as_mut() {
+                lead.pending.remove(&(client, op));
+                self.reply(client, Msg::Reply { op, result });
+            }
+        }
+    }
+}

@@ -1,0 +1,82 @@
+//! Client handlers: linearizable operations through the log (with redirects, fail-closed
+//! validation, exactly-once, the α window and a bounded queue) and local reads.
+
+use physalia_traces::{ClientId, Command, Key, Msg, OpSeq, Role, Slot, Txn, TxnResult};
+
+use super::{Cell, ClientReply};
+use crate::sm::validate;
+
+impl Cell {
+    /// A client operation. Non-leaders redirect; the leader refuses what it does not
+    /// understand, answers a repeat of an applied operation with its first result, and
+    /// otherwise proposes it (or queues it behind a full pipeline, or sheds it).
+    pub(super) fn on_request(&mut self, client: ClientId, op: OpSeq, txn: Txn) {
+        if self.role != Role::Leader {
+            let leader = self.leader_hint().filter(|n| *n != self.id);
+            return self.reply(client, Msg::Redirect { op, leader });
+        }
+        if let Err(why) = validate(&txn, self.sm.limits()) {
+            let result = TxnResult::Rejected {
+                reason: why.to_string(),
+            };
+            return self.reply(client, Msg::Reply { op, result });
+        }
+        self.invoked(client, op, &txn);
+        if let Some(result) = self.sm.result_of(client, op).cloned() {
+            return self.reply(client, Msg::Reply { op, result });
+        }
+        if self.sm.seen(client, op) {
+            return; // superseded by a later operation of the same client
+        }
+        let window_free = self.window_free();
+        let lead = self.lead.as_mut().expect("a leader has leadership state");
+        let known = lead.pending.contains(&(client, op))
+            || lead.queue.iter().any(|(c, o, _)| (*c, *o) == (client, op));
+        if known {
+            return; // answered once committed and applied
+        }
+        if lead.queue.is_empty() && window_free {
+            return self.propose(vec![Command::Op {
+                client,
+                seq: op,
+                txn,
+            }]);
+        }
+        if lead.queue.len() < self.opts.max_queue {
+            lead.queue.push_back((client, op, txn));
+            return;
+        }
+        let result = TxnResult::Overloaded;
+        self.reply(client, Msg::Reply { op, result });
+    }
+
+    /// Whether the leader may propose another client slot: fewer than α uncommitted.
+    fn window_free(&self) -> bool {
+        self.lead
+            .as_ref()
+            .is_some_and(|l| l.next_slot - self.commit < self.opts.alpha)
+    }
+
+    /// Proposes queued operations while the window has room, in one batch.
+    pub(super) fn drain_queue(&mut self) {
+        let Some(lead) = self.lead.as_ref() else {
+            return;
+        };
+        let room = (self.commit + self.opts.alpha).saturating_sub(lead.next_slot);
+        let lead = self.lead.as_mut().expect("checked");
+        let take = (room as usize).min(lead.queue.len());
+        let commands: Vec<Command> = lead
+            .queue
+            .drain(..take)
+            .map(|(client, seq, txn)| Command::Op { client, seq, txn })
+            .collect();
+        self.propose(commands);
+    }
+
+    /// An eventually consistent read from the applied prefix (any role), refused if this
+    /// node has applied less than the client's session has already seen.
+    pub(super) fn on_local_read(&mut self, client: ClientId, keys: &[Key], min_applied: Slot) {
+        let read = self.sm.read_local(keys, min_applied);
+        self.reply_local(ClientReply::LocalRead { client, read });
+    }
+}

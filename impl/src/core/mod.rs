@@ -1,0 +1,490 @@
+//! The pure protocol core of one cell replica: Multi-Paxos with a distinguished proposer,
+//! following `docs/protocol.md`.
+//!
+//! # Contract
+//!
+//! The shell calls [`Cell::step`] with the current logical time and one [`Input`], and gets
+//! an [`Output`]. The core does no I/O, reads no clock and draws no OS randomness (election
+//! jitter comes from a generator seeded by [`Options::seed`] and the node id). For every
+//! output, the shell:
+//!
+//! 1. writes [`Output::persist`] (if any) to durable storage, in order, atomically;
+//! 2. sends [`Output::send`] at once (these never depend on an unsynced write);
+//! 3. delivers [`Output::replies`] to clients;
+//! 4. arms the timers of [`Output::timers`] (each deadline replaces the previous one);
+//! 5. records [`Output::trace`] (e.g. with `physalia_traces::record`);
+//! 6. once persist batch `p` is durable (fsync returned), steps
+//!    [`Input::Persisted`]` { up_to: p }`.
+//!
+//! Messages that report durable state (`Promise`, `Accepted`) and the node's own votes are
+//! *held by the core* until the write they depend on is acknowledged by step 6; they then
+//! appear in the `send` of that step. [`Output::after_persist`] names them but gives no access
+//! to them, so "persist before you send the dependent message" is enforced by the types: the
+//! only way to obtain those envelopes is to acknowledge the write.
+//!
+//! After a crash, the shell rebuilds the replica with [`Cell::restart`] from what its storage
+//! holds ([`Durable`]) and a [`Boot`] record (a fresh incarnation and a Lamport floor).
+
+mod acceptor;
+mod client;
+mod effects;
+mod proposer;
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+use physalia_traces::{
+    Ballot, ClientId, Command, Config, DurableWrite, Envelope, Key, Kind, MsgId, NodeId, OpSeq,
+    Persist, PersistId, Role, Slot, TimeoutKind, TraceEvent, Txn,
+};
+
+use crate::sm::{Limits, LocalRead, StateMachine};
+use effects::{Effects, Held};
+
+/// Tunables of a replica. Every queue and batch has a bound here.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Options {
+    /// The cell's name (its partition key), for traces.
+    pub cell: String,
+    /// The pipeline window α: at most this many client slots proposed and not committed.
+    pub alpha: u64,
+    /// Most slots in one `Accept` (batching and catch-up segment size).
+    pub max_batch: usize,
+    /// Most client requests queued behind a full pipeline; beyond it, `Overloaded`.
+    pub max_queue: usize,
+    /// Base election timeout (ms); the actual one is uniform in `[t, 2t)`.
+    pub election_timeout: u64,
+    /// Leader heartbeat interval (ms).
+    pub heartbeat_interval: u64,
+    /// Candidate's interval for re-sending `Prepare` (ms).
+    pub retry_interval: u64,
+    /// Seed of the election-jitter generator.
+    pub seed: u64,
+    /// Transaction limits (fail closed).
+    pub limits: Limits,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            cell: "cell".to_owned(),
+            alpha: 3,
+            max_batch: 16,
+            max_queue: 64,
+            election_timeout: 150,
+            heartbeat_interval: 50,
+            retry_interval: 50,
+            seed: 0,
+            limits: Limits::default(),
+        }
+    }
+}
+
+/// One input to [`Cell::step`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Input {
+    /// A message from another node of the cell.
+    Deliver(Envelope),
+    /// A timer fired.
+    Timeout(TimeoutKind),
+    /// A client's linearizable operation (through the log).
+    Request {
+        /// The client.
+        client: ClientId,
+        /// Its sequence number for the operation.
+        op: OpSeq,
+        /// The transaction.
+        txn: Txn,
+    },
+    /// An eventually consistent read from this node's applied state.
+    LocalRead {
+        /// The client.
+        client: ClientId,
+        /// The keys.
+        keys: Vec<Key>,
+        /// The client's session floor (the highest `applied` it has seen).
+        min_applied: Slot,
+    },
+    /// Every persist batch with id `<= up_to` is durable.
+    Persisted {
+        /// The highest durable batch.
+        up_to: PersistId,
+    },
+}
+
+/// An answer to a client.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ClientReply {
+    /// A protocol message to a client: `Reply` or `Redirect`.
+    Msg {
+        /// The client.
+        client: ClientId,
+        /// The message.
+        msg: physalia_traces::Msg,
+    },
+    /// The answer to a local read.
+    LocalRead {
+        /// The client.
+        client: ClientId,
+        /// The answer.
+        read: LocalRead,
+    },
+}
+
+/// The timers the shell should have armed after a step (absolute logical times, ms).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Timers {
+    /// When to fire `Timeout(election)`; `None` while leading.
+    pub election: Option<u64>,
+    /// When to fire `Timeout(heartbeat)`; only while leading.
+    pub heartbeat: Option<u64>,
+    /// When to fire `Timeout(retry)`; only while campaigning.
+    pub retry: Option<u64>,
+}
+
+/// Messages held by the core until a persist batch is durable. Opaque on purpose: the
+/// envelopes come out only in the `send` of the step that acknowledges the batch.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AfterPersist {
+    batch: Option<PersistId>,
+    ids: Vec<MsgId>,
+}
+
+impl AfterPersist {
+    /// The batch by whose acknowledgement the messages held by this step are released
+    /// (each waits for the latest batch issued when it was created), if any are held.
+    pub fn batch(&self) -> Option<PersistId> {
+        self.batch
+    }
+
+    /// The ids of the held messages.
+    pub fn ids(&self) -> &[MsgId] {
+        &self.ids
+    }
+}
+
+/// Everything a step asks of the shell; see the module documentation for the order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Output {
+    /// What must be made durable.
+    pub persist: Option<Persist>,
+    /// What will be sent once that (and every earlier batch) is durable.
+    pub after_persist: AfterPersist,
+    /// What may be sent now.
+    pub send: Vec<Envelope>,
+    /// Answers to clients.
+    pub replies: Vec<ClientReply>,
+    /// The timers to arm.
+    pub timers: Timers,
+    /// This step's trace event.
+    pub trace: TraceEvent,
+}
+
+/// What a node's storage holds: its promise and its log.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Durable {
+    /// The durable promise.
+    pub promised: Ballot,
+    /// The durable log: slot → (ballot, command).
+    pub log: BTreeMap<Slot, (Ballot, Command)>,
+}
+
+impl Durable {
+    /// Applies a persist batch, as storage does once it is written.
+    pub fn apply(&mut self, writes: &[DurableWrite]) {
+        for w in writes {
+            match w {
+                DurableWrite::Promised { ballot } => self.promised = *ballot,
+                DurableWrite::Accepted { entry } => {
+                    self.log
+                        .insert(entry.slot, (entry.ballot, entry.command.clone()));
+                }
+            }
+        }
+    }
+}
+
+/// What a restarted node must know beyond its protocol state: a new incarnation (strictly
+/// greater than every earlier one) and a Lamport floor (at least the last clock it traced),
+/// both kept by the shell in a durable boot record.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Boot {
+    /// The incarnation number.
+    pub incarnation: u64,
+    /// The Lamport clock to continue from.
+    pub lamport: u64,
+}
+
+/// A campaign in progress (role `Candidate`).
+#[derive(Clone, Debug)]
+struct Campaign {
+    ballot: Ballot,
+    from: Slot,
+    promised_by: BTreeSet<NodeId>,
+    self_durable: bool,
+    learned: BTreeMap<Slot, (Ballot, Command)>,
+}
+
+/// What the leader knows of one peer.
+#[derive(Clone, Debug, Default)]
+struct Peer {
+    commit: Slot,
+    acked: BTreeSet<Slot>,
+}
+
+/// Leadership state (role `Leader`).
+#[derive(Clone, Debug)]
+struct Lead {
+    ballot: Ballot,
+    next_slot: Slot,
+    votes: BTreeMap<Slot, BTreeSet<NodeId>>,
+    peers: BTreeMap<NodeId, Peer>,
+    queue: VecDeque<(ClientId, OpSeq, Txn)>,
+    pending: BTreeSet<(ClientId, OpSeq)>,
+}
+
+/// One replica of a cell: the pure protocol core.
+#[derive(Debug)]
+pub struct Cell {
+    id: NodeId,
+    opts: Options,
+    promised: Ballot,
+    log: BTreeMap<Slot, (Ballot, Command)>,
+    role: Role,
+    ballot: Ballot,
+    commit: Slot,
+    max_round: u64,
+    sm: StateMachine,
+    campaign: Option<Campaign>,
+    lead: Option<Lead>,
+    now: u64,
+    timers: Timers,
+    rng: u64,
+    issued: PersistId,
+    durable: PersistId,
+    held: VecDeque<Held>,
+    inc: u64,
+    step_seq: u64,
+    msg_seq: u64,
+    lc: u64,
+    fx: Effects,
+}
+
+impl Cell {
+    /// A fresh replica `id` of a cell whose initial jury is `config`, with empty storage.
+    pub fn new(id: NodeId, config: Config, opts: Options, now: u64) -> (Cell, Output) {
+        Cell::restart(id, config, opts, Durable::default(), Boot::default(), now)
+    }
+
+    /// A replica restarted from `durable` storage: a `Follower` with `commit = 0`.
+    pub fn restart(
+        id: NodeId,
+        config: Config,
+        opts: Options,
+        durable: Durable,
+        boot: Boot,
+        now: u64,
+    ) -> (Cell, Output) {
+        let rng = opts.seed ^ (u64::from(id.0) + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        let sm = StateMachine::new(config, opts.limits);
+        let kind = Kind::Start {
+            promised: durable.promised,
+            log_len: durable.log.len() as u64,
+        };
+        let mut cell = Cell {
+            id,
+            promised: durable.promised,
+            max_round: durable.promised.round,
+            log: durable.log,
+            role: Role::Follower,
+            ballot: Ballot::ZERO,
+            commit: 0,
+            sm,
+            campaign: None,
+            lead: None,
+            now,
+            timers: Timers::default(),
+            rng,
+            issued: 0,
+            durable: 0,
+            held: VecDeque::new(),
+            inc: boot.incarnation,
+            step_seq: 0,
+            msg_seq: 0,
+            lc: boot.lamport,
+            fx: Effects::default(),
+            opts,
+        };
+        cell.begin(now, kind, None);
+        cell.arm_election();
+        let out = cell.finish();
+        (cell, out)
+    }
+
+    /// Takes one input and returns what the shell must do.
+    pub fn step(&mut self, now: u64, input: Input) -> Output {
+        let received = match &input {
+            Input::Deliver(env) => Some(env.lc),
+            _ => None,
+        };
+        self.begin(now, kind_of(&input), received);
+        match input {
+            Input::Deliver(env) => self.on_message(env),
+            Input::Timeout(TimeoutKind::Election) => self.on_election_timeout(),
+            Input::Timeout(TimeoutKind::Heartbeat) => self.on_heartbeat(),
+            Input::Timeout(TimeoutKind::Retry) => self.on_retry(),
+            Input::Request { client, op, txn } => self.on_request(client, op, txn),
+            Input::LocalRead {
+                client,
+                keys,
+                min_applied,
+            } => self.on_local_read(client, &keys, min_applied),
+            Input::Persisted { up_to } => self.on_persisted(up_to),
+        }
+        self.check_invariants();
+        self.finish()
+    }
+
+    fn on_message(&mut self, env: Envelope) {
+        use physalia_traces::Msg;
+        let from = env.from();
+        // Fail closed: a message for another node, or from outside the jury, is ignored.
+        let member = self.sm.jury().at(self.commit).contains(from);
+        if env.to != self.id || from == self.id || !member {
+            return;
+        }
+        match env.msg {
+            Msg::Prepare { ballot, from: slot } => self.on_prepare(from, ballot, slot),
+            Msg::Promise { ballot, accepted } => self.on_promise(from, ballot, accepted),
+            Msg::Nack { ballot, promised } => self.on_nack(ballot, promised),
+            Msg::Accept { ballot, proposals } => self.on_accept(from, ballot, proposals),
+            Msg::Accepted {
+                ballot,
+                slots,
+                commit,
+            } => self.on_accepted(from, ballot, &slots, commit),
+            Msg::Commit { ballot, up_to } => self.on_commit(from, ballot, up_to),
+            Msg::Request { client, op, txn } => self.on_request(client, op, txn),
+            // Client-bound messages carry nothing for a node: fail closed, ignore.
+            Msg::Redirect { .. } | Msg::Reply { .. } => {}
+        }
+    }
+
+    /// This replica's node id.
+    pub fn id(&self) -> NodeId {
+        self.id
+    }
+
+    /// The current role.
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    /// The highest ballot promised (as issued).
+    pub fn promised(&self) -> Ballot {
+        self.promised
+    }
+
+    /// The ballot this node campaigns or leads with.
+    pub fn ballot(&self) -> Ballot {
+        self.ballot
+    }
+
+    /// Slots `< commit` are known chosen.
+    pub fn commit(&self) -> Slot {
+        self.commit
+    }
+
+    /// The log as issued (durable once its batches are acknowledged).
+    pub fn log(&self) -> &BTreeMap<Slot, (Ballot, Command)> {
+        &self.log
+    }
+
+    /// The state machine (applied prefix of the log).
+    pub fn state_machine(&self) -> &StateMachine {
+        &self.sm
+    }
+
+    /// The current incarnation.
+    pub fn incarnation(&self) -> u64 {
+        self.inc
+    }
+
+    /// The Lamport clock of the last step (a restart must continue above it).
+    pub fn lamport(&self) -> u64 {
+        self.lc
+    }
+
+    /// The node this replica believes leads, if any: the node of its promised ballot.
+    pub fn leader_hint(&self) -> Option<NodeId> {
+        (!self.promised.is_zero()).then_some(self.promised.node)
+    }
+
+    /// The other members of the configuration in force at `slot`.
+    fn peers_at(&self, slot: Slot) -> Vec<NodeId> {
+        let id = self.id;
+        self.sm
+            .jury()
+            .at(slot)
+            .members
+            .iter()
+            .copied()
+            .filter(|n| *n != id)
+            .collect()
+    }
+
+    fn quorum_at(&self, slot: Slot) -> usize {
+        self.sm.jury().at(slot).quorum()
+    }
+
+    /// A uniform draw in `[0, n)` from the seeded generator (splitmix64).
+    fn random_below(&mut self, n: u64) -> u64 {
+        self.rng = self.rng.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.rng;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        (z ^ (z >> 31)) % n.max(1)
+    }
+
+    fn arm_election(&mut self) {
+        let t = self.opts.election_timeout;
+        self.timers.election = Some(self.now + t + self.random_below(t));
+    }
+
+    /// Assertions on the state every step relies on (TigerBeetle style).
+    fn check_invariants(&self) {
+        debug_assert!(self.sm.applied() <= self.commit, "applied beyond commit");
+        debug_assert!(
+            self.commit == 0 || self.log.contains_key(&(self.commit - 1)),
+            "the last committed slot is missing from the log"
+        );
+        debug_assert!(self.ballot <= self.promised || self.role == Role::Follower);
+        debug_assert_eq!(self.role == Role::Leader, self.lead.is_some());
+        debug_assert_eq!(self.role == Role::Candidate, self.campaign.is_some());
+    }
+}
+
+fn kind_of(input: &Input) -> Kind {
+    match input {
+        Input::Deliver(env) => Kind::Deliver {
+            id: env.id,
+            lc: env.lc,
+            msg: env.msg.clone(),
+        },
+        Input::Timeout(timer) => Kind::Timeout { timer: *timer },
+        Input::Request { client, op, txn } => Kind::Request {
+            client: *client,
+            op: *op,
+            txn: txn.clone(),
+        },
+        Input::LocalRead {
+            client,
+            keys,
+            min_applied,
+        } => Kind::LocalRead {
+            client: *client,
+            keys: keys.clone(),
+            min_applied: *min_applied,
+        },
+        Input::Persisted { up_to } => Kind::Persisted { up_to: *up_to },
+    }
+}

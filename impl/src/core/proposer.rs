@@ -1,0 +1,320 @@
+//! The proposer handlers: elections (`Timeout(election)`, `Promise`, `Nack`), leading
+//! (re-proposal, no-ops into holes, `Accepted`, commit), heartbeats and catch-up.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+use physalia_traces::{Ballot, Command, DurableWrite, Entry, Msg, NodeId, Proposal, Role, Slot};
+
+use super::effects::SelfVote;
+use super::{Campaign, Cell, Lead};
+
+impl Cell {
+    /// `Timeout(election)`: a non-leader starts a campaign with a ballot above every round
+    /// it knows.
+    pub(super) fn on_election_timeout(&mut self) {
+        if self.role == Role::Leader {
+            return;
+        }
+        let ballot = Ballot {
+            round: self.promised.round.max(self.max_round) + 1,
+            node: self.id,
+        };
+        self.campaign_with(ballot);
+    }
+
+    fn campaign_with(&mut self, ballot: Ballot) {
+        self.promised = ballot;
+        self.max_round = ballot.round;
+        self.persist(DurableWrite::Promised { ballot });
+        self.role = Role::Candidate;
+        self.ballot = ballot;
+        let from = self.commit;
+        let learned = self
+            .log
+            .range(from..)
+            .map(|(s, e)| (*s, e.clone()))
+            .collect();
+        self.campaign = Some(Campaign {
+            ballot,
+            from,
+            promised_by: BTreeSet::new(),
+            self_durable: false,
+            learned,
+        });
+        self.defer_vote(SelfVote::Promise(ballot));
+        for peer in self.peers_at(from) {
+            self.send(peer, Msg::Prepare { ballot, from });
+        }
+        self.arm_election();
+        self.timers.retry = Some(self.now + self.opts.retry_interval);
+    }
+
+    /// `Timeout(retry)`: a candidate re-sends `Prepare` to the nodes that have not promised.
+    pub(super) fn on_retry(&mut self) {
+        let Some(c) = self.campaign.as_ref() else {
+            self.timers.retry = None;
+            return;
+        };
+        let (ballot, from) = (c.ballot, c.from);
+        let silent: Vec<NodeId> = self
+            .peers_at(from)
+            .into_iter()
+            .filter(|p| !c.promised_by.contains(p))
+            .collect();
+        for peer in silent {
+            self.send(peer, Msg::Prepare { ballot, from });
+        }
+        self.timers.retry = Some(self.now + self.opts.retry_interval);
+    }
+
+    /// A `Promise` for the current campaign: keep the highest-ballot entry per slot.
+    pub(super) fn on_promise(&mut self, from: NodeId, ballot: Ballot, accepted: Vec<Entry>) {
+        let Some(c) = self.campaign.as_mut().filter(|c| c.ballot == ballot) else {
+            return;
+        };
+        c.promised_by.insert(from);
+        for e in accepted {
+            let keep = c.learned.get(&e.slot).map_or(true, |(b, _)| *b < e.ballot);
+            if keep {
+                c.learned.insert(e.slot, (e.ballot, e.command));
+            }
+        }
+        self.try_win();
+    }
+
+    /// A self-vote whose write became durable.
+    pub(super) fn on_self_vote(&mut self, vote: SelfVote) {
+        match vote {
+            SelfVote::Promise(b) => {
+                if let Some(c) = self.campaign.as_mut().filter(|c| c.ballot == b) {
+                    c.self_durable = true;
+                    self.try_win();
+                }
+            }
+            SelfVote::Accept(b, slots) => {
+                let id = self.id;
+                let Some(lead) = self.lead.as_mut().filter(|l| l.ballot == b) else {
+                    return;
+                };
+                for s in slots {
+                    lead.votes.entry(s).or_default().insert(id);
+                }
+                self.advance_commit();
+            }
+        }
+    }
+
+    fn try_win(&mut self) {
+        let Some(c) = self.campaign.as_ref() else {
+            return;
+        };
+        let votes = c.promised_by.len() + usize::from(c.self_durable);
+        if votes >= self.quorum_at(c.from) {
+            self.become_leader();
+        }
+    }
+
+    /// Phase 2 for every unchosen slot: re-propose the highest-ballot command reported,
+    /// and `Noop` into every hole, at the new ballot.
+    fn become_leader(&mut self) {
+        let c = self.campaign.take().expect("a candidate has a campaign");
+        let start = self.commit;
+        let end = c
+            .learned
+            .keys()
+            .next_back()
+            .map_or(start, |s| (s + 1).max(start));
+        let peers = self.peers_at(start);
+        self.role = Role::Leader;
+        self.lead = Some(Lead {
+            ballot: c.ballot,
+            next_slot: start,
+            votes: BTreeMap::new(),
+            peers: peers.iter().map(|p| (*p, Default::default())).collect(),
+            queue: VecDeque::new(),
+            pending: BTreeSet::new(),
+        });
+        self.timers.election = None;
+        self.timers.retry = None;
+        let commands = (start..end)
+            .map(|s| {
+                c.learned
+                    .get(&s)
+                    .map_or(Command::Noop, |(_, cmd)| cmd.clone())
+            })
+            .collect();
+        self.propose(commands);
+        self.broadcast_commit();
+        self.timers.heartbeat = Some(self.now + self.opts.heartbeat_interval);
+    }
+
+    /// Appends `commands` at the next slots at the leader's ballot, persists them, and sends
+    /// them to every peer in batches; the leader's own vote counts once they are durable.
+    pub(super) fn propose(&mut self, commands: Vec<Command>) {
+        if commands.is_empty() {
+            return;
+        }
+        let lead = self.lead.as_mut().expect("only a leader proposes");
+        let ballot = lead.ballot;
+        let mut proposals = Vec::with_capacity(commands.len());
+        for command in commands {
+            let slot = lead.next_slot;
+            lead.next_slot += 1;
+            if let Command::Op { client, seq, .. } = &command {
+                lead.pending.insert((*client, *seq));
+            }
+            proposals.push(Proposal { slot, command });
+        }
+        for p in &proposals {
+            self.log.insert(p.slot, (ballot, p.command.clone()));
+            self.persist(DurableWrite::Accepted {
+                entry: Entry {
+                    slot: p.slot,
+                    ballot,
+                    command: p.command.clone(),
+                },
+            });
+        }
+        let slots = proposals.iter().map(|p| p.slot).collect();
+        self.defer_vote(SelfVote::Accept(ballot, slots));
+        let peers: Vec<NodeId> = self.lead_peers();
+        for chunk in proposals.chunks(self.opts.max_batch.max(1)) {
+            for peer in &peers {
+                let msg = Msg::Accept {
+                    ballot,
+                    proposals: chunk.to_vec(),
+                };
+                self.send(*peer, msg);
+            }
+        }
+    }
+
+    fn lead_peers(&self) -> Vec<NodeId> {
+        self.lead
+            .as_ref()
+            .map(|l| l.peers.keys().copied().collect())
+            .unwrap_or_default()
+    }
+
+    /// A `Nack`: a candidate or leader of `ballot` steps down and remembers the round.
+    pub(super) fn on_nack(&mut self, ballot: Ballot, promised: Ballot) {
+        self.max_round = self.max_round.max(promised.round);
+        if self.role != Role::Follower && self.ballot == ballot {
+            self.step_down(Some(promised.node));
+        }
+    }
+
+    /// Becomes a follower; queued client requests (never proposed) are redirected to
+    /// `leader`, the node of the higher ballot that deposed this one.
+    pub(super) fn step_down(&mut self, leader: Option<NodeId>) {
+        self.role = Role::Follower;
+        self.campaign = None;
+        self.timers.heartbeat = None;
+        self.timers.retry = None;
+        if let Some(lead) = self.lead.take() {
+            let leader = leader.filter(|n| *n != self.id);
+            for (client, op, _) in lead.queue {
+                self.reply(client, Msg::Redirect { op, leader });
+            }
+        }
+        self.arm_election();
+    }
+
+    /// Phase 2b at the leader: record the votes, then advance the commit index.
+    pub(super) fn on_accepted(
+        &mut self,
+        from: NodeId,
+        ballot: Ballot,
+        slots: &[Slot],
+        commit: Slot,
+    ) {
+        let Some(lead) = self.lead.as_mut().filter(|l| l.ballot == ballot) else {
+            return;
+        };
+        let Some(peer) = lead.peers.get_mut(&from) else {
+            return;
+        };
+        // The latest report wins: a restarted peer's commit index goes back to 0. A stale
+        // (reordered) report only costs a re-shipment, and the next `Commit` corrects it.
+        peer.commit = commit;
+        let floor = peer.commit;
+        peer.acked.extend(slots.iter().copied());
+        peer.acked.retain(|s| *s >= floor);
+        for s in slots {
+            lead.votes.entry(*s).or_default().insert(from);
+        }
+        self.advance_commit();
+    }
+
+    /// Commits the longest prefix of slots accepted by a quorum (of the configuration in
+    /// force at each slot) at the leader's ballot; applies, answers, tells the peers, and
+    /// fills the freed pipeline from the queue.
+    fn advance_commit(&mut self) {
+        let before = self.commit;
+        loop {
+            let slot = self.commit;
+            let quorum = self.quorum_at(slot);
+            let lead = self.lead.as_ref().expect("only a leader commits");
+            let at_ballot = self.log.get(&slot).is_some_and(|(b, _)| *b == lead.ballot);
+            let votes = lead.votes.get(&slot).map_or(0, |v| v.len());
+            if slot >= lead.next_slot || !at_ballot || votes < quorum {
+                break;
+            }
+            self.commit += 1;
+        }
+        if self.commit == before {
+            return;
+        }
+        let commit = self.commit;
+        if let Some(lead) = self.lead.as_mut() {
+            lead.votes.retain(|s, _| *s >= commit);
+        }
+        self.apply_committed();
+        self.broadcast_commit();
+        self.drain_queue();
+    }
+
+    fn broadcast_commit(&mut self) {
+        let Some(ballot) = self.lead.as_ref().map(|l| l.ballot) else {
+            return;
+        };
+        let up_to = self.commit;
+        for peer in self.lead_peers() {
+            self.send(peer, Msg::Commit { ballot, up_to });
+        }
+    }
+
+    /// `Timeout(heartbeat)`: ship each peer the lowest slots it has not acknowledged at this
+    /// ballot (unacknowledged `Accept`s, or a lagging node's missing log segment), at most
+    /// `max_batch` per peer, then re-send `Commit` (after the segment, so that a FIFO link
+    /// lets the lagging node commit it at once).
+    pub(super) fn on_heartbeat(&mut self) {
+        if self.lead.is_none() {
+            self.timers.heartbeat = None;
+            return;
+        }
+        let lead = self.lead.as_ref().expect("checked");
+        let ballot = lead.ballot;
+        let mut shipments = Vec::new();
+        for (peer, progress) in &lead.peers {
+            let proposals: Vec<Proposal> = self
+                .log
+                .range(progress.commit.min(lead.next_slot)..lead.next_slot)
+                .filter(|(s, _)| !progress.acked.contains(s))
+                .take(self.opts.max_batch.max(1))
+                .map(|(s, (_, c))| Proposal {
+                    slot: *s,
+                    command: c.clone(),
+                })
+                .collect();
+            if !proposals.is_empty() {
+                shipments.push((*peer, proposals));
+            }
+        }
+        for (peer, proposals) in shipments {
+            self.send(peer, Msg::Accept { ballot, proposals });
+        }
+        self.broadcast_commit();
+        self.timers.heartbeat = Some(self.now + self.opts.heartbeat_interval);
+    }
+}

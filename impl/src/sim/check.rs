@@ -1,0 +1,279 @@
+//! Online invariant checks, run by the simulator after every step. Each is named after the
+//! property of `docs/protocol.md` ("Properties") it checks.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use physalia_traces::{Ballot, ClientId, Command, Key, NodeId, OpSeq, Slot, Txn, Value, WriteOp};
+
+use crate::core::{Cell, Durable};
+use crate::sm::{Limits, StateMachine};
+
+/// A violated property, with what is needed to find it in the trace.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Violation {
+    /// Agreement / CommittedPrefix: two nodes committed different commands at one slot.
+    Agreement {
+        /// The slot.
+        slot: Slot,
+        /// The node that committed a different command.
+        node: NodeId,
+        /// The logical time.
+        at: u64,
+    },
+    /// Durability: an operation was acknowledged while its slot was durable on fewer than a
+    /// quorum of nodes (or was not chosen at all).
+    AckNotDurable {
+        /// The client.
+        client: ClientId,
+        /// The operation.
+        op: OpSeq,
+        /// The logical time.
+        at: u64,
+    },
+    /// ConsistentPrefix: a local read returned a value that the decided log does not give
+    /// at the applied index it claimed.
+    StaleLocalRead {
+        /// The node that served it.
+        node: NodeId,
+        /// The key.
+        key: Key,
+        /// The applied index the node claimed.
+        applied: Slot,
+        /// The logical time.
+        at: u64,
+    },
+    /// MonotonicReads: a client's session saw its applied index go down.
+    ReadWentBack {
+        /// The client.
+        client: ClientId,
+        /// The session floor.
+        floor: Slot,
+        /// The applied index returned.
+        applied: Slot,
+    },
+    /// PromiseMonotonic: a node's durable promise went down.
+    PromiseRegressed {
+        /// The node.
+        node: NodeId,
+        /// The promise before.
+        was: Ballot,
+        /// The promise after.
+        now: Ballot,
+    },
+}
+
+impl fmt::Display for Violation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Violation::Agreement { slot, node, at } => {
+                write!(
+                    f,
+                    "Agreement: {node} committed another command at slot {slot} (t={at})"
+                )
+            }
+            Violation::AckNotDurable { client, op, at } => {
+                write!(
+                    f,
+                    "Durability: {client}#{op} acknowledged but not durable on a quorum (t={at})"
+                )
+            }
+            Violation::StaleLocalRead {
+                node,
+                key,
+                applied,
+                at,
+            } => write!(
+                f,
+                "ConsistentPrefix: {node} served {key} at applied {applied} with a value the \
+                 decided log does not give there (t={at})"
+            ),
+            Violation::ReadWentBack {
+                client,
+                floor,
+                applied,
+            } => write!(
+                f,
+                "MonotonicReads: {client} read at applied {applied} after seeing {floor}"
+            ),
+            Violation::PromiseRegressed { node, was, now } => {
+                write!(
+                    f,
+                    "PromiseMonotonic: {node}'s durable promise went from {was} to {now}"
+                )
+            }
+        }
+    }
+}
+
+/// The checker's memory: what was decided, a reference state machine applying it with the
+/// history of every key's value, and each node's last durable promise.
+#[derive(Debug)]
+pub struct Checker {
+    decided: BTreeMap<Slot, Command>,
+    reference: StateMachine,
+    history: BTreeMap<Key, Vec<(Slot, Option<Value>)>>,
+    op_slot: BTreeMap<(ClientId, OpSeq), Slot>,
+    promises: BTreeMap<NodeId, Ballot>,
+    /// Violations found so far, in order.
+    pub violations: Vec<Violation>,
+}
+
+impl Default for Checker {
+    fn default() -> Self {
+        Checker::new(Limits::default())
+    }
+}
+
+impl Checker {
+    /// A checker whose reference state machine has the nodes' `limits`.
+    pub fn new(limits: Limits) -> Checker {
+        Checker {
+            decided: BTreeMap::new(),
+            reference: StateMachine::new(physalia_traces::Config::with_nodes(1), limits),
+            history: BTreeMap::new(),
+            op_slot: BTreeMap::new(),
+            promises: BTreeMap::new(),
+            violations: Vec::new(),
+        }
+    }
+
+    /// Slots decided so far (committed by some node).
+    pub fn decided(&self) -> usize {
+        self.decided.len()
+    }
+
+    /// After a step of `cell` whose commit index was `before`: every newly committed slot
+    /// must hold the command decided there (the first node to commit it decides it).
+    pub fn after_step(&mut self, cell: &Cell, before: Slot, at: u64) {
+        for slot in before..cell.commit() {
+            let Some((_, cmd)) = cell.log().get(&slot) else {
+                continue;
+            };
+            match self.decided.get(&slot) {
+                Some(d) if d != cmd => self.violations.push(Violation::Agreement {
+                    slot,
+                    node: cell.id(),
+                    at,
+                }),
+                Some(_) => {}
+                None => {
+                    if let Command::Op { client, seq, .. } = cmd {
+                        self.op_slot.entry((*client, *seq)).or_insert(slot);
+                    }
+                    self.decided.insert(slot, cmd.clone());
+                }
+            }
+        }
+        self.apply_decided();
+    }
+
+    /// Applies the decided prefix to the reference, recording each written key's value.
+    fn apply_decided(&mut self) {
+        while let Some(cmd) = self.decided.get(&self.reference.applied()) {
+            self.reference.apply(cmd);
+            let after = self.reference.applied();
+            for key in written_keys(cmd) {
+                let value = self.reference.get(&key).cloned();
+                self.history.entry(key).or_default().push((after, value));
+            }
+        }
+    }
+
+    /// A local read served by `node`: each value must be the one the decided log gives
+    /// after `applied` slots.
+    pub fn on_local_read(
+        &mut self,
+        node: NodeId,
+        applied: Slot,
+        values: &[(Key, Option<Value>)],
+        at: u64,
+    ) {
+        if applied > self.reference.applied() {
+            return; // not decided as far yet: checked by Agreement instead
+        }
+        for (key, value) in values {
+            let expected = self
+                .history
+                .get(key)
+                .and_then(|h| h.iter().rev().find(|(a, _)| *a <= applied))
+                .and_then(|(_, v)| v.as_ref());
+            if expected != value.as_ref() {
+                let key = key.clone();
+                self.violations.push(Violation::StaleLocalRead {
+                    node,
+                    key,
+                    applied,
+                    at,
+                });
+            }
+        }
+    }
+
+    /// A client's session received a read at `applied` after having seen `floor`.
+    pub fn on_read_answer(&mut self, client: ClientId, floor: Slot, applied: Slot) {
+        if applied < floor {
+            self.violations.push(Violation::ReadWentBack {
+                client,
+                floor,
+                applied,
+            });
+        }
+    }
+
+    /// When an operation is acknowledged: its slot must be decided and durable (in synced
+    /// storage) on a quorum of `storages`.
+    pub fn on_ack(
+        &mut self,
+        client: ClientId,
+        op: OpSeq,
+        storages: &[&Durable],
+        quorum: usize,
+        at: u64,
+    ) {
+        let durable = self.op_slot.get(&(client, op)).is_some_and(|slot| {
+            let cmd = &self.decided[slot];
+            let holders = storages
+                .iter()
+                .filter(|s| s.log.get(slot).is_some_and(|(_, c)| c == cmd))
+                .count();
+            holders >= quorum
+        });
+        if !durable {
+            self.violations
+                .push(Violation::AckNotDurable { client, op, at });
+        }
+    }
+
+    /// When a node's storage changed: its promise must not go down.
+    pub fn on_storage(&mut self, node: NodeId, storage: &Durable) {
+        let was = self.promises.entry(node).or_default();
+        if storage.promised < *was {
+            self.violations.push(Violation::PromiseRegressed {
+                node,
+                was: *was,
+                now: storage.promised,
+            });
+        }
+        *was = (*was).max(storage.promised);
+    }
+}
+
+/// The keys a command may write.
+fn written_keys(cmd: &Command) -> Vec<Key> {
+    let Command::Op { txn, .. } = cmd else {
+        return Vec::new();
+    };
+    match txn {
+        Txn::Get { .. } => Vec::new(),
+        Txn::Put { key, .. } | Txn::Cas { key, .. } | Txn::Incr { key, .. } => vec![key.clone()],
+        Txn::Txn { writes, .. } => writes
+            .iter()
+            .map(|w| match w {
+                WriteOp::Put { key, .. } | WriteOp::Delete { key } | WriteOp::Incr { key, .. } => {
+                    key.clone()
+                }
+            })
+            .collect(),
+    }
+}

@@ -1,0 +1,573 @@
+//! The simulation loop: one event queue ordered by logical time, nodes with their storage,
+//! clients with one operation in flight, and the fault injector of the module's fault model.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use physalia_traces::{
+    ClientId, Condition, Config, Envelope, Key, Msg, NodeId, OpSeq, Persist, TimeoutKind, Txn,
+    Value, WriteOp,
+};
+
+use super::check::Checker;
+use super::report::{HistoryEntry, SimReport};
+use super::{SimConfig, SimRng};
+use crate::core::{Boot, Cell, ClientReply, Durable, Input, Output};
+use crate::sm::LocalRead;
+
+#[derive(Debug)]
+enum Event {
+    Net(Envelope),
+    Request(NodeId, ClientId, OpSeq, Txn),
+    Answer(NodeId, ClientId, Msg),
+    LocalRead(NodeId, ClientId, Vec<Key>, u64),
+    ReadAnswer(ClientId, u64, LocalRead),
+    Timer(NodeId, TimeoutKind, u64),
+    Synced(NodeId, u64, u64),
+    Restart(NodeId),
+    ClientNext(ClientId),
+    ClientRetry(ClientId, OpSeq, u64),
+    Heal,
+}
+
+struct Node {
+    cell: Option<Cell>,
+    storage: Durable,
+    pending: Vec<Persist>,
+    last_sync: u64,
+    boot: Boot,
+    started: bool,
+    offset: u64,
+    armed: BTreeMap<TimeoutKind, (u64, u64)>,
+}
+
+struct Client {
+    next_op: OpSeq,
+    floor: u64,
+    pending: Option<(OpSeq, Txn, NodeId, u64, usize)>,
+    leader: NodeId,
+}
+
+struct Sim {
+    cfg: SimConfig,
+    config: Config,
+    rng: SimRng,
+    now: u64,
+    seq: u64,
+    queue: BTreeMap<(u64, u64), Event>,
+    nodes: Vec<Node>,
+    clients: Vec<Client>,
+    cut: Option<BTreeSet<NodeId>>,
+    after_gst: bool,
+    /// The session floor sent with the local read being served.
+    read_floor: u64,
+    checker: Checker,
+    report: SimReport,
+}
+
+/// Runs one simulation and reports what happened. Deterministic in `cfg`.
+pub fn run(cfg: &SimConfig) -> SimReport {
+    let mut sim = Sim::new(cfg.clone());
+    for i in 0..cfg.steps {
+        let Some(((t, _), event)) = sim.queue.pop_first() else {
+            break;
+        };
+        sim.now = t;
+        sim.report.steps = i + 1;
+        sim.faults();
+        sim.handle(event);
+    }
+    sim.finish()
+}
+
+impl Sim {
+    fn new(cfg: SimConfig) -> Sim {
+        let config = Config::with_nodes(cfg.nodes);
+        let checker = Checker::new(cfg.options.limits);
+        let mut rng = SimRng::new(cfg.seed);
+        let report = SimReport {
+            seed: cfg.seed,
+            steps: 0,
+            core_steps: 0,
+            simulated_ms: 0,
+            gst: cfg.gst,
+            committed_ops: 0,
+            local_reads: 0,
+            decided_slots: 0,
+            dropped: 0,
+            duplicated: 0,
+            partitions: 0,
+            crashes: 0,
+            violations: Vec::new(),
+            commits: Vec::new(),
+            history: Vec::new(),
+        };
+        let nodes = (0..cfg.nodes)
+            .map(|_| Node {
+                cell: None,
+                storage: Durable::default(),
+                pending: Vec::new(),
+                last_sync: 0,
+                boot: Boot::default(),
+                started: false,
+                offset: rng.between(0, cfg.clock_skew),
+                armed: BTreeMap::new(),
+            })
+            .collect();
+        let clients = (0..cfg.clients)
+            .map(|c| Client {
+                next_op: 1,
+                floor: 0,
+                pending: None,
+                leader: NodeId(c % cfg.nodes),
+            })
+            .collect();
+        let mut sim = Sim {
+            cfg,
+            config,
+            rng,
+            now: 0,
+            seq: 0,
+            queue: BTreeMap::new(),
+            nodes,
+            clients,
+            cut: None,
+            after_gst: false,
+            read_floor: 0,
+            checker,
+            report,
+        };
+        for n in 0..sim.cfg.nodes {
+            sim.start_node(NodeId(n));
+        }
+        for c in 0..sim.cfg.clients {
+            let at = sim.rng.between(0, 50);
+            sim.at(at, Event::ClientNext(ClientId(u64::from(c))));
+        }
+        sim
+    }
+
+    fn at(&mut self, time: u64, event: Event) {
+        self.seq += 1;
+        self.queue.insert((time.max(self.now), self.seq), event);
+    }
+
+    fn before_gst(&self) -> bool {
+        self.now < self.cfg.gst
+    }
+
+    /// Injects crashes and partitions before `GST`; at `GST`, heals and restarts all.
+    fn faults(&mut self) {
+        if !self.before_gst() {
+            if !self.after_gst {
+                self.after_gst = true;
+                self.cut = None;
+                for n in 0..self.cfg.nodes {
+                    if self.nodes[n as usize].cell.is_none() {
+                        self.at(self.now, Event::Restart(NodeId(n)));
+                    }
+                }
+            }
+            return;
+        }
+        let f = self.cfg.faults.clone();
+        if self.cut.is_none() && self.rng.chance(f.partition_ppm) {
+            let side = (0..self.cfg.nodes)
+                .filter(|_| self.rng.next_u64() & 1 == 0)
+                .map(NodeId)
+                .collect();
+            self.cut = Some(side);
+            self.report.partitions += 1;
+            self.at(self.now + f.partition_ms, Event::Heal);
+        }
+        let down = self.nodes.iter().filter(|n| n.cell.is_none()).count() as u32;
+        if down < (self.cfg.nodes - 1) / 2 && self.rng.chance(f.crash_ppm) {
+            let victim = NodeId((self.rng.next_u64() % u64::from(self.cfg.nodes)) as u32);
+            if self.nodes[victim.0 as usize].cell.is_some() {
+                self.crash(victim);
+                let later = self.now + self.rng.between(f.restart_min, f.restart_max);
+                self.at(later, Event::Restart(victim));
+            }
+        }
+    }
+
+    fn handle(&mut self, event: Event) {
+        match event {
+            Event::Net(env) => {
+                let (from, to) = (env.from(), env.to);
+                if self.separated(from, to) {
+                    self.report.dropped += 1;
+                } else {
+                    self.step(to, Input::Deliver(env));
+                }
+            }
+            Event::Request(to, client, op, txn) => {
+                self.step(to, Input::Request { client, op, txn })
+            }
+            Event::Answer(from, client, msg) => self.on_answer(from, client, msg),
+            Event::LocalRead(to, client, keys, min_applied) => {
+                self.read_floor = min_applied;
+                let input = Input::LocalRead {
+                    client,
+                    keys,
+                    min_applied,
+                };
+                self.step(to, input);
+            }
+            Event::ReadAnswer(client, floor, read) => self.on_read_answer(client, floor, read),
+            Event::Timer(node, kind, gen) => {
+                let current = self.nodes[node.0 as usize].armed.get(&kind).map(|a| a.1);
+                if current == Some(gen) {
+                    self.nodes[node.0 as usize].armed.remove(&kind);
+                    self.step(node, Input::Timeout(kind));
+                }
+            }
+            Event::Synced(node, inc, up_to) => self.synced(node, inc, up_to),
+            Event::Restart(node) => {
+                if self.nodes[node.0 as usize].cell.is_none() {
+                    self.start_node(node);
+                }
+            }
+            Event::ClientNext(c) => self.client_next(c),
+            Event::ClientRetry(c, op, gen) => self.client_retry(c, op, gen),
+            Event::Heal => self.cut = None,
+        }
+    }
+
+    fn separated(&self, a: NodeId, b: NodeId) -> bool {
+        self.cut
+            .as_ref()
+            .is_some_and(|side| side.contains(&a) != side.contains(&b))
+    }
+
+    fn local_now(&self, node: NodeId) -> u64 {
+        self.now + self.nodes[node.0 as usize].offset
+    }
+
+    fn start_node(&mut self, id: NodeId) {
+        let now = self.local_now(id);
+        let mut opts = self.cfg.options.clone();
+        opts.seed = self.cfg.seed ^ self.rng.next_u64();
+        let node = &mut self.nodes[id.0 as usize];
+        if node.cell.is_some() {
+            return;
+        }
+        if node.started {
+            node.boot.incarnation += 1;
+        }
+        node.started = true;
+        let durable = node.storage.clone();
+        let (cell, out) = Cell::restart(id, self.config.clone(), opts, durable, node.boot, now);
+        node.cell = Some(cell);
+        node.armed.clear();
+        self.output(id, 0, out);
+    }
+
+    fn crash(&mut self, id: NodeId) {
+        let survive = {
+            let n = self.nodes[id.0 as usize].pending.len() as u64;
+            self.rng.between(0, n) as usize
+        };
+        let node = &mut self.nodes[id.0 as usize];
+        let Some(cell) = node.cell.take() else {
+            return;
+        };
+        node.boot.lamport = cell.lamport();
+        node.boot.incarnation = cell.incarnation();
+        for p in node.pending.drain(..).take(survive) {
+            node.storage.apply(&p.writes);
+        }
+        node.armed.clear();
+        self.report.crashes += 1;
+        let storage = self.nodes[id.0 as usize].storage.clone();
+        self.checker.on_storage(id, &storage);
+    }
+
+    /// Steps node `id` if it is up (a message to a down node is lost).
+    fn step(&mut self, id: NodeId, input: Input) {
+        let now = self.local_now(id);
+        let Some(cell) = self.nodes[id.0 as usize].cell.as_mut() else {
+            self.report.dropped += 1;
+            return;
+        };
+        let before = cell.commit();
+        let out = cell.step(now, input);
+        self.output(id, before, out);
+    }
+
+    /// Carries out a step's output: check, trace, persist, send, answer, arm timers.
+    fn output(&mut self, id: NodeId, before: u64, out: Output) {
+        let at = self.now;
+        if let Some(cell) = self.nodes[id.0 as usize].cell.as_ref() {
+            self.checker.after_step(cell, before, at);
+        }
+        self.report.core_steps += 1;
+        physalia_traces::record(&out.trace);
+        if let Some(p) = out.persist {
+            self.issue(id, p);
+        }
+        for env in out.send {
+            self.transmit(env);
+        }
+        for reply in out.replies {
+            match reply {
+                ClientReply::Msg { client, msg } => self.answer(id, client, msg),
+                ClientReply::LocalRead { client, read } => self.read_answer(id, client, read),
+            }
+        }
+        self.arm(id, out.timers);
+    }
+
+    fn issue(&mut self, id: NodeId, p: Persist) {
+        let latency = self.rng.between(self.cfg.fsync_min, self.cfg.fsync_max);
+        let node = &mut self.nodes[id.0 as usize];
+        let inc = node.cell.as_ref().map_or(0, |c| c.incarnation());
+        let when = (self.now + latency).max(node.last_sync);
+        node.last_sync = when;
+        let up_to = p.id;
+        node.pending.push(p);
+        self.at(when, Event::Synced(id, inc, up_to));
+    }
+
+    fn synced(&mut self, id: NodeId, inc: u64, up_to: u64) {
+        let node = &mut self.nodes[id.0 as usize];
+        if node.cell.as_ref().map(|c| c.incarnation()) != Some(inc) {
+            return; // a sync of an incarnation that crashed
+        }
+        while node.pending.first().is_some_and(|p| p.id <= up_to) {
+            let p = node.pending.remove(0);
+            node.storage.apply(&p.writes);
+        }
+        let storage = node.storage.clone();
+        self.checker.on_storage(id, &storage);
+        self.step(id, Input::Persisted { up_to });
+    }
+
+    /// Puts a message on the network: lost or duplicated before `GST`, always delayed.
+    fn transmit(&mut self, env: Envelope) {
+        if self.before_gst() && self.rng.chance(self.cfg.faults.drop_ppm) {
+            self.report.dropped += 1;
+            return;
+        }
+        let copies = if self.before_gst() && self.rng.chance(self.cfg.faults.duplicate_ppm) {
+            self.report.duplicated += 1;
+            2
+        } else {
+            1
+        };
+        for _ in 0..copies {
+            let delay = self.rng.between(self.cfg.min_delay, self.cfg.max_delay);
+            self.at(self.now + delay, Event::Net(env.clone()));
+        }
+    }
+
+    fn arm(&mut self, id: NodeId, timers: crate::core::Timers) {
+        let offset = self.nodes[id.0 as usize].offset;
+        let wanted = [
+            (TimeoutKind::Election, timers.election),
+            (TimeoutKind::Heartbeat, timers.heartbeat),
+            (TimeoutKind::Retry, timers.retry),
+        ];
+        for (kind, deadline) in wanted {
+            let node = &mut self.nodes[id.0 as usize];
+            let Some(deadline) = deadline else {
+                node.armed.remove(&kind);
+                continue;
+            };
+            if node.armed.get(&kind).map(|a| a.0) == Some(deadline) {
+                continue;
+            }
+            self.seq += 1;
+            let gen = self.seq;
+            node.armed.insert(kind, (deadline, gen));
+            self.at(deadline.saturating_sub(offset), Event::Timer(id, kind, gen));
+        }
+    }
+
+    fn finish(mut self) -> SimReport {
+        self.report.simulated_ms = self.now;
+        self.report.decided_slots = self.checker.decided();
+        self.report.violations = std::mem::take(&mut self.checker.violations);
+        self.report.commits = self
+            .nodes
+            .iter()
+            .map(|n| n.cell.as_ref().map(|c| c.commit()))
+            .collect();
+        self.report
+    }
+}
+
+/// The workload: clients with one operation in flight, retrying and following redirects.
+impl Sim {
+    fn client_next(&mut self, c: ClientId) {
+        if self.clients[c.0 as usize].pending.is_some() {
+            return;
+        }
+        if self.rng.chance(250_000) {
+            self.local_read(c);
+        }
+        let client = &mut self.clients[c.0 as usize];
+        let op = client.next_op;
+        client.next_op += 1;
+        let target = client.leader;
+        let txn = random_txn(&mut self.rng, self.cfg.keys);
+        self.report.history.push(HistoryEntry {
+            client: c,
+            op,
+            txn: txn.clone(),
+            invoked: self.now,
+            returned: None,
+        });
+        let index = self.report.history.len() - 1;
+        self.clients[c.0 as usize].pending = Some((op, txn, target, 0, index));
+        self.send_request(c);
+    }
+
+    fn send_request(&mut self, c: ClientId) {
+        self.seq += 1;
+        let gen = self.seq;
+        let Some(p) = self.clients[c.0 as usize].pending.as_mut() else {
+            return;
+        };
+        p.3 = gen;
+        let (op, txn, target) = (p.0, p.1.clone(), p.2);
+        self.at(
+            self.now + self.cfg.client_retry,
+            Event::ClientRetry(c, op, gen),
+        );
+        if self.before_gst() && self.rng.chance(self.cfg.faults.drop_ppm) {
+            self.report.dropped += 1;
+            return;
+        }
+        let delay = self.rng.between(self.cfg.min_delay, self.cfg.max_delay);
+        self.at(self.now + delay, Event::Request(target, c, op, txn));
+    }
+
+    fn client_retry(&mut self, c: ClientId, op: OpSeq, gen: u64) {
+        let n = self.cfg.nodes;
+        let Some(p) = self.clients[c.0 as usize].pending.as_mut() else {
+            return;
+        };
+        if (p.0, p.3) != (op, gen) {
+            return;
+        }
+        p.2 = NodeId((p.2 .0 + 1) % n);
+        self.send_request(c);
+    }
+
+    /// A node answers a client: checked at once if it acknowledges an applied operation,
+    /// then carried over the network.
+    fn answer(&mut self, from: NodeId, client: ClientId, msg: Msg) {
+        if let Msg::Reply { op, result } = &msg {
+            if !result.never_applied() {
+                let storages: Vec<&Durable> = self.nodes.iter().map(|n| &n.storage).collect();
+                let quorum = self.config.quorum();
+                self.checker
+                    .on_ack(client, *op, &storages, quorum, self.now);
+            }
+        }
+        if self.before_gst() && self.rng.chance(self.cfg.faults.drop_ppm) {
+            self.report.dropped += 1;
+            return;
+        }
+        let delay = self.rng.between(self.cfg.min_delay, self.cfg.max_delay);
+        self.at(self.now + delay, Event::Answer(from, client, msg));
+    }
+
+    fn on_answer(&mut self, from: NodeId, c: ClientId, msg: Msg) {
+        let n = self.cfg.nodes;
+        let client = &mut self.clients[c.0 as usize];
+        let Some(p) = client.pending.as_mut() else {
+            return;
+        };
+        match msg {
+            Msg::Reply { op, result } if op == p.0 => {
+                let index = p.4;
+                client.pending = None;
+                client.leader = from;
+                if !result.never_applied() {
+                    self.report.committed_ops += 1;
+                }
+                self.report.history[index].returned = Some((self.now, result));
+                let think = self.rng.between(0, 20);
+                self.at(self.now + think, Event::ClientNext(c));
+            }
+            Msg::Redirect { op, leader } if op == p.0 => {
+                p.2 = leader.unwrap_or(NodeId((p.2 .0 + 1) % n));
+                client.leader = p.2;
+                self.send_request(c);
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Eventually consistent reads: fire-and-forget to a random node, with the session floor.
+impl Sim {
+    fn local_read(&mut self, c: ClientId) {
+        let node = NodeId((self.rng.next_u64() % u64::from(self.cfg.nodes)) as u32);
+        let keys = (0..self.cfg.keys).map(|k| Key(format!("k{k}"))).collect();
+        let floor = self.clients[c.0 as usize].floor;
+        let delay = self.rng.between(self.cfg.min_delay, self.cfg.max_delay);
+        self.at(self.now + delay, Event::LocalRead(node, c, keys, floor));
+    }
+
+    /// A node serves a local read: checked at once against the decided log.
+    fn read_answer(&mut self, from: NodeId, client: ClientId, read: LocalRead) {
+        if let LocalRead::Values { applied, values } = &read {
+            self.checker.on_local_read(from, *applied, values, self.now);
+        }
+        let delay = self.rng.between(self.cfg.min_delay, self.cfg.max_delay);
+        let floor = self.read_floor;
+        self.at(self.now + delay, Event::ReadAnswer(client, floor, read));
+    }
+
+    /// A read answered at `applied` must be at least as recent as the session floor sent
+    /// with it (reads in flight together may return in any order).
+    fn on_read_answer(&mut self, c: ClientId, floor: u64, read: LocalRead) {
+        if let LocalRead::Values { applied, .. } = read {
+            self.checker.on_read_answer(c, floor, applied);
+            let client = &mut self.clients[c.0 as usize];
+            client.floor = client.floor.max(applied);
+            self.report.local_reads += 1;
+        }
+    }
+}
+
+fn random_txn(rng: &mut SimRng, keys: u32) -> Txn {
+    let key = |rng: &mut SimRng| Key(format!("k{}", rng.next_u64() % u64::from(keys.max(1))));
+    let small = |rng: &mut SimRng| Value::Int((rng.next_u64() % 10).into());
+    match rng.next_u64() % 6 {
+        0 => Txn::Get { key: key(rng) },
+        1 => Txn::Put {
+            key: key(rng),
+            value: small(rng),
+        },
+        2 => Txn::Incr {
+            key: key(rng),
+            by: 1.into(),
+        },
+        3 => Txn::Cas {
+            key: key(rng),
+            expected: Some(small(rng)),
+            new: small(rng),
+        },
+        4 => Txn::Put {
+            key: key(rng),
+            value: Value::Bytes(b"x".to_vec()),
+        },
+        _ => {
+            let (a, b) = (key(rng), key(rng));
+            Txn::Txn {
+                conditions: vec![Condition {
+                    key: a.clone(),
+                    expected: Some(small(rng)),
+                }],
+                reads: vec![a, b.clone()],
+                writes: vec![WriteOp::Incr {
+                    key: b,
+                    by: 1.into(),
+                }],
+            }
+        }
+    }
+}

@@ -1,0 +1,420 @@
+//! The cell's replicated state machine: the jury (membership) and a typed key-value store
+//! with transactions, applied in slot order.
+//!
+//! Every operation is fully specified: [`StateMachine::apply`] is total and deterministic
+//! for every command, valid or not (no poison pill). Operations outside the [`Limits`] are
+//! refused by [`validate`] before they reach the log (fail closed); if one is found in the
+//! log anyway, apply answers it as `Rejected` without effect. Each `(client, seq)` takes
+//! effect at most once: a repeat is answered with the first result.
+
+use std::collections::BTreeMap;
+
+use num_bigint::BigInt;
+use physalia_traces::{
+    ApplyError, ClientId, Command, Condition, Config, Key, OpSeq, Slot, Txn, TxnResult, Value,
+    WriteOp,
+};
+use thiserror::Error;
+
+/// Bounds on what one transaction may hold. Each bound is checked before the log.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Longest key, in bytes (keys are non-empty).
+    pub max_key_len: usize,
+    /// Longest byte-string value.
+    pub max_bytes_len: usize,
+    /// Largest integer, in bits of magnitude (stored values and increments alike).
+    pub max_int_bits: u64,
+    /// Most conditions + reads + writes in one transaction.
+    pub max_ops: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_key_len: 256,
+            max_bytes_len: 4096,
+            max_int_bits: 1024,
+            max_ops: 64,
+        }
+    }
+}
+
+/// Why an operation is refused before it reaches the log.
+#[derive(Clone, Debug, PartialEq, Eq, Error)]
+pub enum Rejection {
+    /// A key is empty or longer than the limit.
+    #[error("key of {len} bytes is outside 1..={max}")]
+    BadKey {
+        /// Its length.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// A byte string is longer than the limit.
+    #[error("byte string of {len} bytes exceeds {max}")]
+    BytesTooLong {
+        /// Its length.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// An integer is larger than the limit.
+    #[error("integer of {bits} bits exceeds {max}")]
+    IntegerTooLarge {
+        /// Its size.
+        bits: u64,
+        /// The limit.
+        max: u64,
+    },
+    /// A transaction holds too many parts, or none.
+    #[error("transaction with {count} parts is outside 1..={max}")]
+    BadSize {
+        /// Conditions + reads + writes.
+        count: usize,
+        /// The limit.
+        max: usize,
+    },
+}
+
+/// Checks that `txn` is within `limits`; an operation that fails never enters the log.
+pub fn validate(txn: &Txn, limits: &Limits) -> Result<(), Rejection> {
+    match txn {
+        Txn::Get { key } => check_key(key, limits),
+        Txn::Put { key, value } => check_key(key, limits).and(check_value(value, limits)),
+        Txn::Cas { key, expected, new } => {
+            check_key(key, limits)?;
+            expected.iter().try_for_each(|v| check_value(v, limits))?;
+            check_value(new, limits)
+        }
+        Txn::Incr { key, by } => check_key(key, limits).and(check_int(by, limits)),
+        Txn::Txn {
+            conditions,
+            reads,
+            writes,
+        } => {
+            let count = conditions.len() + reads.len() + writes.len();
+            if count == 0 || count > limits.max_ops {
+                return Err(Rejection::BadSize {
+                    count,
+                    max: limits.max_ops,
+                });
+            }
+            for c in conditions {
+                check_key(&c.key, limits)?;
+                c.expected.iter().try_for_each(|v| check_value(v, limits))?;
+            }
+            reads.iter().try_for_each(|k| check_key(k, limits))?;
+            writes.iter().try_for_each(|w| check_write(w, limits))
+        }
+    }
+}
+
+fn check_write(w: &WriteOp, limits: &Limits) -> Result<(), Rejection> {
+    match w {
+        WriteOp::Put { key, value } => check_key(key, limits).and(check_value(value, limits)),
+        WriteOp::Delete { key } => check_key(key, limits),
+        WriteOp::Incr { key, by } => check_key(key, limits).and(check_int(by, limits)),
+    }
+}
+
+fn check_key(key: &Key, limits: &Limits) -> Result<(), Rejection> {
+    let len = key.0.len();
+    if len == 0 || len > limits.max_key_len {
+        return Err(Rejection::BadKey {
+            len,
+            max: limits.max_key_len,
+        });
+    }
+    Ok(())
+}
+
+fn check_value(v: &Value, limits: &Limits) -> Result<(), Rejection> {
+    match v {
+        Value::Bytes(b) if b.len() > limits.max_bytes_len => Err(Rejection::BytesTooLong {
+            len: b.len(),
+            max: limits.max_bytes_len,
+        }),
+        Value::Int(i) => check_int(i, limits),
+        _ => Ok(()),
+    }
+}
+
+fn check_int(i: &BigInt, limits: &Limits) -> Result<(), Rejection> {
+    if i.bits() > limits.max_int_bits {
+        return Err(Rejection::IntegerTooLarge {
+            bits: i.bits(),
+            max: limits.max_int_bits,
+        });
+    }
+    Ok(())
+}
+
+/// The jury over time: the configuration in force at each slot.
+///
+/// A change accepted at slot `i` would take effect at `i + α`; reconfiguration is not built
+/// yet, so only the initial configuration (in force from slot 0) is ever present.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Jury {
+    configs: BTreeMap<Slot, Config>,
+}
+
+impl Jury {
+    /// A jury whose configuration is `initial` from slot 0 on.
+    pub fn new(initial: Config) -> Jury {
+        Jury {
+            configs: BTreeMap::from([(0, initial)]),
+        }
+    }
+
+    /// The configuration in force at `slot`.
+    pub fn at(&self, slot: Slot) -> &Config {
+        self.configs
+            .range(..=slot)
+            .next_back()
+            .or_else(|| self.configs.iter().next())
+            .map(|(_, c)| c)
+            .expect("a jury always holds its initial configuration")
+    }
+}
+
+/// What applying one committed command produced.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Applied {
+    /// A no-op, or a repeat of an operation older than the client's latest: nothing to say.
+    Nothing,
+    /// The result of `(client, op)`: fresh, or the first result of a repeat.
+    Result {
+        /// The client.
+        client: ClientId,
+        /// The operation.
+        op: OpSeq,
+        /// Its result.
+        result: TxnResult,
+    },
+}
+
+/// An eventually consistent local read's answer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LocalRead {
+    /// The values as of the committed prefix `..applied`.
+    Values {
+        /// How many slots are applied here; the client's new session floor.
+        applied: Slot,
+        /// The values read, in the order asked.
+        values: Vec<(Key, Option<Value>)>,
+    },
+    /// This node has applied less than the client already saw: ask elsewhere or later.
+    Behind {
+        /// How many slots are applied here.
+        applied: Slot,
+    },
+}
+
+/// The replicated state of one cell, as of the first `applied` slots.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StateMachine {
+    data: BTreeMap<Key, Value>,
+    sessions: BTreeMap<ClientId, (OpSeq, TxnResult)>,
+    applied: Slot,
+    limits: Limits,
+    jury: Jury,
+}
+
+impl StateMachine {
+    /// An empty store with jury `config`.
+    pub fn new(config: Config, limits: Limits) -> StateMachine {
+        StateMachine {
+            data: BTreeMap::new(),
+            sessions: BTreeMap::new(),
+            applied: 0,
+            limits,
+            jury: Jury::new(config),
+        }
+    }
+
+    /// How many slots have been applied.
+    pub fn applied(&self) -> Slot {
+        self.applied
+    }
+
+    /// The jury.
+    pub fn jury(&self) -> &Jury {
+        &self.jury
+    }
+
+    /// The limits.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// The value at `key`.
+    pub fn get(&self, key: &Key) -> Option<&Value> {
+        self.data.get(key)
+    }
+
+    /// Every key and its value, in key order.
+    pub fn entries(&self) -> impl Iterator<Item = (&Key, &Value)> {
+        self.data.iter()
+    }
+
+    /// The first result of `(client, op)` if it is the client's latest applied operation.
+    pub fn result_of(&self, client: ClientId, op: OpSeq) -> Option<&TxnResult> {
+        match self.sessions.get(&client) {
+            Some((seq, result)) if *seq == op => Some(result),
+            _ => None,
+        }
+    }
+
+    /// Whether `(client, op)` was applied already (it or a later operation of the client).
+    pub fn seen(&self, client: ClientId, op: OpSeq) -> bool {
+        matches!(self.sessions.get(&client), Some((seq, _)) if *seq >= op)
+    }
+
+    /// Applies the command of the next slot (`applied`). Total and deterministic.
+    pub fn apply(&mut self, command: &Command) -> Applied {
+        self.applied += 1;
+        let Command::Op { client, seq, txn } = command else {
+            return Applied::Nothing;
+        };
+        if let Some((last, result)) = self.sessions.get(client) {
+            if *last == *seq {
+                return Applied::Result {
+                    client: *client,
+                    op: *seq,
+                    result: result.clone(),
+                };
+            }
+            if *last > *seq {
+                return Applied::Nothing;
+            }
+        }
+        let result = match validate(txn, &self.limits) {
+            Ok(()) => self.execute(txn),
+            Err(r) => TxnResult::Rejected {
+                reason: r.to_string(),
+            },
+        };
+        self.sessions.insert(*client, (*seq, result.clone()));
+        Applied::Result {
+            client: *client,
+            op: *seq,
+            result,
+        }
+    }
+
+    /// Serves an eventually consistent read from the applied prefix, if it is at least as
+    /// recent as the client's session floor `min_applied` (monotonic reads).
+    pub fn read_local(&self, keys: &[Key], min_applied: Slot) -> LocalRead {
+        if self.applied < min_applied {
+            return LocalRead::Behind {
+                applied: self.applied,
+            };
+        }
+        LocalRead::Values {
+            applied: self.applied,
+            values: keys
+                .iter()
+                .map(|k| (k.clone(), self.data.get(k).cloned()))
+                .collect(),
+        }
+    }
+
+    fn execute(&mut self, txn: &Txn) -> TxnResult {
+        match txn {
+            Txn::Get { key } => TxnResult::Get {
+                value: self.data.get(key).cloned(),
+            },
+            Txn::Put { key, value } => {
+                self.data.insert(key.clone(), value.clone());
+                TxnResult::Put
+            }
+            Txn::Cas { key, expected, new } => {
+                let current = self.data.get(key).cloned();
+                let ok = current == *expected;
+                if ok {
+                    self.data.insert(key.clone(), new.clone());
+                }
+                TxnResult::Cas { ok, current }
+            }
+            Txn::Incr { key, by } => match self.incremented(key, by, self.data.get(key)) {
+                Ok(v) => {
+                    self.data.insert(key.clone(), Value::Int(v.clone()));
+                    TxnResult::Incr { value: v }
+                }
+                Err(error) => TxnResult::Error { error },
+            },
+            Txn::Txn {
+                conditions,
+                reads,
+                writes,
+            } => self.transaction(conditions, reads, writes),
+        }
+    }
+
+    fn incremented(
+        &self,
+        key: &Key,
+        by: &BigInt,
+        current: Option<&Value>,
+    ) -> Result<BigInt, ApplyError> {
+        let base = match current {
+            None => BigInt::from(0),
+            Some(Value::Int(i)) => i.clone(),
+            Some(_) => return Err(ApplyError::NotAnInteger { key: key.clone() }),
+        };
+        let v = base + by;
+        if v.bits() > self.limits.max_int_bits {
+            return Err(ApplyError::IntegerTooLarge { key: key.clone() });
+        }
+        Ok(v)
+    }
+
+    /// Reads first, then checks every condition, then applies every write to an overlay
+    /// that is committed only if no write failed: all or nothing.
+    fn transaction(
+        &mut self,
+        conditions: &[Condition],
+        reads: &[Key],
+        writes: &[WriteOp],
+    ) -> TxnResult {
+        let reads: Vec<(Key, Option<Value>)> = reads
+            .iter()
+            .map(|k| (k.clone(), self.data.get(k).cloned()))
+            .collect();
+        let ok = conditions
+            .iter()
+            .all(|c| self.data.get(&c.key) == c.expected.as_ref());
+        if !ok {
+            return TxnResult::Txn { ok, reads };
+        }
+        let mut overlay: BTreeMap<Key, Option<Value>> = BTreeMap::new();
+        for w in writes {
+            match w {
+                WriteOp::Put { key, value } => {
+                    overlay.insert(key.clone(), Some(value.clone()));
+                }
+                WriteOp::Delete { key } => {
+                    overlay.insert(key.clone(), None);
+                }
+                WriteOp::Incr { key, by } => {
+                    let current = match overlay.get(key) {
+                        Some(staged) => staged.as_ref(),
+                        None => self.data.get(key),
+                    };
+                    match self.incremented(key, by, current) {
+                        Ok(v) => overlay.insert(key.clone(), Some(Value::Int(v))),
+                        Err(error) => return TxnResult::Error { error },
+                    };
+                }
+            }
+        }
+        for (k, v) in overlay {
+            match v {
+                Some(v) => self.data.insert(k, v),
+                None => self.data.remove(&k),
+            };
+        }
+        TxnResult::Txn { ok, reads }
+    }
+}

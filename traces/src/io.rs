@@ -1,0 +1,261 @@
+//! Writing and reading trace files (JSON Lines: a header, then one event per line).
+
+use std::fs;
+use std::io::{self, Write};
+use std::path::Path;
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use thiserror::Error;
+
+use crate::event::{Header, TraceEvent, SCHEMA, VERSION};
+
+/// Writes a trace: the header at construction, then one line per event.
+#[derive(Debug)]
+pub struct TraceWriter<W: Write> {
+    out: W,
+    events: u64,
+    bytes: u64,
+}
+
+impl<W: Write> TraceWriter<W> {
+    /// Starts a trace on `out` by writing `header`.
+    pub fn new(mut out: W, header: &Header) -> io::Result<Self> {
+        let bytes = write_line(&mut out, header)?;
+        Ok(TraceWriter {
+            out,
+            events: 0,
+            bytes,
+        })
+    }
+
+    /// Appends one event line.
+    pub fn write(&mut self, event: &TraceEvent) -> io::Result<()> {
+        self.bytes += write_line(&mut self.out, event)?;
+        self.events += 1;
+        Ok(())
+    }
+
+    /// Appends an already serialised event line (as the tracing layer receives it).
+    pub fn write_raw(&mut self, json: &str) -> io::Result<()> {
+        self.out.write_all(json.as_bytes())?;
+        self.out.write_all(b"\n")?;
+        self.bytes += json.len() as u64 + 1;
+        self.events += 1;
+        Ok(())
+    }
+
+    /// Flushes the underlying writer.
+    pub fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
+
+    /// Events written so far.
+    pub fn events(&self) -> u64 {
+        self.events
+    }
+
+    /// Bytes written so far, header included.
+    pub fn bytes(&self) -> u64 {
+        self.bytes
+    }
+
+    /// Returns the underlying writer.
+    pub fn into_inner(self) -> W {
+        self.out
+    }
+}
+
+fn write_line<W: Write, T: Serialize>(out: &mut W, value: &T) -> io::Result<u64> {
+    let line = serde_json::to_string(value).map_err(io::Error::other)?;
+    out.write_all(line.as_bytes())?;
+    out.write_all(b"\n")?;
+    Ok(line.len() as u64 + 1)
+}
+
+/// An event with the place it was read from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Located {
+    /// The file name given to the reader.
+    pub file: String,
+    /// The 1-based line number.
+    pub line: usize,
+    /// The event.
+    pub event: TraceEvent,
+}
+
+/// A trace file as read: its header and its events in file order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TraceFile {
+    /// The file name given to the reader.
+    pub file: String,
+    /// The header line.
+    pub header: Header,
+    /// The events, in file order.
+    pub events: Vec<Located>,
+}
+
+/// Why a trace could not be read. Every variant names the file and, where there is one,
+/// the line and the field.
+#[derive(Debug, Error)]
+pub enum ReadError {
+    /// The file could not be read.
+    #[error("{file}: cannot read the trace: {source}")]
+    Io {
+        /// The file.
+        file: String,
+        /// The cause.
+        source: io::Error,
+    },
+    /// The file has no header line.
+    #[error("{file}:1: empty trace: the first line must be a `physalia-trace` header")]
+    Empty {
+        /// The file.
+        file: String,
+    },
+    /// The header names another schema.
+    #[error("{file}:1: field `schema`: expected \"{SCHEMA}\", found {found}")]
+    WrongSchema {
+        /// The file.
+        file: String,
+        /// What the header said.
+        found: String,
+    },
+    /// The header names a version this reader does not understand.
+    #[error(
+        "{file}:1: field `version`: this reader understands version {VERSION}, found {found}; \
+         read it with a matching reader or convert it"
+    )]
+    WrongVersion {
+        /// The file.
+        file: String,
+        /// What the header said.
+        found: String,
+    },
+    /// A line ends before its JSON value does (e.g. a crash cut the write short).
+    #[error("{file}:{line}: truncated line: the JSON ends early (at field `{field}`): {message}")]
+    Truncated {
+        /// The file.
+        file: String,
+        /// The 1-based line.
+        line: usize,
+        /// The path of the field being read when the line ended.
+        field: String,
+        /// The parser's message.
+        message: String,
+    },
+    /// A line is not a valid header or event.
+    #[error("{file}:{line}: field `{field}`: {message}")]
+    Invalid {
+        /// The file.
+        file: String,
+        /// The 1-based line.
+        line: usize,
+        /// The path of the offending field (`.` for the whole line).
+        field: String,
+        /// What was wrong.
+        message: String,
+    },
+}
+
+/// Reads a trace file from disk.
+pub fn read_path(path: &Path) -> Result<TraceFile, ReadError> {
+    let file = path.display().to_string();
+    let text = fs::read_to_string(path).map_err(|source| ReadError::Io {
+        file: file.clone(),
+        source,
+    })?;
+    read_str(&file, &text)
+}
+
+/// Reads a trace from `text`; `file` names it in errors.
+pub fn read_str(file: &str, text: &str) -> Result<TraceFile, ReadError> {
+    let parts: Vec<&str> = text.split('\n').collect();
+    let header_line = parts[0];
+    if header_line.trim().is_empty() {
+        return Err(ReadError::Empty {
+            file: file.to_owned(),
+        });
+    }
+    check_schema(file, header_line)?;
+    let header: Header = parse_line(file, 1, header_line)?;
+    let mut events = Vec::with_capacity(parts.len());
+    for (i, raw) in parts.iter().enumerate().skip(1) {
+        if i + 1 == parts.len() && raw.is_empty() {
+            break; // after the newline that ends the last line
+        }
+        let line = i + 1;
+        let event: TraceEvent = parse_line(file, line, raw)?;
+        events.push(Located {
+            file: file.to_owned(),
+            line,
+            event,
+        });
+    }
+    Ok(TraceFile {
+        file: file.to_owned(),
+        header,
+        events,
+    })
+}
+
+/// Checks the schema name and version before the header's other fields, so that a file of
+/// another version is reported as such rather than as an unknown field.
+fn check_schema(file: &str, line: &str) -> Result<(), ReadError> {
+    let value: serde_json::Value = parse_line(file, 1, line)?;
+    let found = |k: &str| {
+        value
+            .get(k)
+            .map(|v| v.to_string())
+            .unwrap_or_else(|| "nothing".to_owned())
+    };
+    if value.get("schema").and_then(|v| v.as_str()) != Some(SCHEMA) {
+        return Err(ReadError::WrongSchema {
+            file: file.to_owned(),
+            found: found("schema"),
+        });
+    }
+    if value.get("version").and_then(|v| v.as_u64()) != Some(u64::from(VERSION)) {
+        return Err(ReadError::WrongVersion {
+            file: file.to_owned(),
+            found: found("version"),
+        });
+    }
+    Ok(())
+}
+
+fn parse_line<T: DeserializeOwned>(file: &str, line: usize, raw: &str) -> Result<T, ReadError> {
+    let mut de = serde_json::Deserializer::from_str(raw);
+    let value: T = serde_path_to_error::deserialize(&mut de).map_err(|err| {
+        let field = err.path().to_string();
+        line_error(file, line, field, err.into_inner())
+    })?;
+    de.end()
+        .map_err(|err| line_error(file, line, ".".to_owned(), err))?;
+    Ok(value)
+}
+
+fn line_error(file: &str, line: usize, field: String, err: serde_json::Error) -> ReadError {
+    // serde_json counts lines within the one line it was given: keep only the column.
+    let full = err.to_string();
+    let suffix = format!(" at line {} column {}", err.line(), err.column());
+    let message = match full.strip_suffix(&suffix) {
+        Some(m) => format!("{m} (column {})", err.column()),
+        None => full,
+    };
+    if err.is_eof() {
+        ReadError::Truncated {
+            file: file.to_owned(),
+            line,
+            field,
+            message,
+        }
+    } else {
+        ReadError::Invalid {
+            file: file.to_owned(),
+            line,
+            field,
+            message,
+        }
+    }
+}
