@@ -158,7 +158,10 @@ pub fn run(args: &CheckArgs) -> Result<u8> {
     })
     .map_err(anyhow::Error::msg)?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&to_json(&cfg, &opts, &report))?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&to_json(&cfg, &opts, &report))?
+        );
     } else {
         print_report(&report);
     }
@@ -190,10 +193,13 @@ fn print_header(cfg: &CellConfig, opts: &CheckOptions) {
         "checker: {:?}, {} thread(s){}",
         opts.strategy,
         opts.threads,
-        if opts.symmetry {
-            ", node symmetry (counterexamples are real; a clean run is not a proof)"
-        } else {
+        if !opts.symmetry {
             ""
+        } else if physalia_model::symmetry::is_exact(cfg) {
+            ", node symmetry (exact for these bounds)"
+        } else {
+            ", node symmetry (INCOMPLETE for these bounds: ballots may tie on the round or \
+             clients retry round-robin; counterexamples are real, a clean run is not a proof)"
         }
     );
 }
@@ -264,7 +270,10 @@ fn print_report(r: &CheckReport) {
     for p in &r.properties {
         if let Verdict::Violated(path) = &p.verdict {
             println!();
-            println!("counterexample: \"{}\" is violated after these steps", p.name);
+            println!(
+                "counterexample: \"{}\" is violated after these steps",
+                p.name
+            );
             print_path(path.clone().into_vec());
         }
     }
@@ -321,7 +330,8 @@ fn to_json(cfg: &CellConfig, opts: &CheckOptions, r: &CheckReport) -> Value {
                 Verdict::Unreached => ("unreached", None),
                 Verdict::Undecided => ("undecided", None),
             };
-            let mut v = json!({"name": p.name, "expectation": kind(&p.expectation), "verdict": verdict});
+            let mut v =
+                json!({"name": p.name, "expectation": kind(&p.expectation), "verdict": verdict});
             if let (Some(path), "violated") = (path, verdict) {
                 v["counterexample"] = path;
             }
@@ -336,7 +346,12 @@ fn to_json(cfg: &CellConfig, opts: &CheckOptions, r: &CheckReport) -> Value {
             "network": cfg.network.name(), "lossy": cfg.lossy,
             "mutant": cfg.mutant.map(|m| m.name()),
         },
-        "checker": {"strategy": format!("{:?}", opts.strategy).to_lowercase(), "threads": opts.threads, "symmetry": opts.symmetry},
+        "checker": {
+            "strategy": format!("{:?}", opts.strategy).to_lowercase(),
+            "threads": opts.threads,
+            "symmetry": opts.symmetry,
+            "symmetry_exact": opts.symmetry && physalia_model::symmetry::is_exact(cfg),
+        },
         "generated_states": s.generated,
         "unique_states": s.unique,
         "max_depth": s.depth,

@@ -20,15 +20,26 @@ const SMALL: &[&str] = &["check", "--crashes", "0", "--elections", "0"];
 fn small_model_holds_but_unreached_witnesses_fail_the_run() {
     let out = physalia(SMALL);
     let text = stdout(&out);
-    for name in ["agreement", "committed prefix", "durability", "linearizable"] {
-        let line = text.lines().find(|l| l.contains(name)).unwrap_or_else(|| panic!("{name} missing:\n{text}"));
+    for name in [
+        "agreement",
+        "committed prefix",
+        "durability",
+        "linearizable",
+    ] {
+        let line = text
+            .lines()
+            .find(|l| l.contains(name))
+            .unwrap_or_else(|| panic!("{name} missing:\n{text}"));
         assert!(line.contains("holds"), "{line}");
     }
     assert!(text.contains("state space exhausted"), "{text}");
     assert!(text.contains("states/s"), "{text}");
     // Without elections no leader ever changes, so the re-proposal witness is unreachable:
     // a vacuous run is a failed run.
-    assert!(text.contains("\"new leader re-proposes an old value\" is never reached"), "{text}");
+    assert!(
+        text.contains("\"new leader re-proposes an old value\" is never reached"),
+        "{text}"
+    );
     assert_eq!(out.status.code(), Some(1), "{text}");
 }
 
@@ -40,7 +51,10 @@ fn mutant_prints_a_numbered_counterexample_and_exits_1() {
     assert!(text.contains("durability"), "{text}");
     assert!(text.contains("VIOLATED"), "{text}");
     assert!(text.contains("  1. c"), "numbered steps expected:\n{text}");
-    assert!(text.contains("sends n0→c"), "who sent what to whom:\n{text}");
+    assert!(
+        text.contains("sends n0→c"),
+        "who sent what to whom:\n{text}"
+    );
 }
 
 #[test]
@@ -58,7 +72,13 @@ fn json_output_is_one_document_with_the_counterexample() {
         .collect();
     assert_eq!(violated.len(), 1);
     assert_eq!(violated[0]["name"], "linearizable");
-    assert!(violated[0]["counterexample"]["steps"].as_array().unwrap().len() >= 3);
+    assert!(
+        violated[0]["counterexample"]["steps"]
+            .as_array()
+            .unwrap()
+            .len()
+            >= 3
+    );
 }
 
 #[test]
@@ -91,9 +111,21 @@ fn help_documents_every_subcommand_and_option() {
     }
     let check = stdout(&physalia(&["check", "--help"]));
     for opt in [
-        "--nodes", "--clients", "--ops", "--max-round", "--max-slots", "--crashes",
-        "--elections", "--network", "--lossy", "--strategy", "--threads", "--symmetry",
-        "--mutant", "--list-mutants", "--json",
+        "--nodes",
+        "--clients",
+        "--ops",
+        "--max-round",
+        "--max-slots",
+        "--crashes",
+        "--elections",
+        "--network",
+        "--lossy",
+        "--strategy",
+        "--threads",
+        "--symmetry",
+        "--mutant",
+        "--list-mutants",
+        "--json",
     ] {
         assert!(check.contains(opt), "{opt} missing from check --help");
     }

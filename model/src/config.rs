@@ -235,7 +235,12 @@ impl CellConfig {
         check("clients", self.clients, 0, 3)?;
         check("ops per client", self.ops_per_client, 0, 3)?;
         check("max round", self.max_round, 1, 9)?;
-        check("max slots", self.max_slots, 1, crate::types::MAX_SLOTS as u8)?;
+        check(
+            "max slots",
+            self.max_slots,
+            1,
+            crate::types::MAX_SLOTS as u8,
+        )?;
         check("crashes", self.max_crashes, 0, 9)?;
         check("elections", self.max_elections, 0, 9)?;
         check("window", self.window, 1, 8)?;

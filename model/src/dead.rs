@@ -15,13 +15,14 @@
 use crate::state::{CellState, Role};
 use crate::types::{Ballot, Endpoint, Entry, Envelope, Msg, NodeId};
 
-/// Removes every dead message from the network.
-pub fn collect(s: &mut CellState) {
+/// Removes every dead message from the network. `may_crash` says whether any crash is
+/// still possible in this run (a crash resets a node's commit index).
+pub fn collect(s: &mut CellState, may_crash: bool) {
     let dead: Vec<Envelope> = s
         .network
         .envelopes()
         .into_iter()
-        .filter(|e| is_dead(s, e))
+        .filter(|e| is_dead(s, e, may_crash))
         .collect();
     for e in &dead {
         s.network.remove(e);
@@ -29,9 +30,26 @@ pub fn collect(s: &mut CellState) {
 }
 
 /// Whether delivering `e` can never change anything again.
-pub fn is_dead(s: &CellState, e: &Envelope) -> bool {
-    let Endpoint::Node(src) = e.src else {
-        return false; // requests: a leader may still propose or answer them
+pub fn is_dead(s: &CellState, e: &Envelope, may_crash: bool) -> bool {
+    let src = match e.src {
+        Endpoint::Node(src) => src,
+        Endpoint::Client(c) => {
+            // A request for an operation the client already completed: that operation is
+            // chosen (Durability), so every leader, present or future, has it in its log
+            // (phase 1 recovers every chosen value) and only ignores or re-answers it.
+            let Msg::Request { op, .. } = e.msg else {
+                return false;
+            };
+            let seq = op;
+            return s.clients[c as usize].next > op
+                && s.nodes.iter().all(|n| {
+                    !n.is_leader()
+                        || n.log
+                            .iter()
+                            .flatten()
+                            .any(|x| x.command == crate::types::Command::Op { client: c, seq })
+                });
+        }
     };
     match (e.dst, &e.msg) {
         // A client acts on an answer only for the operation it is waiting for.
@@ -52,7 +70,7 @@ pub fn is_dead(s: &CellState, e: &Envelope) -> bool {
                 && match &node.role {
                     Role::Leader { votes, .. } => {
                         let who = votes[*slot as usize];
-                        !who.is_empty() && !who.contains(src)
+                        *slot >= node.commit && !who.is_empty() && !who.contains(src)
                     }
                     Role::Candidate { .. } => true,
                     Role::Follower => false,
@@ -69,11 +87,14 @@ pub fn is_dead(s: &CellState, e: &Envelope) -> bool {
         // An accept the acceptor has already accepted, or now refuses, can only produce an
         // acceptance or a refusal, dead once the sender is done with the ballot. (An accept
         // not yet accepted is alive: accepting it may make its value chosen.)
-        (Endpoint::Node(n), Msg::Accept {
-            ballot,
-            slot,
-            command,
-        }) => {
+        (
+            Endpoint::Node(n),
+            Msg::Accept {
+                ballot,
+                slot,
+                command,
+            },
+        ) => {
             let node = &s.nodes[n as usize];
             let accepted = node.log[*slot as usize]
                 == Some(Entry {
@@ -82,6 +103,10 @@ pub fn is_dead(s: &CellState, e: &Envelope) -> bool {
                 });
             let refused = node.promised > *ballot;
             (accepted || refused) && done_with(s, src, *ballot)
+        }
+        // A commit a node has already gone past, when no crash can reset its commit index.
+        (Endpoint::Node(n), Msg::Commit { up_to, .. }) => {
+            !may_crash && s.nodes[n as usize].commit >= *up_to
         }
         _ => false,
     }

@@ -71,7 +71,13 @@ impl Step<'_> {
             promises: NodeSet::single(n),
             learned,
         };
-        self.broadcast(n, Msg::Prepare { ballot, from: commit });
+        self.broadcast(
+            n,
+            Msg::Prepare {
+                ballot,
+                from: commit,
+            },
+        );
         self.maybe_win(n);
     }
 
@@ -177,7 +183,14 @@ impl Step<'_> {
     // ----- Phase 2: replication ----------------------------------------------------------
 
     /// `Accept`: accept if the ballot is at least the promised one, else `Nack`.
-    pub fn on_accept(&mut self, n: NodeId, src: NodeId, ballot: Ballot, slot: Slot, command: Command) {
+    pub fn on_accept(
+        &mut self,
+        n: NodeId,
+        src: NodeId,
+        ballot: Ballot,
+        slot: Slot,
+        command: Command,
+    ) {
         let lower_ok = self.mutant(Mutant::AcceptLowerBallot);
         let node = &mut self.s.nodes[n as usize];
         if ballot < node.promised && !lower_ok {
@@ -202,6 +215,9 @@ impl Step<'_> {
         let node = &mut self.s.nodes[n as usize];
         if node.ballot != ballot {
             return;
+        }
+        if slot < node.commit {
+            return; // already committed: one more vote changes nothing
         }
         let Role::Leader { votes, .. } = &mut node.role else {
             return;
@@ -242,10 +258,16 @@ impl Step<'_> {
         for slot in old..commit {
             self.apply_slot(n, slot, true);
         }
-        if self.s.ghost.restarted {
+        if self.s.crashes > 0 {
             self.s.ghost.committed_after_restart = true;
         }
-        self.broadcast(n, Msg::Commit { ballot, up_to: commit });
+        self.broadcast(
+            n,
+            Msg::Commit {
+                ballot,
+                up_to: commit,
+            },
+        );
     }
 
     // ----- Learning and applying ---------------------------------------------------------
@@ -315,8 +337,8 @@ impl Step<'_> {
                     return;
                 }
             }
-            let leader = (!node.promised.is_zero() && node.promised.node != n)
-                .then_some(node.promised.node);
+            let leader =
+                (!node.promised.is_zero() && node.promised.node != n).then_some(node.promised.node);
             self.send(
                 Endpoint::Node(n),
                 Endpoint::Client(client),
@@ -324,7 +346,11 @@ impl Step<'_> {
             );
             return;
         };
-        if let Some(slot) = node.log.iter().position(|e| e.map(|e| e.command) == Some(command)) {
+        if let Some(slot) = node
+            .log
+            .iter()
+            .position(|e| e.map(|e| e.command) == Some(command))
+        {
             if (slot as Slot) < node.commit {
                 let result = replay_result(&node.log[..=slot]);
                 if let Some(result) = result {

@@ -75,7 +75,12 @@ impl fmt::Debug for Txn {
                 cond_x,
                 cond_y,
                 put_y,
-            } => write!(f, "txn(if x={} ∧ y={} then y={put_y})", v(cond_x), v(cond_y)),
+            } => write!(
+                f,
+                "txn(if x={} ∧ y={} then y={put_y})",
+                v(cond_x),
+                v(cond_y)
+            ),
         }
     }
 }

@@ -46,7 +46,11 @@ fn search(
         let d = done[c] as usize;
         let Some(op) = ops.get(d) else { continue };
         // Real-time order: everything that completed before `op` was invoked goes first.
-        let ready = op.after.iter().zip(&done).all(|(&need, &have)| have >= need);
+        let ready = op
+            .after
+            .iter()
+            .zip(&done)
+            .all(|(&need, &have)| have >= need);
         if !ready {
             continue;
         }
@@ -105,7 +109,10 @@ mod tests {
     #[test]
     fn pending_operation_may_take_effect_or_not() {
         // c0 pending; c1's cas succeeded, which needs c0's write to have happened.
-        let h = vec![vec![op(&[0, 0], None)], vec![op(&[0, 0], Some(Outcome::Ok))]];
+        let h = vec![
+            vec![op(&[0, 0], None)],
+            vec![op(&[0, 0], Some(Outcome::Ok))],
+        ];
         assert!(is_linearizable(&h));
         // c1's cas failed seeing ∅: c0's pending write left out.
         let h = vec![

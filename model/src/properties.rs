@@ -62,13 +62,15 @@ pub fn committed_prefix(_: &CellModel, s: &CellState) -> bool {
 /// ("Paxos Made Simple" §2.1: "only a value that has been proposed may be chosen").
 pub fn validity(m: &CellModel, s: &CellState) -> bool {
     (0..m.cfg.max_slots).all(|slot| {
-        s.chosen_at(slot, m.cfg.quorum()).into_iter().all(|c| match c {
-            Command::Noop => true,
-            Command::Op { client, seq } => s
-                .history
-                .get(client as usize)
-                .is_some_and(|h| (seq as usize) < h.len()),
-        })
+        s.chosen_at(slot, m.cfg.quorum())
+            .into_iter()
+            .all(|c| match c {
+                Command::Noop => true,
+                Command::Op { client, seq } => s
+                    .history
+                    .get(client as usize)
+                    .is_some_and(|h| (seq as usize) < h.len()),
+            })
     })
 }
 
@@ -101,12 +103,12 @@ pub fn durability(m: &CellModel, s: &CellState) -> bool {
     })
 }
 
-/// **Applied in slot order**: a running node has applied exactly the slots below its commit
+/// **Applied in slot order**: a node has applied exactly the slots below its commit
 /// index, and its store is what applying them in slot order gives. This is the "apply"
 /// half of state-machine replication (Schneider 1990: replicas apply the same commands in the
 /// same order).
 pub fn applied_in_order(_: &CellModel, s: &CellState) -> bool {
-    s.nodes.iter().filter(|n| n.up).all(|n| {
+    s.nodes.iter().all(|n| {
         let prefix: u8 = ((1u16 << n.commit) - 1) as u8;
         n.applied == prefix && n.kv == replay_state(n.committed())
     })

@@ -5,7 +5,9 @@ use std::fmt;
 
 use crate::kv::{KvState, Outcome};
 use crate::network::Network;
-use crate::types::{Ballot, ClientId, Command, Entry, Log, NodeId, NodeSet, OpSeq, Slot, MAX_SLOTS};
+use crate::types::{
+    Ballot, ClientId, Command, Entry, Log, NodeId, NodeSet, OpSeq, Slot, MAX_SLOTS,
+};
 
 /// The most clients a model run may have.
 pub const MAX_CLIENTS: usize = 3;
@@ -35,8 +37,6 @@ pub enum Role {
 /// One node of the cell.
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct NodeState {
-    /// Whether the node is running.
-    pub up: bool,
     /// Durable: the highest ballot promised.
     pub promised: Ballot,
     /// Durable: the entry accepted last at each slot.
@@ -64,7 +64,6 @@ impl NodeState {
     /// A node that has just started for the first time.
     pub fn new() -> Self {
         NodeState {
-            up: true,
             promised: Ballot::ZERO,
             log: [None; MAX_SLOTS],
             role: Role::Follower,
@@ -82,7 +81,10 @@ impl NodeState {
 
     /// How many slots to show: up to the last one that holds anything, at least one.
     fn shown_slots(&self) -> usize {
-        self.log.iter().rposition(Option::is_some).map_or(1, |i| i + 1)
+        self.log
+            .iter()
+            .rposition(Option::is_some)
+            .map_or(1, |i| i + 1)
     }
 
     /// The committed part of the log.
@@ -120,8 +122,6 @@ pub struct Ghost {
     pub votes: Vec<((Slot, Ballot, Command), NodeSet)>,
     /// The highest ballot each node ever promised.
     pub high_water: Vec<Ballot>,
-    /// Some node has restarted.
-    pub restarted: bool,
     /// A leader's commit index advanced after some node restarted.
     pub committed_after_restart: bool,
     /// A new leader re-proposed a value accepted under another node's ballot.
@@ -203,9 +203,6 @@ fn fmt_role(role: &Role, ballot: Ballot) -> String {
 
 impl fmt::Debug for NodeState {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if !self.up {
-            write!(f, "DOWN  ")?;
-        }
         write!(
             f,
             "{}; promised {:?}; commit {}; log [",

@@ -187,10 +187,7 @@ pub enum Msg {
     /// [`kv::workload`]`(client, op)`).
     Request { client: ClientId, op: OpSeq },
     /// A node that does not lead points the client at the node it believes leads.
-    Redirect {
-        op: OpSeq,
-        leader: Option<NodeId>,
-    },
+    Redirect { op: OpSeq, leader: Option<NodeId> },
     /// The result of operation `op`, sent once it is committed and applied.
     Reply { op: OpSeq, result: Outcome },
 }
@@ -224,7 +221,11 @@ impl fmt::Debug for Msg {
             Msg::Accepted { ballot, slot } => write!(f, "Accepted{{{ballot:?}, slot {slot}}}"),
             Msg::Commit { ballot, up_to } => write!(f, "Commit{{{ballot:?}, up_to {up_to}}}"),
             Msg::Request { client, op } => {
-                write!(f, "Request{{c{client}#{op}: {:?}}}", kv::workload(*client, *op))
+                write!(
+                    f,
+                    "Request{{c{client}#{op}: {:?}}}",
+                    kv::workload(*client, *op)
+                )
             }
             Msg::Redirect { op, leader } => match leader {
                 Some(l) => write!(f, "Redirect{{#{op}, leader n{l}}}"),

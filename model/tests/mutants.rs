@@ -17,7 +17,10 @@ fn check_mutant(m: Mutant, strategy: Strategy) -> Vec<&'static str> {
         symmetry: false,
     };
     let report = check::run(CellModel::new(cfg), &opts, |_| {}).expect("checker runs");
-    assert!(report.stopped_early, "{m}: the search should stop at a violation");
+    assert!(
+        report.stopped_early,
+        "{m}: the search should stop at a violation"
+    );
     report.violations()
 }
 

@@ -29,7 +29,9 @@ impl Model for TwoRoutes {
     fn properties(&self) -> Vec<Property<Self>> {
         vec![
             // Bad at position 2 of route 2, and at every position >= 3 of route 1.
-            Property::always("never bad", |_, s| !((s.0 == 2 && s.1 == 2) || (s.0 == 1 && s.1 >= 3))),
+            Property::always("never bad", |_, s| {
+                !((s.0 == 2 && s.1 == 2) || (s.0 == 1 && s.1 >= 3))
+            }),
             Property::sometimes("far", |_, s| s.1 == 12),
         ]
     }
@@ -85,7 +87,11 @@ fn model_has_no_eventually_property() {
         .iter()
         .all(|p| p.expectation != Expectation::Eventually));
     let names: BTreeSet<_> = model.properties().iter().map(|p| p.name).collect();
-    assert_eq!(names.len(), model.properties().len(), "property names are unique");
+    assert_eq!(
+        names.len(),
+        model.properties().len(),
+        "property names are unique"
+    );
 }
 
 /// Counterexamples are stored as action indices, so `actions` must list the same actions in

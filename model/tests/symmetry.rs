@@ -1,24 +1,87 @@
-//! Node-symmetry reduction: it prunes states, and it still finds the broken variants.
+//! Node-symmetry reduction: exact where `symmetry::is_exact` says so, and always able to
+//! find the broken variants.
+
+use std::collections::HashSet;
+use std::hash::{DefaultHasher, Hash, Hasher};
 
 use physalia_model::check::{self, CheckOptions, Strategy};
-use physalia_model::symmetry::{rename, representative};
-use physalia_model::{CellConfig, CellModel, Mutant};
-use stateright::Model;
+use physalia_model::symmetry::{is_exact, rename, representative};
+use physalia_model::{CellConfig, CellModel, CellState, Mutant};
+use stateright::{Checker, Model, StateRecorder};
 
-fn small() -> CellConfig {
-    CellConfig {
-        max_crashes: 0,
-        ..CellConfig::default()
-    }
+/// An exact canonical form: the least hash of `s` renamed by each permutation of 3 nodes.
+fn canonical(s: &CellState) -> u64 {
+    const PERMS: [[u8; 3]; 6] = [
+        [0, 1, 2],
+        [0, 2, 1],
+        [1, 0, 2],
+        [1, 2, 0],
+        [2, 0, 1],
+        [2, 1, 0],
+    ];
+    PERMS
+        .iter()
+        .map(|p| {
+            let mut h = DefaultHasher::new();
+            rename(s, p).hash(&mut h);
+            h.finish()
+        })
+        .min()
+        .unwrap()
 }
 
-fn dfs(cfg: CellConfig, symmetry: bool) -> check::CheckReport {
-    let opts = CheckOptions {
-        strategy: Strategy::Dfs,
-        threads: 1,
-        symmetry,
+fn classes(cfg: &CellConfig, symmetry: bool) -> (usize, HashSet<u64>) {
+    let (recorder, states) = StateRecorder::new_with_accessor();
+    let mut b = CellModel::new(cfg.clone()).checker().visitor(recorder);
+    if symmetry {
+        b = b.symmetry_fn(representative);
+    }
+    let _ = b.spawn_dfs().join();
+    let states = states();
+    let n = states.len();
+    (n, states.iter().map(canonical).collect())
+}
+
+fn assert_exact(cfg: CellConfig) {
+    assert!(is_exact(&cfg));
+    let (full_n, full) = classes(&cfg, false);
+    let (reduced_n, reduced) = classes(&cfg, true);
+    assert!(
+        reduced_n < full_n,
+        "{reduced_n} vs {full_n}: nothing pruned"
+    );
+    assert_eq!(full, reduced, "the reduced search missed a class of states");
+}
+
+#[test]
+fn exact_with_a_failover() {
+    assert_exact(CellConfig {
+        max_crashes: 0,
+        max_slots: 1,
+        ..CellConfig::default()
+    });
+}
+
+#[test]
+fn exact_with_a_crash() {
+    assert_exact(CellConfig {
+        max_elections: 0,
+        ..CellConfig::default()
+    });
+}
+
+#[test]
+fn not_claimed_exact_where_ballots_can_tie_or_clients_retry() {
+    let two = CellConfig {
+        max_elections: 2,
+        ..CellConfig::default()
     };
-    check::run(CellModel::new(cfg), &opts, |_| {}).unwrap()
+    assert!(!is_exact(&two));
+    let unordered = CellConfig {
+        network: physalia_model::NetworkKind::Unordered,
+        ..CellConfig::default()
+    };
+    assert!(!is_exact(&unordered));
 }
 
 #[test]
@@ -47,26 +110,18 @@ fn renaming_is_a_bijection_and_representatives_are_stable() {
 }
 
 #[test]
-fn symmetry_prunes_states_without_changing_the_verdict() {
-    let full = dfs(small(), false);
-    let reduced = dfs(small(), true);
-    assert!(!full.failed() && !reduced.failed());
-    assert!(
-        reduced.stats.unique < full.stats.unique,
-        "{} vs {}",
-        reduced.stats.unique,
-        full.stats.unique
-    );
-}
-
-#[test]
 fn symmetry_still_finds_every_mutant() {
     for m in Mutant::ALL {
         let cfg = CellConfig {
             mutant: Some(m),
             ..CellConfig::default()
         };
-        let report = dfs(cfg, true);
+        let opts = CheckOptions {
+            strategy: Strategy::Dfs,
+            threads: 1,
+            symmetry: true,
+        };
+        let report = check::run(CellModel::new(cfg), &opts, |_| {}).unwrap();
         assert!(
             !report.violations().is_empty(),
             "{m} not caught with symmetry"
