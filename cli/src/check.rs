@@ -10,43 +10,46 @@ use physalia_model::{CellConfig, CellModel, Mutant, NetworkKind};
 use serde_json::{json, Value};
 use stateright::Expectation;
 
-/// The bounds of the model, shared by `check` and `explore`.
+/// The bounds of the model, shared by `check` and `explore`. Every bound is optional: it
+/// overrides the default configuration (`physalia_model::CellConfig::default()`) or, with
+/// `--mutant`, the smallest configuration that exposes that mutant.
 #[derive(Args, Debug, Clone)]
 pub struct ModelArgs {
-    /// Nodes in the cell (3 is exhaustive in CI; 5 and 7 need tight bounds).
-    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u8).range(1..=7))]
-    pub nodes: u8,
-    /// Clients, each running its fixed workload (see `physalia_model::kv::workload`).
-    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u8).range(0..=3))]
-    pub clients: u8,
-    /// Operations per client, issued one after the other.
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(0..=3))]
-    pub ops: u8,
-    /// Highest ballot round a node may use (bounds elections).
-    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u8).range(1..=9))]
-    pub max_round: u8,
-    /// Log slots.
-    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u8).range(1..=4))]
-    pub max_slots: u8,
-    /// Crashes allowed in a run (a crashed node may restart from its durable state).
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(0..=9))]
-    pub crashes: u8,
-    /// Elections allowed in a run, across all nodes (failovers, with the bootstrap leader).
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(0..=9))]
-    pub elections: u8,
-    /// Pipeline window α: proposals in flight at once.
-    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u8).range(1..=8))]
-    pub window: u8,
+    /// Nodes in the cell [default: 3].
+    #[arg(long, value_parser = clap::value_parser!(u8).range(1..=7))]
+    pub nodes: Option<u8>,
+    /// Clients, each running its fixed workload (`physalia_model::kv::workload`) [default: 2].
+    #[arg(long, value_parser = clap::value_parser!(u8).range(0..=3))]
+    pub clients: Option<u8>,
+    /// Operations per client, issued one after the other [default: 1].
+    #[arg(long, value_parser = clap::value_parser!(u8).range(0..=3))]
+    pub ops: Option<u8>,
+    /// Highest ballot round a node may use [default: 2].
+    #[arg(long, value_parser = clap::value_parser!(u8).range(1..=9))]
+    pub max_round: Option<u8>,
+    /// Log slots [default: 2].
+    #[arg(long, value_parser = clap::value_parser!(u8).range(1..=4))]
+    pub max_slots: Option<u8>,
+    /// Crashes (each a crash and a restart from durable state) [default: 0].
+    #[arg(long, value_parser = clap::value_parser!(u8).range(0..=9))]
+    pub crashes: Option<u8>,
+    /// Elections, i.e. failovers after the bootstrap leader [default: 1].
+    #[arg(long, value_parser = clap::value_parser!(u8).range(0..=9))]
+    pub elections: Option<u8>,
+    /// Pipeline window α: proposals in flight at once [default: 2].
+    #[arg(long, value_parser = clap::value_parser!(u8).range(1..=4))]
+    pub window: Option<u8>,
     /// Start with no leader: every node a follower, the first leader elected too.
     #[arg(long)]
     pub no_bootstrap_leader: bool,
-    /// Network semantics.
-    #[arg(long, value_enum, default_value_t = NetworkArg::Duplicating)]
-    pub network: NetworkArg,
-    /// Messages may be lost (on by default; `--lossy false` for a reliable network).
-    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
-    pub lossy: bool,
-    /// Run a deliberately broken variant (see `--list-mutants`).
+    /// Network semantics [default: duplicating].
+    #[arg(long, value_enum)]
+    pub network: Option<NetworkArg>,
+    /// Whether messages may be lost [default: true].
+    #[arg(long, action = clap::ArgAction::Set)]
+    pub lossy: Option<bool>,
+    /// Run a deliberately broken variant (see `--list-mutants`), starting from the smallest
+    /// bounds known to expose it.
     #[arg(long, value_name = "NAME")]
     pub mutant: Option<String>,
 }
@@ -69,24 +72,36 @@ impl ModelArgs {
             Some(name) => Some(name.parse::<Mutant>().map_err(anyhow::Error::msg)?),
             None => None,
         };
-        let cfg = CellConfig {
-            nodes: self.nodes,
-            clients: self.clients,
-            ops_per_client: self.ops,
-            max_round: self.max_round,
-            max_slots: self.max_slots,
-            max_crashes: self.crashes,
-            max_elections: self.elections,
-            window: self.window,
-            bootstrap_leader: !self.no_bootstrap_leader,
-            network: match self.network {
+        let mut cfg = match mutant {
+            Some(m) => m.config(),
+            None => CellConfig::default(),
+        };
+        let set = |field: &mut u8, v: Option<u8>| {
+            if let Some(v) = v {
+                *field = v;
+            }
+        };
+        set(&mut cfg.nodes, self.nodes);
+        set(&mut cfg.clients, self.clients);
+        set(&mut cfg.ops_per_client, self.ops);
+        set(&mut cfg.max_round, self.max_round);
+        set(&mut cfg.max_slots, self.max_slots);
+        set(&mut cfg.max_crashes, self.crashes);
+        set(&mut cfg.max_elections, self.elections);
+        set(&mut cfg.window, self.window);
+        if self.no_bootstrap_leader {
+            cfg.bootstrap_leader = false;
+        }
+        if let Some(n) = self.network {
+            cfg.network = match n {
                 NetworkArg::Ordered => NetworkKind::Ordered,
                 NetworkArg::Unordered => NetworkKind::Unordered,
                 NetworkArg::Duplicating => NetworkKind::Duplicating,
-            },
-            lossy: self.lossy,
-            mutant,
-        };
+            };
+        }
+        if let Some(l) = self.lossy {
+            cfg.lossy = l;
+        }
         cfg.validate().map_err(anyhow::Error::msg)?;
         Ok(cfg)
     }
@@ -101,21 +116,32 @@ pub enum StrategyArg {
     Dfs,
 }
 
+/// Whether to use node symmetry.
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SymmetryArg {
+    /// When it is exact for the bounds and the strategy is DFS.
+    Auto,
+    /// Always (DFS only); a clean run is not a proof when it is not exact.
+    On,
+    /// Never.
+    Off,
+}
+
 /// Arguments of `physalia check`.
 #[derive(Args, Debug)]
 pub struct CheckArgs {
     #[command(flatten)]
     pub model: ModelArgs,
-    /// Search strategy.
-    #[arg(long, value_enum, default_value_t = StrategyArg::Bfs)]
-    pub strategy: StrategyArg,
-    /// Checker threads.
-    #[arg(long, default_value_t = 1)]
-    pub threads: usize,
-    /// Prune states that differ only by a renaming of nodes (DFS only; see the README for
-    /// what a clean run with it does and does not prove).
+    /// Search strategy [default: dfs; bfs with --mutant].
+    #[arg(long, value_enum)]
+    pub strategy: Option<StrategyArg>,
+    /// Checker threads [default: 2 for dfs, 1 for bfs].
     #[arg(long)]
-    pub symmetry: bool,
+    pub threads: Option<usize>,
+    /// Prune states that differ only by a renaming of nodes (DFS only). `auto` uses it when
+    /// it is exact for the bounds (see the README).
+    #[arg(long, value_enum, default_value_t = SymmetryArg::Auto)]
+    pub symmetry: SymmetryArg,
     /// Print the broken variants, one name per line, and exit.
     #[arg(long)]
     pub list_mutants: bool,
@@ -133,18 +159,29 @@ pub fn run(args: &CheckArgs) -> Result<u8> {
         return Ok(0);
     }
     let cfg = args.model.config()?;
+    let strategy = match args.strategy {
+        Some(StrategyArg::Bfs) => Strategy::Bfs,
+        Some(StrategyArg::Dfs) => Strategy::Dfs,
+        None if cfg.mutant.is_some() => Strategy::Bfs,
+        None => Strategy::Dfs,
+    };
+    let symmetry = match args.symmetry {
+        SymmetryArg::On => true,
+        SymmetryArg::Off => false,
+        SymmetryArg::Auto => strategy == Strategy::Dfs && physalia_model::symmetry::is_exact(&cfg),
+    };
     let opts = CheckOptions {
-        strategy: match args.strategy {
-            StrategyArg::Bfs => Strategy::Bfs,
-            StrategyArg::Dfs => Strategy::Dfs,
-        },
-        threads: args.threads,
-        symmetry: args.symmetry,
+        strategy,
+        threads: args.threads.unwrap_or(match strategy {
+            Strategy::Dfs => 2,
+            Strategy::Bfs => 1,
+        }),
+        symmetry,
     };
     if opts.symmetry && opts.strategy == Strategy::Bfs {
         bail!(
-            "--symmetry needs --strategy dfs: stateright 0.31's BFS ignores symmetry and would \
-             silently check the full state space"
+            "--symmetry on needs --strategy dfs: stateright 0.31's BFS ignores symmetry and \
+             would silently check the full state space"
         );
     }
     if !args.json {
@@ -232,6 +269,7 @@ fn verdict_word(v: &Verdict) -> &'static str {
         Verdict::Reached(_) => "reached",
         Verdict::Unreached => "NEVER REACHED",
         Verdict::Undecided => "undecided (search stopped at a violation)",
+        Verdict::NotApplicable => "not applicable to these bounds",
     }
 }
 
@@ -255,10 +293,10 @@ fn print_report(r: &CheckReport) {
     println!();
     for p in &r.properties {
         let mark = if p.verdict.is_failure() { "✗" } else { "✓" };
-        let mark = if matches!(p.verdict, Verdict::Undecided) {
-            "?"
-        } else {
-            mark
+        let mark = match p.verdict {
+            Verdict::Undecided => "?",
+            Verdict::NotApplicable => "-",
+            _ => mark,
         };
         println!(
             "  {mark} {:<9} {:<38} {}",
@@ -329,6 +367,7 @@ fn to_json(cfg: &CellConfig, opts: &CheckOptions, r: &CheckReport) -> Value {
                 Verdict::Reached(path) => ("reached", Some(path_json(path.clone().into_vec()))),
                 Verdict::Unreached => ("unreached", None),
                 Verdict::Undecided => ("undecided", None),
+                Verdict::NotApplicable => ("not applicable", None),
             };
             let mut v =
                 json!({"name": p.name, "expectation": kind(&p.expectation), "verdict": verdict});

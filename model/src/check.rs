@@ -23,6 +23,7 @@ use std::time::{Duration, Instant};
 
 use stateright::{Checker, Expectation, HasDiscoveries, Model, Path};
 
+use crate::config::CellConfig;
 use crate::model::{Action, CellModel};
 use crate::state::CellState;
 use crate::symmetry;
@@ -83,6 +84,8 @@ pub enum Verdict {
     Unreached,
     /// The search stopped at another property's violation before deciding this one.
     Undecided,
+    /// `sometimes`: the bounds rule it out (e.g. no crash allowed), so it is not asked for.
+    NotApplicable,
 }
 
 impl Verdict {
@@ -127,6 +130,19 @@ impl CheckReport {
             .filter(|p| matches!(p.verdict, Verdict::Violated(_)))
             .map(|p| p.name)
             .collect()
+    }
+}
+
+/// Whether the bounds of `cfg` allow a `sometimes` witness at all: a restart needs a crash,
+/// a re-proposal an election, a failed condition two clients.
+pub fn applicable(cfg: &CellConfig, name: &str) -> bool {
+    use crate::properties as p;
+    let ops = cfg.clients > 0 && cfg.ops_per_client > 0;
+    match name {
+        p::COMMIT_AFTER_RESTART => ops && cfg.max_crashes > 0,
+        p::REPROPOSED => ops && cfg.max_elections > 0,
+        p::CONDITION_FAILED => cfg.clients > 1,
+        _ => ops,
     }
 }
 
@@ -182,6 +198,7 @@ pub fn run(
         return Err("--threads must be at least 1".into());
     }
     let properties = model.properties();
+    let cfg = model.cfg.clone();
     let mut builder = model
         .checker()
         .threads(opts.threads)
@@ -243,6 +260,7 @@ pub fn run(
                 (Expectation::Always, None) => Verdict::Holds,
                 (_, Some(path)) => Verdict::Reached(path),
                 (_, None) if stopped_early => Verdict::Undecided,
+                (_, None) if !applicable(&cfg, p.name) => Verdict::NotApplicable,
                 (_, None) => Verdict::Unreached,
             };
             PropertyResult {

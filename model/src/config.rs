@@ -129,6 +129,28 @@ impl Mutant {
         }
     }
 
+    /// The smallest configuration known to expose this mutant: the default, plus a crash for
+    /// the durability bugs, plus a second election for non-unique ballots.
+    pub fn config(self) -> CellConfig {
+        let base = CellConfig {
+            mutant: Some(self),
+            ..CellConfig::default()
+        };
+        match self {
+            Mutant::PromiseNotDurable | Mutant::AcceptedNotDurable => CellConfig {
+                max_crashes: 1,
+                max_slots: 1,
+                ..base
+            },
+            Mutant::BallotNotUnique => CellConfig {
+                max_elections: 2,
+                max_slots: 1,
+                ..base
+            },
+            _ => base,
+        }
+    }
+
     /// The `always` properties the checker is expected to report violated (at least one).
     pub fn expected_violations(self) -> &'static [&'static str] {
         use crate::properties as p;
@@ -166,8 +188,13 @@ impl FromStr for Mutant {
     }
 }
 
-/// The bounds of a model run. Every field bounds the state space; the defaults are the
-/// configuration CI checks exhaustively.
+/// The bounds of a model run. Every field bounds the state space.
+///
+/// The default is the "failover" configuration: 3 nodes, 2 clients with one operation each,
+/// 2 slots, rounds ≤ 2, `n0` leading from the start, one failover election, no crash, a lossy
+/// duplicating network. CI checks it and the [`CellConfig::ci_suite`] exhaustively. A crash
+/// on top of it (the single configuration) is more than 10⁷ states even with
+/// symmetry: `physalia check --crashes 1` runs it, for tens of minutes.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct CellConfig {
     /// Nodes in the cell (3 to 7).
@@ -210,7 +237,7 @@ impl Default for CellConfig {
             ops_per_client: 1,
             max_round: 2,
             max_slots: 2,
-            max_crashes: 1,
+            max_crashes: 0,
             max_elections: 1,
             window: 2,
             bootstrap_leader: true,
@@ -222,6 +249,31 @@ impl Default for CellConfig {
 }
 
 impl CellConfig {
+    /// The configurations CI checks exhaustively, by name: together they cover two clients,
+    /// two slots, a failover and a crash, each pair of them at once.
+    pub fn ci_suite() -> Vec<(&'static str, CellConfig)> {
+        let d = CellConfig::default();
+        vec![
+            ("failover", d.clone()),
+            (
+                "crash and failover, one slot",
+                CellConfig {
+                    max_crashes: 1,
+                    max_slots: 1,
+                    ..d.clone()
+                },
+            ),
+            (
+                "crash, two slots",
+                CellConfig {
+                    max_crashes: 1,
+                    max_elections: 0,
+                    ..d
+                },
+            ),
+        ]
+    }
+
     /// Checks the bounds, saying which one is out of range.
     pub fn validate(&self) -> Result<(), String> {
         let check = |name: &str, v: u8, lo: u8, hi: u8| {

@@ -53,6 +53,7 @@ fn collection_is_exact_with_a_failover() {
 fn collection_is_exact_with_a_crash() {
     assert_exact(CellConfig {
         max_elections: 0,
+        max_crashes: 1,
         ..CellConfig::default()
     });
 }

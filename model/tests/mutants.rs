@@ -1,16 +1,12 @@
-//! Every broken variant is caught, by the property we expect, on the CI configuration.
-//!
-//! Each run stops at the first violation, so these are fast even though the clean CI
-//! configuration takes minutes (that one is checked by `exhaustive.rs`).
+//! Every broken variant is caught, by the property we expect, on the smallest configuration
+//! known to expose it (`Mutant::config`: the default, with a crash or a second election
+//! where the bug needs one). Each run stops at the first violation.
 
 use physalia_model::check::{self, CheckOptions, Strategy, Verdict};
 use physalia_model::{CellConfig, CellModel, Mutant};
 
 fn check_mutant(m: Mutant, strategy: Strategy) -> Vec<&'static str> {
-    let cfg = CellConfig {
-        mutant: Some(m),
-        ..CellConfig::default()
-    };
+    let cfg = m.config();
     let opts = CheckOptions {
         strategy,
         threads: 1,

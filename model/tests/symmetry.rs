@@ -66,6 +66,7 @@ fn exact_with_a_failover() {
 fn exact_with_a_crash() {
     assert_exact(CellConfig {
         max_elections: 0,
+        max_crashes: 1,
         ..CellConfig::default()
     });
 }
@@ -112,10 +113,7 @@ fn renaming_is_a_bijection_and_representatives_are_stable() {
 #[test]
 fn symmetry_still_finds_every_mutant() {
     for m in Mutant::ALL {
-        let cfg = CellConfig {
-            mutant: Some(m),
-            ..CellConfig::default()
-        };
+        let cfg = m.config();
         let opts = CheckOptions {
             strategy: Strategy::Dfs,
             threads: 1,
