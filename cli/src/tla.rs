@@ -206,8 +206,8 @@ pub fn parse_tlc_output(out: &str, properties: &[String]) -> TlcReport {
         } else if line.contains(" distinct states found") && line.contains(" states generated") {
             // "N states generated, M distinct states found, K states left on queue."
             let mut parts = line.split(", ");
-            report.states_generated = parts.next().and_then(|p| leading_number(p));
-            report.distinct_states = parts.next().and_then(|p| leading_number(p));
+            report.states_generated = parts.next().and_then(leading_number);
+            report.distinct_states = parts.next().and_then(leading_number);
         } else if let Some(rest) =
             line.strip_prefix("The depth of the complete state graph search is ")
         {
