@@ -152,6 +152,8 @@ pub struct TlcReport {
     pub depth: Option<u64>,
     /// TLC's own "Finished in ..." figure, as printed.
     pub tlc_time: Option<String>,
+    /// Number of states in the counterexample TLC printed, if any.
+    pub trace_states: Option<u64>,
 }
 
 /// Reads TLC's standard output. `properties` are the names the cfg lists
@@ -167,6 +169,7 @@ pub fn parse_tlc_output(out: &str, properties: &[String]) -> TlcReport {
         states_generated: None,
         depth: None,
         tlc_time: None,
+        trace_states: None,
     };
     let lines: Vec<&str> = out.lines().collect();
     for (i, line) in lines.iter().enumerate() {
@@ -212,6 +215,12 @@ pub fn parse_tlc_output(out: &str, properties: &[String]) -> TlcReport {
             line.strip_prefix("The depth of the complete state graph search is ")
         {
             report.depth = leading_number(rest);
+        } else if let Some(n) = line
+            .strip_prefix("State ")
+            .and_then(|rest| rest.split(':').next())
+            .and_then(|n| n.parse::<u64>().ok())
+        {
+            report.trace_states = report.trace_states.max(Some(n));
         } else if let Some(rest) = line.strip_prefix("Finished in ") {
             report.tlc_time = rest.split(" at ").next().map(str::to_string);
         }
@@ -557,6 +566,7 @@ pub fn render_table(outcomes: &[Outcome]) -> String {
                 opt(o.report.distinct_states),
                 opt(o.report.depth),
                 format!("{:.1}s", o.seconds),
+                opt(o.report.trace_states),
                 if o.ok {
                     "ok".to_string()
                 } else {
@@ -606,6 +616,7 @@ mod tests {
         assert_eq!(r.states_generated, Some(2125));
         assert_eq!(r.depth, Some(6));
         assert_eq!(r.tlc_time.as_deref(), Some("01s"));
+        assert_eq!(r.trace_states, Some(6));
     }
 
     #[test]
@@ -636,6 +647,7 @@ mod tests {
         assert_eq!(r.distinct_states, Some(115));
         assert_eq!(r.states_generated, Some(530));
         assert_eq!(r.depth, Some(14));
+        assert_eq!(r.trace_states, None);
     }
 
     #[test]
