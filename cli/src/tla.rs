@@ -556,7 +556,7 @@ pub fn render_table(outcomes: &[Outcome]) -> String {
         "time",
         "",
     ];
-    let rows: Vec<[String; 7]> = outcomes
+    let rows: Vec<[String; 8]> = outcomes
         .iter()
         .map(|o| {
             [
