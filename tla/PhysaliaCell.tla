@@ -30,7 +30,7 @@ CONSTANTS
     MaxRound,    \* bound: no node campaigns with a round above MaxRound
     MaxSlot,     \* bound: slots are 0..MaxSlot-1
     MaxCrashes,  \* bound: at most this many Crash steps in a behaviour
-    MaxElections, \* bound: at most this many election Timeouts in a behaviour
+    MaxElections,\* bound: at most this many election Timeouts in a behaviour
     Mutant       \* "none" or the name of one broken variant (docs/protocol.md)
 
 Nodes == 0 .. N-1
@@ -103,7 +103,7 @@ VARIABLES
     \* durable: they survive Crash/Restart
     promised,   \* promised[n]: the highest ballot n promised
     log,        \* log[n][s]: the entry n accepted last at slot s, or None
-    \* volatile: Restart resets them
+    \* volatile: Crash loses them
     role,       \* role[n] \in Roles
     ballot,     \* ballot[n]: the ballot n campaigns or leads with
     commit,     \* commit[n]: slots < commit[n] are known chosen
@@ -361,10 +361,13 @@ DeliverAccept(a, m) ==
 (* ballot[n], the command there is chosen (that is the definition), so n   *)
 (* may advance commit over the longest such prefix, apply in slot order,   *)
 (* Reply to the clients and send Commit{ballot, up_to}.  Durability holds  *)
-(* because a Reply leaves only for a slot a quorum accepted.  The Accepted *)
-(* messages are counted straight from `msgs`, as Lamport's Paxos does: a   *)
-(* leader that crashed and came back never counts its old ballot's votes   *)
-(* because Restart makes it a Follower.                                    *)
+(* because a Reply leaves only for a slot a quorum accepted.  An Accepted  *)
+(* names no command: it counts for the leader's command only because one   *)
+(* ballot proposes one command per slot (unique ballots, one proposal per  *)
+(* slot in DeliverRequest/DeliverPromises) -- ballot-not-unique breaks     *)
+(* exactly this.  The Accepted messages are counted straight from `msgs`,  *)
+(* as Lamport's Paxos does: a leader that crashed never counts its old     *)
+(* ballot's votes, because Crash makes it a Follower with a zero ballot.   *)
 (*                                                                         *)
 (* commit-on-minority: the leader's own vote is enough.                    *)
 (***************************************************************************)
