@@ -15,4 +15,28 @@ MCCommands == {c1, c2}
 CmdSymmetry == Permutations(MCCommands)
 CONSTANT MaxDepth
 DepthBound == TLCGet("level") <= MaxDepth
+
+(***************************************************************************)
+(* Witnesses.  Each says that something interesting NEVER happens, and the *)
+(* MCWitness_*.cfg runs expect TLC to refute it within the same bounds as  *)
+(* the safety runs.  They show that the bounds reach the behaviours the    *)
+(* invariants are about, so that a "pass" of MCSafety*.cfg is not vacuous. *)
+(***************************************************************************)
+
+\* A follower learns a commit from a Commit message (CommittedPrefix bites).
+NeverFollowerCommits == \A n \in Nodes : role[n] = "Follower" => commit[n] = 0
+
+\* A leader commits every slot (pipelining, commit over a prefix).
+NeverAllSlotsCommitted == \A n \in Nodes : commit[n] < MaxSlot
+
+\* A chosen command is chosen again at a higher ballot: a second leader
+\* learned it from the promises and re-proposed it (the Agreement argument).
+NeverRechosen == \A v, w \in votes :
+    /\ v[1] = w[1]
+    /\ IsQuorum(VotersAt(v[1], v[2], v[3]))
+    /\ IsQuorum(VotersAt(w[1], w[2], w[3]))
+    => v[2] = w[2]
+
+\* The same, after a crash.
+NeverRechosenAfterCrash == crashes = 0 \/ NeverRechosen
 =============================================================================
