@@ -554,6 +554,7 @@ pub fn render_table(outcomes: &[Outcome]) -> String {
         "distinct states",
         "depth",
         "time",
+        "trace",
         "",
     ];
     let rows: Vec<[String; 8]> = outcomes
@@ -714,6 +715,39 @@ mod tests {
                 e.module
             );
         }
+    }
+
+    #[test]
+    fn the_table_has_every_column_and_flags_mismatches() {
+        let outcome = |name: &str, ok: bool| Outcome {
+            name: name.into(),
+            module: "M".into(),
+            cfg: "c.cfg".into(),
+            expected: Verdict::Pass,
+            report: parse_tlc_output(VIOLATION, &[]),
+            seconds: 1.25,
+            ok,
+        };
+        let table = render_table(&[outcome("good", true), outcome("bad", false)]);
+        let lines: Vec<&str> = table.lines().collect();
+        assert_eq!(lines.len(), 3, "{table}");
+        assert!(lines[0].starts_with("configuration") && lines[0].contains("trace"));
+        let good: Vec<&str> = lines[1].split_whitespace().collect();
+        assert_eq!(
+            good,
+            [
+                "good",
+                "pass",
+                "violates",
+                "Durability",
+                "845",
+                "6",
+                "1.2s",
+                "6",
+                "ok"
+            ]
+        );
+        assert!(lines[2].ends_with("MISMATCH"), "{table}");
     }
 
     #[test]
