@@ -2,6 +2,7 @@
 
 mod check;
 mod explore;
+mod tla;
 
 use std::process::ExitCode;
 
@@ -27,6 +28,12 @@ enum Command {
     Check(check::CheckArgs),
     /// Serve the stateright Explorer web UI on the model, to browse states step by step.
     Explore(explore::ExploreArgs),
+    /// Check the TLA+ specification (`tla/`) with TLC: every configuration, or one, against
+    /// its expected verdict.
+    Tla {
+        #[command(subcommand)]
+        cmd: tla::TlaCommand,
+    },
 }
 
 fn main() -> ExitCode {
@@ -34,6 +41,7 @@ fn main() -> ExitCode {
     let result = match &cli.command {
         Command::Check(args) => check::run(args),
         Command::Explore(args) => explore::run(args),
+        Command::Tla { cmd } => tla::run(cmd).map(|code| u8::try_from(code).unwrap_or(1)),
     };
     match result {
         Ok(code) => ExitCode::from(code),
