@@ -259,8 +259,8 @@ pub fn run(
                 (Expectation::Always, None) if stopped_early => Verdict::Undecided,
                 (Expectation::Always, None) => Verdict::Holds,
                 (_, Some(path)) => Verdict::Reached(path),
-                (_, None) if stopped_early => Verdict::Undecided,
                 (_, None) if !applicable(&cfg, p.name) => Verdict::NotApplicable,
+                (_, None) if stopped_early => Verdict::Undecided,
                 (_, None) => Verdict::Unreached,
             };
             PropertyResult {

@@ -75,8 +75,10 @@ mod tests {
     use super::*;
 
     fn op(after: &[u8], result: Option<Outcome>) -> OpRecord {
+        let mut padded = [0; crate::state::MAX_CLIENTS];
+        padded[..after.len()].copy_from_slice(after);
         OpRecord {
-            after: after.to_vec(),
+            after: padded,
             result,
         }
     }
