@@ -28,7 +28,7 @@ impl Step<'_> {
     fn broadcast(&mut self, src: NodeId, msg: Msg) {
         for dst in 0..self.cfg.nodes {
             if dst != src {
-                self.send_node(src, dst, msg.clone());
+                self.send_node(src, dst, msg);
             }
         }
     }

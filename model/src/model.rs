@@ -230,7 +230,7 @@ impl Model for CellModel {
         }
         for env in s.network.deliverable() {
             if cfg.lossy && cfg.network != NetworkKind::Duplicating {
-                actions.push(Action::Drop(env.clone()));
+                actions.push(Action::Drop(env));
             }
             actions.push(Action::Deliver(env));
         }
