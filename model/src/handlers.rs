@@ -352,7 +352,7 @@ impl Step<'_> {
             .position(|e| e.map(|e| e.command) == Some(command))
         {
             if (slot as Slot) < node.commit {
-                let result = replay_result(&node.log[..=slot]);
+                let (_, result) = replay(&node.log[..=slot]);
                 if let Some(result) = result {
                     self.reply(n, client, op, result);
                 }
@@ -381,7 +381,7 @@ impl Step<'_> {
         );
         if self.mutant(Mutant::ReplyBeforeCommit) {
             let log = &self.s.nodes[n as usize].log[..=next as usize];
-            if let Some(result) = replay_result(log) {
+            if let (_, Some(result)) = replay(log) {
                 self.reply(n, client, op, result);
             }
         }
@@ -456,9 +456,10 @@ fn suffix(log: &Log, from: Slot) -> Log {
     out
 }
 
-/// Replays a log prefix in slot order (skipping operations already applied) and returns the
-/// outcome of the last slot's operation, if it is an operation applied for the first time.
-pub fn replay_result(log: &[Option<crate::types::Entry>]) -> Option<Outcome> {
+/// Replays a log prefix in slot order, each operation once (an operation already applied
+/// from an earlier slot is skipped). Returns the store, and the outcome of the last slot if
+/// it applied an operation.
+pub fn replay(log: &[Option<Entry>]) -> (kv::KvState, Option<Outcome>) {
     let mut kv = kv::KvState::default();
     let mut seen: Vec<Command> = Vec::new();
     let mut last = None;
@@ -475,20 +476,5 @@ pub fn replay_result(log: &[Option<crate::types::Entry>]) -> Option<Outcome> {
             }
         }
     }
-    last
-}
-
-/// Replays a log prefix in slot order and returns the resulting store.
-pub fn replay_state(log: &[Option<Entry>]) -> kv::KvState {
-    let mut kv = kv::KvState::default();
-    let mut seen: Vec<Command> = Vec::new();
-    for e in log.iter().flatten() {
-        if let c @ Command::Op { client, seq } = e.command {
-            if !seen.contains(&c) {
-                seen.push(c);
-                kv.apply(kv::workload(client, seq));
-            }
-        }
-    }
-    kv
+    (kv, last)
 }

@@ -6,7 +6,7 @@
 //! The same names are used by the TLA+ spec (`tla/PhysaliaCell.tla`) and, later, by the
 //! refinement layer.
 
-use crate::handlers::replay_state;
+use crate::handlers::replay;
 use crate::linearizability;
 use crate::model::CellModel;
 use crate::state::CellState;
@@ -110,7 +110,7 @@ pub fn durability(m: &CellModel, s: &CellState) -> bool {
 pub fn applied_in_order(_: &CellModel, s: &CellState) -> bool {
     s.nodes.iter().all(|n| {
         let prefix: u8 = ((1u16 << n.commit) - 1) as u8;
-        n.applied == prefix && n.kv == replay_state(n.committed())
+        n.applied == prefix && n.kv == replay(n.committed()).0
     })
 }
 
