@@ -2,6 +2,7 @@
 
 mod check;
 mod explore;
+mod simulate;
 mod tla;
 
 use std::process::ExitCode;
@@ -28,6 +29,9 @@ enum Command {
     Check(check::CheckArgs),
     /// Serve the stateright Explorer web UI on the model, to browse states step by step.
     Explore(explore::ExploreArgs),
+    /// Run the implementation core in the deterministic simulator under faults, with online
+    /// invariant checks (exit 1 if one fails) and optional per-node traces.
+    Simulate(simulate::SimulateArgs),
     /// Check the TLA+ specification (`tla/`) with TLC: every configuration, or one, against
     /// its expected verdict.
     Tla {
@@ -41,6 +45,7 @@ fn main() -> ExitCode {
     let result = match &cli.command {
         Command::Check(args) => check::run(args),
         Command::Explore(args) => explore::run(args),
+        Command::Simulate(args) => simulate::run(args),
         Command::Tla { cmd } => tla::run(cmd).map(|code| u8::try_from(code).unwrap_or(1)),
     };
     match result {

@@ -115,7 +115,7 @@ fn bad_input_is_a_clear_error_with_exit_2() {
 #[test]
 fn help_documents_every_subcommand_and_option() {
     let top = stdout(&physalia(&["--help"]));
-    for sub in ["check", "explore"] {
+    for sub in ["check", "explore", "simulate", "tla"] {
         assert!(top.contains(sub), "{top}");
     }
     let check = stdout(&physalia(&["check", "--help"]));

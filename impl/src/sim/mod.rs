@@ -29,7 +29,7 @@ mod run;
 
 pub use check::Violation;
 pub use report::{HistoryEntry, Liveness, SimReport};
-pub use run::run;
+pub use run::{run, run_with_progress};
 
 use crate::core::Options;
 

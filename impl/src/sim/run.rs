@@ -66,6 +66,16 @@ struct Sim {
 
 /// Runs one simulation and reports what happened. Deterministic in `cfg`.
 pub fn run(cfg: &SimConfig) -> SimReport {
+    run_with_progress(cfg, u64::MAX, &mut |_, _| {})
+}
+
+/// [`run`], calling `progress(steps done, simulated ms)` every `every` steps (for progress
+/// bars; it cannot influence the run).
+pub fn run_with_progress(
+    cfg: &SimConfig,
+    every: u64,
+    progress: &mut dyn FnMut(u64, u64),
+) -> SimReport {
     let mut sim = Sim::new(cfg.clone());
     for i in 0..cfg.steps {
         let Some(((t, _), event)) = sim.queue.pop_first() else {
@@ -75,6 +85,9 @@ pub fn run(cfg: &SimConfig) -> SimReport {
         sim.report.steps = i + 1;
         sim.faults();
         sim.handle(event);
+        if (i + 1) % every.max(1) == 0 {
+            progress(i + 1, sim.now);
+        }
     }
     sim.finish()
 }
