@@ -15,6 +15,8 @@
 //! - [`model`]: actions, transitions, properties;
 //! - [`properties`]: each property, named, with where it comes from;
 //! - [`config`]: bounds and the catalogue of broken variants ([`Mutant`]);
+//! - [`symmetry`] and [`dead`]: the two state-space reductions, each with the argument for
+//!   its exactness;
 //! - [`check`]: running the checker with the work-arounds stateright 0.31 needs.
 
 pub mod check;
