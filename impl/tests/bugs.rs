@@ -1,6 +1,9 @@
 //! Injected bugs (feature `bugs`): each one, run through the simulator over a bounded number
 //! of seeds, either makes the online checks fire or is listed in [`LEFT_FOR_REFINEMENT`]
 //! with the reason the online checks cannot see it (and then must at least change the run).
+//!
+//! Run in release (`cargo test --release ... --features bugs --test bugs`): in a debug build
+//! `accept-lower-ballot` trips an overflow check in the core on some seeds and panics.
 
 #![cfg(feature = "bugs")]
 
