@@ -39,6 +39,13 @@ pub struct SimulateArgs {
     /// Write one trace file per node into this directory (`n0.jsonl`, ...).
     #[arg(long, value_name = "DIR")]
     pub trace_out: Option<PathBuf>,
+    /// Run every replica with this injected bug (only in a build with `--features bugs`):
+    /// promise-before-durable, accept-lower-ballot, skip-prepare, ignore-promised-values,
+    /// commit-on-minority, reply-before-commit, apply-out-of-order, stale-read,
+    /// ballot-reuse-after-restart, catchup-without-ballots.
+    #[cfg(feature = "bugs")]
+    #[arg(long, value_name = "NAME")]
+    pub bug: Option<physalia_impl::bugs::Bug>,
 }
 
 fn faults(list: &str) -> Result<Faults> {
@@ -80,8 +87,14 @@ pub fn run(args: &SimulateArgs) -> Result<u8> {
         steps: args.steps,
         gst: args.gst,
         faults: faults(&args.faults)?,
+        #[cfg(feature = "bugs")]
+        bug: args.bug,
         ..SimConfig::default()
     };
+    #[cfg(feature = "bugs")]
+    if let Some(bug) = cfg.bug {
+        println!("injected bug: {bug} ({})", bug.description());
+    }
     let started = Instant::now();
     let every = (cfg.steps / 20).max(1);
     let mut progress = |done: u64, sim_ms: u64| {

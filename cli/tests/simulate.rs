@@ -53,3 +53,33 @@ fn unknown_fault_is_a_clear_error() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("meteor"));
 }
+
+#[cfg(not(feature = "bugs"))]
+#[test]
+fn without_the_bugs_feature_there_is_no_bug_flag() {
+    let out = physalia(&["simulate", "--bug", "skip-prepare"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--bug"));
+}
+
+#[cfg(feature = "bugs")]
+#[test]
+fn an_injected_bug_makes_the_online_checks_fail() {
+    let out = physalia(&["simulate", "--bug", "skip-prepare", "--steps", "5000"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("injected bug: skip-prepare"), "{text}");
+    assert!(!text.contains("online checks: all held"), "{text}");
+}
+
+#[cfg(feature = "bugs")]
+#[test]
+fn an_unknown_bug_is_a_clear_error() {
+    let out = physalia(&["simulate", "--bug", "meteor"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("meteor") && err.contains("stale-read"),
+        "{err}"
+    );
+}

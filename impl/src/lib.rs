@@ -13,6 +13,8 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+#[cfg(feature = "bugs")]
+pub mod bugs;
 pub mod core;
 pub mod sim;
 pub mod sm;

@@ -37,6 +37,14 @@ impl Cell {
                 command: c.clone(),
             })
             .collect();
+        #[cfg(feature = "bugs")]
+        if self.bug(crate::bugs::Bug::PromiseBeforeDurable) {
+            self.send(from, Msg::Promise { ballot, accepted });
+            if self.role == Role::Follower {
+                self.arm_election();
+            }
+            return;
+        }
         self.send_after_persist(from, Msg::Promise { ballot, accepted });
         if self.role == Role::Follower {
             self.arm_election();
@@ -46,7 +54,11 @@ impl Cell {
     /// Phase 2b: accept the proposals at `ballot` (persisting them) and answer once they
     /// are durable, or refuse.
     pub(super) fn on_accept(&mut self, from: NodeId, ballot: Ballot, proposals: Vec<Proposal>) {
-        if ballot < self.promised {
+        #[cfg(feature = "bugs")]
+        let refuse = ballot < self.promised && !self.bug(crate::bugs::Bug::AcceptLowerBallot);
+        #[cfg(not(feature = "bugs"))]
+        let refuse = ballot < self.promised;
+        if refuse {
             let promised = self.promised;
             return self.send(from, Msg::Nack { ballot, promised });
         }
@@ -95,6 +107,8 @@ impl Cell {
         while self.commit < up_to {
             match self.log.get(&self.commit) {
                 Some((b, _)) if *b == ballot => self.commit += 1,
+                #[cfg(feature = "bugs")]
+                Some(_) if self.bug(crate::bugs::Bug::CatchupWithoutBallots) => self.commit += 1,
                 _ => break,
             }
         }
@@ -116,8 +130,21 @@ impl Cell {
     /// Applies every committed slot not yet applied, in slot order; the leader answers
     /// each client operation.
     pub(super) fn apply_committed(&mut self) {
+        #[cfg(feature = "bugs")]
+        let (reversed, first, last) = (
+            self.bug(crate::bugs::Bug::ApplyOutOfOrder),
+            self.sm.applied(),
+            self.commit,
+        );
         while self.sm.applied() < self.commit {
             let slot = self.sm.applied();
+            // The bug: of the slots committed together, the last is applied first.
+            #[cfg(feature = "bugs")]
+            let slot = if reversed {
+                last - 1 - (slot - first)
+            } else {
+                slot
+            };
             let Some((_, command)) = self.log.get(&slot) else {
                 debug_assert!(false, "committed slot {slot} missing from the log");
                 return;

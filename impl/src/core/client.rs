@@ -28,6 +28,21 @@ impl Cell {
         if self.sm.seen(client, op) {
             return; // superseded by a later operation of the same client
         }
+        #[cfg(feature = "bugs")]
+        if self.bug(crate::bugs::Bug::StaleRead) {
+            // The bug: a read-only transaction is answered from this leader's applied state,
+            // without the log, so a deposed leader that has not heard of it yet reads stale.
+            let mut copy = self.sm.clone();
+            let applied = copy.apply(&Command::Op {
+                client,
+                seq: op,
+                txn: txn.clone(),
+            });
+            let read_only = copy.entries().eq(self.sm.entries());
+            if let (true, crate::sm::Applied::Result { result, .. }) = (read_only, applied) {
+                return self.reply(client, Msg::Reply { op, result });
+            }
+        }
         let window_free = self.window_free();
         let lead = self.lead.as_mut().expect("a leader has leadership state");
         let known = lead.pending.contains(&(client, op))

@@ -61,6 +61,9 @@ pub struct Options {
     pub seed: u64,
     /// Transaction limits (fail closed).
     pub limits: Limits,
+    /// The injected bug, if any (feature `bugs` only).
+    #[cfg(feature = "bugs")]
+    pub bug: Option<crate::bugs::Bug>,
 }
 
 impl Default for Options {
@@ -75,6 +78,8 @@ impl Default for Options {
             retry_interval: 50,
             seed: 0,
             limits: Limits::default(),
+            #[cfg(feature = "bugs")]
+            bug: None,
         }
     }
 }
@@ -284,6 +289,14 @@ impl Cell {
         boot: Boot,
         now: u64,
     ) -> (Cell, Output) {
+        #[cfg(feature = "bugs")]
+        let durable_round = if opts.bug == Some(crate::bugs::Bug::BallotReuseAfterRestart) {
+            0 // the bug: the rounds used before the crash are forgotten
+        } else {
+            durable.promised.round
+        };
+        #[cfg(not(feature = "bugs"))]
+        let durable_round = durable.promised.round;
         let rng = opts.seed ^ (u64::from(id.0) + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
         let sm = StateMachine::new(config, opts.limits);
         let kind = Kind::Start {
@@ -293,7 +306,7 @@ impl Cell {
         let mut cell = Cell {
             id,
             promised: durable.promised,
-            max_round: durable.promised.round,
+            max_round: durable_round,
             log: durable.log,
             role: Role::Follower,
             ballot: Ballot::ZERO,
@@ -430,6 +443,12 @@ impl Cell {
             .copied()
             .filter(|n| *n != id)
             .collect()
+    }
+
+    /// Whether the injected bug `bug` is on.
+    #[cfg(feature = "bugs")]
+    fn bug(&self, bug: crate::bugs::Bug) -> bool {
+        self.opts.bug == Some(bug)
     }
 
     fn quorum_at(&self, slot: Slot) -> usize {

@@ -15,8 +15,16 @@ impl Cell {
         if self.role == Role::Leader {
             return;
         }
+        #[cfg(feature = "bugs")]
+        let known = if self.bug(crate::bugs::Bug::BallotReuseAfterRestart) {
+            self.max_round // the bug: the durable promise's round is not consulted
+        } else {
+            self.promised.round.max(self.max_round)
+        };
+        #[cfg(not(feature = "bugs"))]
+        let known = self.promised.round.max(self.max_round);
         let ballot = Ballot {
-            round: self.promised.round.max(self.max_round) + 1,
+            round: known + 1,
             node: self.id,
         };
         self.campaign_with(ballot);
@@ -47,6 +55,10 @@ impl Cell {
         }
         self.arm_election();
         self.timers.retry = Some(self.now + self.opts.retry_interval);
+        #[cfg(feature = "bugs")]
+        if self.bug(crate::bugs::Bug::SkipPrepare) {
+            self.become_leader();
+        }
     }
 
     /// `Timeout(retry)`: a candidate re-sends `Prepare` to the nodes that have not promised.
@@ -92,6 +104,10 @@ impl Cell {
                 }
             }
             SelfVote::Accept(b, slots) => {
+                #[cfg(feature = "bugs")]
+                if self.bug(crate::bugs::Bug::ReplyBeforeCommit) {
+                    self.reply_early(b, &slots);
+                }
                 let id = self.id;
                 let Some(lead) = self.lead.as_mut().filter(|l| l.ballot == b) else {
                     return;
@@ -101,6 +117,35 @@ impl Cell {
                 }
                 self.advance_commit();
             }
+        }
+    }
+
+    /// The bug `reply-before-commit`: answers the clients of `slots` with the result their
+    /// commands would have, computed on a copy of the state machine, before any commit.
+    #[cfg(feature = "bugs")]
+    fn reply_early(&mut self, ballot: Ballot, slots: &[Slot]) {
+        if self.lead.as_ref().map_or(true, |l| l.ballot != ballot) {
+            return;
+        }
+        let Some(&last) = slots.iter().max() else {
+            return;
+        };
+        let mut sm = self.sm.clone();
+        let mut replies = Vec::new();
+        while sm.applied() <= last {
+            let slot = sm.applied();
+            let Some((_, command)) = self.log.get(&slot) else {
+                break;
+            };
+            let applied = sm.apply(&command.clone());
+            if let crate::sm::Applied::Result { client, op, result } = applied {
+                if slots.contains(&slot) {
+                    replies.push((client, op, result));
+                }
+            }
+        }
+        for (client, op, result) in replies {
+            self.reply(client, Msg::Reply { op, result });
         }
     }
 
@@ -136,6 +181,14 @@ impl Cell {
         });
         self.timers.election = None;
         self.timers.retry = None;
+        #[cfg(feature = "bugs")]
+        if self.bug(crate::bugs::Bug::IgnorePromisedValues) {
+            let noops = (start..end).map(|_| Command::Noop).collect();
+            self.propose(noops);
+            self.broadcast_commit();
+            self.timers.heartbeat = Some(self.now + self.opts.heartbeat_interval);
+            return;
+        }
         let commands = (start..end)
             .map(|s| {
                 c.learned
@@ -257,6 +310,13 @@ impl Cell {
             let lead = self.lead.as_ref().expect("only a leader commits");
             let at_ballot = self.log.get(&slot).is_some_and(|(b, _)| *b == lead.ballot);
             let votes = lead.votes.get(&slot).map_or(0, |v| v.len());
+            // The bug: one vote (the leader's own, or any peer's) is taken for a quorum.
+            #[cfg(feature = "bugs")]
+            let quorum = if self.bug(crate::bugs::Bug::CommitOnMinority) {
+                1
+            } else {
+                quorum
+            };
             if slot >= lead.next_slot || !at_ballot || votes < quorum {
                 break;
             }

@@ -111,6 +111,10 @@ pub struct SimConfig {
     pub client_retry: u64,
     /// The replicas' options (the seed in it is replaced by one derived from `seed`).
     pub options: Options,
+    /// The injected bug every replica runs with (feature `bugs` only); it replaces
+    /// `options.bug`.
+    #[cfg(feature = "bugs")]
+    pub bug: Option<crate::bugs::Bug>,
 }
 
 impl Default for SimConfig {
@@ -130,6 +134,8 @@ impl Default for SimConfig {
             keys: 3,
             client_retry: 300,
             options: Options::default(),
+            #[cfg(feature = "bugs")]
+            bug: None,
         }
     }
 }

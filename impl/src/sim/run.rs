@@ -260,6 +260,10 @@ impl Sim {
         let now = self.local_now(id);
         let mut opts = self.cfg.options.clone();
         opts.seed = self.cfg.seed ^ self.rng.next_u64();
+        #[cfg(feature = "bugs")]
+        {
+            opts.bug = self.cfg.bug;
+        }
         let node = &mut self.nodes[id.0 as usize];
         if node.cell.is_some() {
             return;

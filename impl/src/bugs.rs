@@ -1,0 +1,117 @@
+//! Injected bugs (feature `bugs`, never in the default build): deliberately broken variants
+//! of the core, selectable at run time through [`crate::core::Options::bug`] (and
+//! [`crate::sim::SimConfig::bug`]), to measure the detection power of the online checks and
+//! of the refinement layer. Names match the model's mutants (`physalia_model::Mutant`) where
+//! the bug is the same.
+
+use std::fmt;
+use std::str::FromStr;
+
+/// One injected bug; each lives in a small `#[cfg(feature = "bugs")]` branch of the core.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Bug {
+    /// An acceptor sends its `Promise` before the promise is durable.
+    PromiseBeforeDurable,
+    /// An acceptor accepts an `Accept` whose ballot is lower than its promise.
+    AcceptLowerBallot,
+    /// An election winner skips phase 1 and starts proposing at once.
+    SkipPrepare,
+    /// A new leader proposes `Noop` instead of the highest-ballot value reported in promises.
+    IgnorePromisedValues,
+    /// The leader commits a slot once a minority (itself alone) accepted it.
+    CommitOnMinority,
+    /// The leader answers a client once the command is durable on itself alone.
+    ReplyBeforeCommit,
+    /// Committed slots are applied in reverse slot order when several commit at once.
+    ApplyOutOfOrder,
+    /// A leader answers read-only transactions from its local state, without the log.
+    StaleRead,
+    /// A restarted node forgets the rounds it used and campaigns from round 1 again.
+    BallotReuseAfterRestart,
+    /// A `Commit` advances the commit index over entries of any ballot.
+    CatchupWithoutBallots,
+}
+
+impl Bug {
+    /// Every bug, in a fixed order.
+    pub const ALL: [Bug; 10] = [
+        Bug::PromiseBeforeDurable,
+        Bug::AcceptLowerBallot,
+        Bug::SkipPrepare,
+        Bug::IgnorePromisedValues,
+        Bug::CommitOnMinority,
+        Bug::ReplyBeforeCommit,
+        Bug::ApplyOutOfOrder,
+        Bug::StaleRead,
+        Bug::BallotReuseAfterRestart,
+        Bug::CatchupWithoutBallots,
+    ];
+
+    /// The bug's name, as `--bug NAME` takes it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Bug::PromiseBeforeDurable => "promise-before-durable",
+            Bug::AcceptLowerBallot => "accept-lower-ballot",
+            Bug::SkipPrepare => "skip-prepare",
+            Bug::IgnorePromisedValues => "ignore-promised-values",
+            Bug::CommitOnMinority => "commit-on-minority",
+            Bug::ReplyBeforeCommit => "reply-before-commit",
+            Bug::ApplyOutOfOrder => "apply-out-of-order",
+            Bug::StaleRead => "stale-read",
+            Bug::BallotReuseAfterRestart => "ballot-reuse-after-restart",
+            Bug::CatchupWithoutBallots => "catchup-without-ballots",
+        }
+    }
+
+    /// One line saying what is broken, and where.
+    pub fn description(self) -> &'static str {
+        match self {
+            Bug::PromiseBeforeDurable => {
+                "acceptor.rs on_prepare: the Promise is sent before the promise is durable"
+            }
+            Bug::AcceptLowerBallot => {
+                "acceptor.rs on_accept: an Accept below the promise is accepted, not refused"
+            }
+            Bug::SkipPrepare => {
+                "proposer.rs campaign_with: the candidate becomes leader without phase 1"
+            }
+            Bug::IgnorePromisedValues => {
+                "proposer.rs become_leader: Noop is re-proposed in every unchosen slot"
+            }
+            Bug::CommitOnMinority => {
+                "proposer.rs advance_commit: the leader's own vote is taken for a quorum"
+            }
+            Bug::ReplyBeforeCommit => {
+                "proposer.rs on_self_vote: the client is answered once the leader's own write is durable"
+            }
+            Bug::ApplyOutOfOrder => {
+                "acceptor.rs apply_committed: slots committed together are applied in reverse"
+            }
+            Bug::StaleRead => {
+                "client.rs on_request: a (possibly deposed) leader answers read-only transactions locally"
+            }
+            Bug::BallotReuseAfterRestart => {
+                "mod.rs restart / proposer.rs on_election_timeout: campaign rounds restart from 1"
+            }
+            Bug::CatchupWithoutBallots => {
+                "acceptor.rs on_commit: the commit index advances over entries of any ballot"
+            }
+        }
+    }
+}
+
+impl fmt::Display for Bug {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Bug {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Bug::ALL.into_iter().find(|b| b.name() == s).ok_or_else(|| {
+            let names: Vec<&str> = Bug::ALL.iter().map(|b| b.name()).collect();
+            format!("unknown bug {s:?}: expected one of {}", names.join(", "))
+        })
+    }
+}
