@@ -25,7 +25,7 @@ pub enum Timer {
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub enum Action {
     /// A client sends its next operation (`Request`).
-    Invoke(ClientId),
+    Request(ClientId),
     /// A timer fires.
     Timeout(Timer),
     /// A message is delivered.
@@ -47,7 +47,7 @@ pub enum Action {
 impl fmt::Debug for Action {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Action::Invoke(c) => write!(f, "c{c} invokes its next operation"),
+            Action::Request(c) => write!(f, "c{c} invokes its next operation"),
             Action::Timeout(Timer::Election(n)) => write!(f, "Timeout(election) at n{n}"),
             Action::Timeout(Timer::Retry(c)) => write!(f, "Timeout(retry) at c{c}"),
             Action::Deliver(e) => write!(f, "Deliver {e:?}"),
@@ -144,7 +144,7 @@ impl CellModel {
     fn apply(&self, s: &mut CellState, action: Action) {
         let mut step = Step { cfg: &self.cfg, s };
         match action {
-            Action::Invoke(c) => step.invoke(c),
+            Action::Request(c) => step.invoke(c),
             Action::Timeout(Timer::Election(n)) => {
                 step.s.elections += 1;
                 step.on_election_timeout(n)
@@ -215,7 +215,7 @@ impl Model for CellModel {
         for (c, client) in s.clients.iter().enumerate() {
             let c = c as ClientId;
             if !client.pending && client.next < cfg.ops_per_client {
-                actions.push(Action::Invoke(c));
+                actions.push(Action::Request(c));
             }
             if client.pending && self.request_lost(s, c) {
                 actions.push(Action::Timeout(Timer::Retry(c)));
