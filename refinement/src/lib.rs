@@ -1,1 +1,5 @@
-//! Trace refinement against the model. Not built yet: see issue 5.
+//! Trace refinement against the model (issue 5).
+//!
+//! - [`kv`]: the cell's transactional key-value store as an executable specification.
+
+pub mod kv;
