@@ -1,6 +1,7 @@
 //! `physalia`: the workbench's command line. One subcommand per job.
 
 mod check;
+mod conform;
 mod explore;
 mod simulate;
 mod tla;
@@ -38,6 +39,11 @@ enum Command {
         #[command(subcommand)]
         cmd: tla::TlaCommand,
     },
+    /// Replay a recorded trace (one file, or the per-node files of one run) against the
+    /// specification: every step must be one it allows, every safety property must hold on
+    /// every replayed state, the client history must be linearizable, and bounded liveness
+    /// must hold after GST. Exit 0: conforms; 1: does not; 2: the trace is unusable.
+    Conform(conform::ConformArgs),
 }
 
 fn main() -> ExitCode {
@@ -46,6 +52,7 @@ fn main() -> ExitCode {
         Command::Check(args) => check::run(args),
         Command::Explore(args) => explore::run(args),
         Command::Simulate(args) => simulate::run(args),
+        Command::Conform(args) => conform::run(args),
         Command::Tla { cmd } => tla::run(cmd).map(|code| u8::try_from(code).unwrap_or(1)),
     };
     match result {

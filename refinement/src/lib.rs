@@ -4,5 +4,8 @@
 //! - [`linearizability`]: checks a client history against [`kv::KvSpec`]
 //!   (Wing–Gong/Lowe search with memoisation, split by independent keys).
 
+pub mod history;
 pub mod kv;
 pub mod linearizability;
+pub mod replay;
+pub mod spec;
