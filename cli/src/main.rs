@@ -4,7 +4,9 @@ mod check;
 mod conform;
 mod explore;
 mod simulate;
+mod sweep;
 mod tla;
+mod verify;
 
 use std::process::ExitCode;
 
@@ -44,6 +46,11 @@ enum Command {
     /// every replayed state, the client history must be linearizable, and bounded liveness
     /// must hold after GST. Exit 0: conforms; 1: does not; 2: the trace is unusable.
     Conform(conform::ConformArgs),
+    /// The main job on built-in defaults: model-check the default configuration, simulate
+    /// seeds of a 7-node cell under faults, replay every trace against the specification,
+    /// check linearizability and bounded liveness, and print a summary table. Exit 1 on any
+    /// failure.
+    Verify(verify::VerifyArgs),
 }
 
 fn main() -> ExitCode {
@@ -53,6 +60,7 @@ fn main() -> ExitCode {
         Command::Explore(args) => explore::run(args),
         Command::Simulate(args) => simulate::run(args),
         Command::Conform(args) => conform::run(args),
+        Command::Verify(args) => verify::run(args),
         Command::Tla { cmd } => tla::run(cmd).map(|code| u8::try_from(code).unwrap_or(1)),
     };
     match result {

@@ -8,7 +8,7 @@
 //! | validity | a command becomes chosen (a no-op, or an operation some node received as a `Request`) |
 //! | committed prefix | a node's commit index advances (each newly committed entry is the chosen command) |
 //! | promise monotonic | a durable promise is written (never below the durable one) |
-//! | durability | a node answers an operation with an applied result (the operation is chosen) |
+//! | durability | a node answers a write that took effect (the operation is chosen) |
 //! | applied in slot order | a node answers an operation (the result is what applying the committed log in slot order gives) |
 //! | linearizable | at the end, on the whole client history ([`crate::history`]) |
 
@@ -117,7 +117,7 @@ pub(super) fn after_step(ghost: &Ghost, ctx: &Ctx<'_>, out: &mut Vec<Violation>)
         if result.never_applied() {
             continue;
         }
-        if !ghost.chosen_ops.contains(&(*client, *op)) {
+        if wrote(result) && !ghost.chosen_ops.contains(&(*client, *op)) {
             out.push(Violation {
                 property: DURABILITY,
                 detail: format!(
@@ -142,6 +142,16 @@ pub(super) fn after_step(ghost: &Ghost, ctx: &Ctx<'_>, out: &mut Vec<Violation>)
             }
         }
     }
+}
+
+/// Whether a result reports a write that took effect (durability is about those; what a
+/// read or a failed condition returned is judged by linearizability).
+fn wrote(r: &physalia_traces::TxnResult) -> bool {
+    use physalia_traces::TxnResult as R;
+    matches!(
+        r,
+        R::Put | R::Cas { ok: true, .. } | R::Incr { .. } | R::Txn { ok: true, .. }
+    )
 }
 
 /// The result the specification's in-order application gives `(client, op)` at this node,
