@@ -136,6 +136,17 @@ pub fn print_report(r: &Report, nodes: usize, files: usize) {
                 "  shortest failing prefix: the first {} events of the merged trace",
                 f.prefix_len
             );
+            if !r.consequences.is_empty() {
+                println!("  replaying on from what the node logged, the divergence leads to:");
+                for c in &r.consequences {
+                    for v in &c.violations {
+                        println!(
+                            "    event {} ({}:{}), {}: {}: `{}` broken: {}",
+                            c.index, c.file, c.line, c.node, c.event, v.property, v.detail
+                        );
+                    }
+                }
+            }
         }
     }
     if let Some(l) = &r.linearizability {

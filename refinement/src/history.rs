@@ -41,6 +41,7 @@ impl ClientHistory {
             skew: merged.header.clock_skew,
             ..ClientHistory::default()
         };
+        // The merged order is causal, not real time: take the earliest stamps.
         for (i, loc) in merged.events.iter().enumerate() {
             let ev = &loc.event;
             h.end = h.end.max(ev.now);
@@ -53,7 +54,7 @@ impl ClientHistory {
                 _ => None,
             };
             if let Some((client, op, txn)) = request {
-                h.ops.entry((client, op)).or_insert_with(|| Seen {
+                let seen = h.ops.entry((client, op)).or_insert_with(|| Seen {
                     txn: txn.clone(),
                     first_request: ev.now,
                     first_request_event: i,
@@ -62,7 +63,14 @@ impl ClientHistory {
                     applied: None,
                     conflicting: None,
                 });
+                if ev.now < seen.first_request {
+                    seen.first_request = ev.now;
+                    seen.first_request_event = i;
+                }
             }
+        }
+        for (i, loc) in merged.events.iter().enumerate() {
+            let ev = &loc.event;
             for s in &ev.sent {
                 let (Endpoint::Client(client), Msg::Reply { op, result }) = (&s.to, &s.msg) else {
                     continue;
@@ -70,17 +78,25 @@ impl ClientHistory {
                 let Some(seen) = h.ops.get_mut(&(*client, *op)) else {
                     continue; // a reply to a request the trace never shows: the spec reports it
                 };
-                seen.answered.get_or_insert((ev.now, i));
+                if seen.answered.is_none_or(|(t, _)| ev.now < t) {
+                    seen.answered = Some((ev.now, i));
+                }
                 if result.never_applied() {
                     seen.refused.get_or_insert_with(|| result.clone());
                     continue;
                 }
-                match &seen.applied {
+                match &mut seen.applied {
                     None => seen.applied = Some((result.clone(), ev.now, i)),
-                    Some((r, _, _)) if r != result && seen.conflicting.is_none() => {
-                        seen.conflicting = Some((result.clone(), i));
+                    Some((r, t, j)) if r == result => {
+                        if ev.now < *t {
+                            (*t, *j) = (ev.now, i);
+                        }
                     }
-                    Some(_) => {}
+                    Some(_) => {
+                        if seen.conflicting.is_none() {
+                            seen.conflicting = Some((result.clone(), i));
+                        }
+                    }
                 }
             }
         }

@@ -65,6 +65,10 @@ pub struct Options {
     pub lin_budget: u64,
     /// Bounded liveness after `GST` (checked when the header states a `GST`).
     pub liveness: LivenessBounds,
+    /// After the first failure, replay goes on from what the failing node logged and
+    /// records up to this many later safety violations (the failure's consequences); 0
+    /// stops at the first failure.
+    pub consequences: usize,
 }
 
 impl Default for Options {
@@ -74,6 +78,7 @@ impl Default for Options {
             max_silent: 2,
             lin_budget: 5_000_000,
             liveness: LivenessBounds::default(),
+            consequences: 10,
         }
     }
 }
@@ -107,6 +112,23 @@ pub struct Failure {
     pub prefix_len: usize,
 }
 
+/// A safety violation found after the first failure.
+#[derive(Clone, Debug, Serialize)]
+pub struct Consequence {
+    /// Index of the event in the merged trace.
+    pub index: usize,
+    /// The file it came from.
+    pub file: String,
+    /// Its line there.
+    pub line: usize,
+    /// The node that stepped.
+    pub node: String,
+    /// The event, briefly.
+    pub event: String,
+    /// The properties broken there.
+    pub violations: Vec<Violation>,
+}
+
 /// The whole result of checking one trace.
 #[derive(Clone, Debug, Serialize)]
 pub struct Report {
@@ -128,6 +150,9 @@ pub struct Report {
     pub linearizability: Option<LinReport>,
     /// Bounded liveness after `GST` (when the header states one and every event matched).
     pub liveness: Option<LivenessReport>,
+    /// Safety violations found after the first failure, replaying on from what each failing
+    /// node logged: what the divergence led to.
+    pub consequences: Vec<Consequence>,
     /// Held messages delivered whose write was never acknowledged by the end of the trace
     /// (the sender may still acknowledge it: noted, not a failure).
     pub unacknowledged_at_end: usize,
@@ -177,6 +202,7 @@ pub fn conform(merged: &Merged, opts: &Options) -> Report {
         silent_crashes: 0,
         silent_duplicates: 0,
         failure: None,
+        consequences: Vec::new(),
         linearizability: None,
         liveness: None,
         unacknowledged_at_end: 0,
@@ -225,6 +251,7 @@ pub fn conform(merged: &Merged, opts: &Options) -> Report {
             }
         }
         let mut next: Vec<World> = Vec::new();
+        let mut refused: Vec<World> = Vec::new();
         let mut refusal: Option<Refusal> = None;
         let mut infos = None;
         for mut w in std::mem::take(&mut frontier) {
@@ -257,21 +284,50 @@ pub fn conform(merged: &Merged, opts: &Options) -> Report {
                                 infos.get_or_insert(info);
                                 push_unique(&mut next, c);
                             }
-                            Err(r) => keep_worst(&mut refusal, r),
+                            Err(r) => {
+                                keep_worst(&mut refusal, r);
+                                refused.push(c);
+                            }
                         }
                     }
                     if any {
                         report.silent_crashes += 1;
                     } else if refusal.is_none() {
                         refusal = Some(Refusal::Disabled(why));
+                        refused.push(w);
                     }
                 }
-                Err(r) => keep_worst(&mut refusal, r),
+                Err(r) => {
+                    keep_worst(&mut refusal, r);
+                    refused.push(w);
+                }
             }
         }
         if next.is_empty() {
-            report.failure = Some(fail("", &net, refusal));
-            break;
+            if report.failure.is_none() {
+                report.failure = Some(fail("", &net, refusal));
+            } else if let Some(Refusal::Failed { violations, .. }) = refusal {
+                if !violations.is_empty() {
+                    report.consequences.push(Consequence {
+                        index,
+                        file: loc.file.clone(),
+                        line: loc.line,
+                        node: ev.node.to_string(),
+                        event: describe(&ev.kind),
+                        violations,
+                    });
+                }
+            }
+            // Go on from what the node logged, to see what the divergence leads to.
+            let Some(mut w) = refused.into_iter().next() else {
+                break;
+            };
+            if report.consequences.len() >= opts.consequences {
+                frontier = vec![w];
+                break;
+            }
+            w.resync(ev);
+            next.push(w);
         }
         report.frontier_max = report.frontier_max.max(next.len());
         if next.len() > opts.frontier_cap {
@@ -313,11 +369,12 @@ pub fn conform(merged: &Merged, opts: &Options) -> Report {
             }
         }
         frontier = next;
-        report.matched = index + 1;
+        if report.failure.is_none() {
+            report.matched = index + 1;
+        }
     }
     report.replay_seconds = started.elapsed().as_secs_f64();
-    if report.failure.is_none() {
-        let w = frontier.first().expect("a non-empty frontier");
+    if let Some(w) = frontier.first() {
         report.unacknowledged_at_end = w.ghost.early.values().map(|v| v.len()).sum();
         let lin_started = Instant::now();
         let history = ClientHistory::of(merged);

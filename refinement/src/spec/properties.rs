@@ -87,9 +87,25 @@ pub fn record_vote(
 /// Committed prefix, durability and applied-in-slot-order on what the step did.
 pub(super) fn after_step(ghost: &Ghost, ctx: &Ctx<'_>, out: &mut Vec<Violation>) {
     let n = ctx.n;
-    for slot in &ctx.newly_committed {
-        let Some((_, mine)) = ctx.w.log.get(slot) else {
-            continue; // reported when applied
+    // The commit index the node logged, whatever the rules predicted: the ghost judges what
+    // happened.
+    let from = if matches!(ctx.ev.kind, physalia_traces::Kind::Start { .. }) {
+        0
+    } else {
+        ctx.pre.commit
+    };
+    for slot in &(from..ctx.ev.state.commit).collect::<Vec<_>>() {
+        let logged = ctx.ev.state.accepted.iter().find(|e| e.slot == *slot);
+        let mine = match (logged, ctx.w.log.get(slot)) {
+            (Some(e), _) => &e.command,
+            (None, Some((_, c))) => c,
+            (None, None) => {
+                out.push(Violation {
+                    property: COMMITTED_PREFIX,
+                    detail: format!("{n} committed slot {slot}, which its log lacks"),
+                });
+                continue;
+            }
         };
         match ghost.chosen.get(slot) {
             None => out.push(Violation {

@@ -277,6 +277,7 @@ fn check_accept(
             "none",
         );
     }
+    let mut wrong = 0;
     for (j, p) in proposals.iter().enumerate() {
         let mine = ctx.w.log.get(&p.slot).cloned();
         let ok = p.slot < lead.next_slot
@@ -289,6 +290,10 @@ fn check_accept(
                     })
             });
         if !ok {
+            wrong += 1;
+            if wrong > 3 {
+                continue;
+            }
             let allowed = match mine {
                 Some((b, c)) => format!(
                     "slot {}: {}",
@@ -310,6 +315,13 @@ fn check_accept(
                 format!("slot {}: {}", p.slot, super::step::fmt_command(&p.command)),
             );
         }
+    }
+    if wrong > 3 {
+        ctx.find(
+            format!("{field}.msg.proposals"),
+            "each proposal the leader's own entry",
+            format!("{} more proposals differ", wrong - 3),
+        );
     }
 }
 
