@@ -563,3 +563,10 @@ fn concurrent_writers_get_every_record_back_with_fewer_fsyncs_than_records() {
     assert_eq!(rec.records.len() as u64, total);
     assert_eq!(rec.records, acked, "every acknowledged record at its LSN");
 }
+
+#[test]
+fn the_log_is_shareable_between_threads() {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<Wal>();
+    send_sync::<WalError>();
+}
