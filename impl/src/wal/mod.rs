@@ -72,9 +72,20 @@
 //!    record and everything after it (the rest of its segment and every later segment) is
 //!    discarded instead; [`Recovered::discarded_records`] counts the damaged record plus
 //!    every record still recognisable after it.
+//!
+//!    In the last segment this rule can refuse a log that lost nothing acknowledged: a
+//!    machine crash after unsynced pages were written back out of order can leave an
+//!    unsynced record damaged and a later unsynced record intact. The rule cannot tell
+//!    that from bit rot, so it refuses; `repair` then loses nothing acknowledged, because
+//!    no record after the damaged one can have been acknowledged (its `fdatasync` would
+//!    have covered the damaged record too).
 //! 5. A record at or below the snapshot's LSN was acknowledged durable (the snapshot
 //!    syncs first), so a log ending below the snapshot is corruption too — unless
 //!    `repair`, where the log continues after the snapshot in a new segment.
+//!
+//! 6. Before `open` returns, the active segment is `fdatasync`ed and the directory
+//!    fsynced: after a process crash (the machine still up) the page cache holds records
+//!    that were never synced, and recovery hands them out as durable.
 //!
 //! A record acknowledged by `sync_to` is never dropped silently: the only records removed
 //! without `repair` are those of a torn tail, which were written after the last completed

@@ -380,15 +380,20 @@ fn apply(
     for path in &plan.remove {
         fs::remove_file(path).map_err(|e| WalError::io("delete", path, e))?;
     }
-    if !plan.remove.is_empty() {
-        fsync_dir(dir)?;
-    }
+    // Always, not only after deletions: a snapshot renamed or a segment created just
+    // before a process crash may not have its directory entry on disk yet.
+    fsync_dir(dir)?;
     if let Some(&first) = kept.last() {
         let path = dir.join(format::segment_name(first));
         let active = OpenOptions::new()
             .append(true)
             .open(&path)
             .map_err(|e| WalError::io("open segment", &path, e))?;
+        // After a process crash (not a machine crash) the page cache still holds records
+        // that were never synced; recovery reports them, so make them durable first.
+        active
+            .sync_data()
+            .map_err(|e| WalError::io("fdatasync", &path, e))?;
         let len = active
             .metadata()
             .map_err(|e| WalError::io("stat segment", &path, e))?
