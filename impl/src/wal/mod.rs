@@ -27,6 +27,24 @@
 //! and may be called from async code directly. [`Wal::durable_lsn`] and
 //! [`Wal::is_durable`] never block on I/O.
 //!
+//! ```
+//! use physalia_impl::wal::{Wal, WalOptions};
+//!
+//! let dir = tempfile::tempdir().unwrap();
+//! let (wal, recovered) = Wal::open(dir.path(), WalOptions::default()).unwrap();
+//! assert!(recovered.records.is_empty() && recovered.snapshot.is_none());
+//! let a = wal.append(b"first").unwrap();
+//! let b = wal.append(b"second").unwrap();
+//! wal.sync_to(b).unwrap(); // one fdatasync covers both
+//! assert_eq!((a, b, wal.durable_lsn()), (1, 2, 2));
+//! wal.snapshot(1, b"state after record 1").unwrap();
+//! drop(wal);
+//!
+//! let (_, recovered) = Wal::open(dir.path(), WalOptions::default()).unwrap();
+//! assert_eq!(recovered.snapshot, Some((1, b"state after record 1".to_vec())));
+//! assert_eq!(recovered.records, vec![(2, b"second".to_vec())]);
+//! ```
+//!
 //! # On-disk format (version 1)
 //!
 //! One directory per node. All integers are little-endian; every checksum is CRC-32C
