@@ -8,6 +8,9 @@
 //! - [`sim`]: a deterministic simulator of one cell with a stated fault model, online
 //!   invariant checks, and traces recorded through `tracing`.
 //!
+//! - [`wal`]: the node's write-ahead log: segmented, checksummed, with group commit and
+//!   snapshots; shared by every cell of a node.
+//!
 //! The production node shell is not built yet.
 
 #![forbid(unsafe_code)]
@@ -18,3 +21,4 @@ pub mod bugs;
 pub mod core;
 pub mod sim;
 pub mod sm;
+pub mod wal;
