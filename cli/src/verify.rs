@@ -30,9 +30,17 @@ pub struct VerifyArgs {
     /// Nodes in the simulated cell.
     #[arg(long, default_value_t = 7, value_parser = clap::value_parser!(u32).range(1..=7))]
     pub nodes: u32,
+    /// Simulated time (ms) after which no fault is injected (GST).
+    #[arg(long, default_value_t = 5_000)]
+    pub gst: u64,
     /// Skip the model check (simulation and trace checks only: the large sweep).
     #[arg(long)]
     pub skip_model: bool,
+    /// Run every replica with this injected bug (a build with `--features bugs` only) and
+    /// stop at the first seed on which a check fails, saying which checks caught it.
+    #[cfg(feature = "bugs")]
+    #[arg(long, value_name = "NAME")]
+    pub bug: Option<physalia_impl::bugs::Bug>,
 }
 
 /// One row of the summary.
@@ -48,6 +56,42 @@ impl Row {
     fn failed(&self) -> u64 {
         self.runs - self.passed
     }
+}
+
+/// One line saying which checks caught an injected bug: `detected: seed S (N seeds run);
+/// online checks: …; conformance: CHECK at event E of T; linearizability: …; liveness: …`.
+#[cfg(feature = "bugs")]
+fn detection(seed: u64, seeds_run: u64, r: &crate::sweep::SeedRun) -> String {
+    let mut parts = vec![format!("detected: seed {seed} ({seeds_run} seeds run)")];
+    parts.push(format!(
+        "online checks: {}",
+        if r.sim.violations.is_empty() {
+            "held".to_owned()
+        } else {
+            format!(
+                "{} violation(s), first {}",
+                r.sim.violations.len(),
+                r.sim.violations[0]
+            )
+        }
+    ));
+    parts.push(match &r.conform.failure {
+        None => "conformance: held".to_owned(),
+        Some(f) => format!(
+            "conformance: {} at event {} of {}",
+            f.check, f.prefix_len, r.conform.events
+        ),
+    });
+    if let Some(l) = &r.conform.linearizability {
+        parts.push(format!("linearizability: {}", l.verdict));
+    }
+    if let Some(l) = &r.conform.liveness {
+        parts.push(format!(
+            "liveness: {}",
+            if l.holds() { "held" } else { "failed" }
+        ));
+    }
+    parts.join("; ")
 }
 
 /// Runs `physalia verify`; exit 0 if every check passed, 1 otherwise.
@@ -110,8 +154,12 @@ pub fn run(args: &VerifyArgs) -> Result<u8> {
             seed,
             nodes: args.nodes,
             steps: args.steps,
+            gst: args.gst,
+            #[cfg(feature = "bugs")]
+            bug: args.bug,
             ..SimConfig::default()
         };
+        let failures_before = failures.len();
         eprint!("\r  seed {seed}: simulating and replaying…   ");
         let r = simulate_and_conform(&cfg, &opts)?;
         let repro = format!(
@@ -163,12 +211,18 @@ pub fn run(args: &VerifyArgs) -> Result<u8> {
                 ));
             }
         }
+        #[cfg(feature = "bugs")]
+        if args.bug.is_some() && failures.len() > failures_before {
+            eprintln!();
+            println!("{}", detection(seed, seed - args.first_seed + 1, &r));
+            break;
+        }
+        let _ = failures_before;
     }
     eprintln!();
-    let secs = sim.seconds.max(1e-9);
     sim.note = format!(
-        "{} nodes, faults until GST 5000 ms, {} events each",
-        args.nodes, args.steps
+        "{} nodes, faults until GST {} ms, {} events each",
+        args.nodes, args.gst, args.steps
     );
     conf.note = format!(
         "{events} events, {:.0} events/s, {:.1} MB of trace",
@@ -177,7 +231,6 @@ pub fn run(args: &VerifyArgs) -> Result<u8> {
     );
     lin.note = format!("{ops} operations");
     live.note = "leader within 2000 ms, answers within 3000 ms".into();
-    let _ = secs;
     rows.push(("simulation (online checks)", sim));
     rows.push(("conformance (trace replay)", conf));
     rows.push(("linearizability", lin));

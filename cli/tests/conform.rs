@@ -159,3 +159,28 @@ fn a_trace_written_by_simulate_conforms() {
     assert_eq!(out.status.code(), Some(0), "{t}");
     assert!(t.contains("liveness after GST 5000 ms"), "{t}");
 }
+
+#[test]
+fn liveness_fails_when_the_bound_is_shorter_than_the_run_needs() {
+    // The same clean trace: answered within ~35 ms after GST, so a 1 ms bound must fail
+    // (the liveness check is not vacuous), and the default bounds must pass.
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let out = physalia(&[
+        "simulate",
+        "--seed",
+        "3",
+        "--steps",
+        "12000",
+        "--trace-out",
+        d,
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let out = physalia(&["conform", d, "--answer-bound", "1"]);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{t}");
+    assert!(t.contains("DOES NOT CONFORM (liveness)"), "{t}");
+    assert!(t.contains("was answered only"), "{t}");
+    let out = physalia(&["conform", d]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+}
