@@ -4,11 +4,11 @@
 //! reports is durable.
 
 use physalia_traces::{
-    Ballot, ClientEvent, ClientResult, Command, Endpoint, Entry, Kind, Msg, MsgId, NodeId,
+    Ballot, ClientEvent, ClientResult, DurableWrite, Endpoint, Entry, Kind, Msg, MsgId, NodeId,
     PersistId, Role, Slot, TimeoutKind,
 };
 
-use super::state::{Network, Storage};
+use super::state::Network;
 use super::step::{fmt_entry, Ctx};
 
 /// The answer a delivered message requires.
@@ -70,7 +70,7 @@ impl Expect {
 pub(super) fn check_sends(
     ctx: &mut Ctx<'_>,
     _net: &Network,
-) -> Vec<(MsgId, Vec<(Slot, Ballot, Command)>)> {
+) -> Vec<(MsgId, Vec<super::state::Report>)> {
     let mut reports = Vec::new();
     let mut answered = false;
     let ev = ctx.ev;
@@ -259,7 +259,13 @@ fn check_accept(
     ballot: Ballot,
     proposals: &[physalia_traces::Proposal],
 ) {
-    let Some(lead) = ctx.w.lead.clone().filter(|l| l.ballot == ballot) else {
+    let Some((start, next_slot)) = ctx
+        .w
+        .lead
+        .as_ref()
+        .filter(|l| l.ballot == ballot)
+        .map(|l| (l.start, l.next_slot))
+    else {
         ctx.find(
             format!("{field}.msg"),
             format!("an Accept only from the leader of {ballot}"),
@@ -280,10 +286,10 @@ fn check_accept(
     let mut wrong = 0;
     for (j, p) in proposals.iter().enumerate() {
         let mine = ctx.w.log.get(&p.slot).cloned();
-        let ok = p.slot < lead.next_slot
+        let ok = p.slot < next_slot
             && mine.as_ref().is_some_and(|(b, c)| {
                 c == &p.command
-                    && (if p.slot >= lead.start {
+                    && (if p.slot >= start {
                         *b == ballot
                     } else {
                         p.slot < ctx.w.commit
@@ -328,35 +334,55 @@ fn check_accept(
 /// A message that reports durable state (`Promise`, `Accepted` with slots) must be held
 /// until the batch that makes that state durable is acknowledged.
 fn durable_first(ctx: &mut Ctx<'_>, field: &str, after: Option<PersistId>, msg: &Msg) {
-    let holds = |s: &Storage| -> bool {
-        match msg {
-            Msg::Promise { ballot, .. } => s.promised >= *ballot,
-            Msg::Accepted { ballot, slots, .. } => {
-                s.promised >= *ballot
-                    && slots
-                        .iter()
-                        .all(|sl| s.log.get(sl).map(|(b, _)| b) == Some(ballot))
-            }
-            _ => true,
+    let mut batches: Vec<(PersistId, &[physalia_traces::DurableWrite])> = ctx
+        .w
+        .pending
+        .iter()
+        .map(|(id, w)| (*id, w.as_slice()))
+        .collect();
+    if let Some(p) = &ctx.ev.persist {
+        batches.push((p.id, p.writes.as_slice()));
+    }
+    // The first batch from which the promise is durable, and per reported slot the last
+    // batch that writes it (`Some(0)`: durable already; `None`: never written as reported).
+    let promise_need = |ballot: Ballot| -> Option<PersistId> {
+        if ctx.w.storage.promised >= ballot {
+            return Some(0);
+        }
+        batches.iter().find_map(|(id, ws)| {
+            ws.iter()
+                .any(|w| matches!(w, DurableWrite::Promised { ballot: b } if *b >= ballot))
+                .then_some(*id)
+        })
+    };
+    let slot_need = |slot: Slot, ballot: Ballot| -> Option<PersistId> {
+        let last = batches.iter().rev().find_map(|(id, ws)| {
+            ws.iter().rev().find_map(|w| match w {
+                DurableWrite::Accepted { entry } if entry.slot == slot => Some((*id, entry.ballot)),
+                _ => None,
+            })
+        });
+        match last {
+            Some((id, b)) => (b == ballot).then_some(id),
+            None => (ctx.w.storage.log.get(&slot).map(|(b, _)| *b) == Some(ballot)).then_some(0),
         }
     };
-    let mut storage = ctx.w.storage.clone();
-    if holds(&storage) {
-        return;
-    }
-    let mut batches: Vec<(PersistId, Vec<physalia_traces::DurableWrite>)> = ctx.w.pending.clone();
-    if let Some(p) = &ctx.ev.persist {
-        batches.push((p.id, p.writes.clone()));
-    }
-    let mut need = None;
-    for (id, writes) in &batches {
-        writes.iter().for_each(|w| storage.apply(w));
-        if holds(&storage) {
-            need = Some(*id);
-            break;
+    let need = match msg {
+        Msg::Promise { ballot, .. } => promise_need(*ballot),
+        Msg::Accepted { ballot, slots, .. } => {
+            let mut need = promise_need(*ballot);
+            for s in slots {
+                need = match (need, slot_need(*s, *ballot)) {
+                    (Some(a), Some(b)) => Some(a.max(b)),
+                    _ => None,
+                };
+            }
+            need
         }
-    }
+        _ => Some(0),
+    };
     match (need, after) {
+        (Some(0), _) => {}
         (Some(need), Some(p)) if p >= need => {}
         (Some(need), _) => ctx.find(
             format!("{field}.after_persist"),

@@ -124,6 +124,10 @@ pub struct NodeSpec {
     /// Client operations that reached this node in its current incarnation as a `Request`
     /// (a leader may propose only those: Validity).
     pub requested: BTreeMap<(ClientId, OpSeq), Txn>,
+    /// How many slots of `log` hold each client operation (kept with `log` by [`put`]).
+    ///
+    /// [`put`]: NodeSpec::put
+    pub ops_in_log: HashMap<(ClientId, OpSeq), u32>,
 }
 
 impl NodeSpec {
@@ -144,18 +148,34 @@ impl NodeSpec {
             campaign: None,
             lead: None,
             requested: BTreeMap::new(),
+            ops_in_log: HashMap::new(),
         }
     }
 
-    /// The storage after the pending batches up to and including `up_to` are written.
-    pub fn storage_through(&self, up_to: PersistId) -> Storage {
-        let mut s = self.storage.clone();
-        for (id, writes) in &self.pending {
-            if *id <= up_to {
-                writes.iter().for_each(|w| s.apply(w));
+    /// Writes `entry` at `slot` of the issued log.
+    pub fn put(&mut self, slot: Slot, entry: (Ballot, Command)) {
+        if let Command::Op { client, seq, .. } = &entry.1 {
+            *self.ops_in_log.entry((*client, *seq)).or_default() += 1;
+        }
+        if let Some((_, Command::Op { client, seq, .. })) = self.log.insert(slot, entry) {
+            if let Some(n) = self.ops_in_log.get_mut(&(client, seq)) {
+                *n -= 1;
+                if *n == 0 {
+                    self.ops_in_log.remove(&(client, seq));
+                }
             }
         }
-        s
+    }
+
+    /// Replaces the issued log (at a restart).
+    pub fn set_log(&mut self, log: BTreeMap<Slot, (Ballot, Command)>) {
+        self.ops_in_log.clear();
+        for (_, c) in log.values() {
+            if let Command::Op { client, seq, .. } = c {
+                *self.ops_in_log.entry((*client, *seq)).or_default() += 1;
+            }
+        }
+        self.log = log;
     }
 }
 
@@ -183,8 +203,15 @@ pub struct Ghost {
     /// merged order may show the receive first): per `(sender, incarnation)`, `(batch,
     /// message, event index of the receive)`. Each must be acknowledged, or survive a crash,
     /// in that incarnation.
-    pub early: BTreeMap<(NodeId, u64), Vec<(PersistId, MsgId, usize)>>,
+    pub early: BTreeMap<(NodeId, u64), Vec<EarlyDelivery>>,
 }
+
+/// What an `Accepted` reports: `(slot, ballot, command)` accepted durably by its sender.
+pub type Report = (Slot, Ballot, Command);
+
+/// A held message delivered early: `(batch it waits for, message, event index of the
+/// receive)`.
+pub type EarlyDelivery = (PersistId, MsgId, usize);
 
 /// A message as sent, kept for the receive that names it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -202,7 +229,7 @@ pub struct SentMsg {
     /// Copies in flight (a send makes one; a duplication adds one; a delivery takes one).
     pub copies: u32,
     /// For an `Accepted`: the acceptances it reports, `(slot, ballot, command)`.
-    pub reports: Vec<(Slot, Ballot, Command)>,
+    pub reports: Vec<Report>,
 }
 
 /// Every message sent so far (the same for every state of a frontier: sends are logged).

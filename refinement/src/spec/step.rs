@@ -24,7 +24,7 @@ use super::{CellFacts, Finding, Refusal, Violation, World};
 #[derive(Clone, Debug, Default)]
 pub struct StepInfo {
     /// For each `Accepted` sent: the acceptances it reports.
-    pub reports: Vec<(MsgId, Vec<(Slot, Ballot, Command)>)>,
+    pub reports: Vec<(MsgId, Vec<super::state::Report>)>,
 }
 
 /// What the rules need of a node's state before the step.
@@ -235,7 +235,7 @@ impl Ctx<'_> {
         let lead = self.w.lead.as_mut().expect("only a leader proposes");
         let ballot = lead.ballot;
         lead.next_slot = lead.next_slot.max(slot + 1);
-        self.w.log.insert(slot, (ballot, command.clone()));
+        self.w.put(slot, (ballot, command.clone()));
         self.writes.push(DurableWrite::Accepted {
             entry: Entry {
                 slot,
@@ -261,7 +261,7 @@ impl Ctx<'_> {
             if self.w.log.get(&p.slot) == Some(&(ballot, p.command.clone())) {
                 continue;
             }
-            self.w.log.insert(p.slot, (ballot, p.command.clone()));
+            self.w.put(p.slot, (ballot, p.command.clone()));
             self.writes.push(DurableWrite::Accepted {
                 entry: Entry {
                     slot: p.slot,
@@ -308,6 +308,9 @@ impl Ctx<'_> {
             && lead.votes.get(&commit).map_or(0, |v| v.len()) >= self.facts.quorum
         {
             commit += 1;
+        }
+        if let Some(lead) = self.w.lead.as_mut() {
+            lead.votes.retain(|s, _| *s >= commit);
         }
         self.commit_to(commit);
     }
@@ -385,7 +388,7 @@ impl Ctx<'_> {
                 continue;
             };
             let requested = self.w.requested.get(&(*client, *seq)) == Some(txn);
-            let in_log = self.w.log.values().any(|(_, c)| c == &e.command);
+            let in_log = self.w.ops_in_log.contains_key(&(*client, *seq));
             if e.ballot != ballot || e.slot != next {
                 self.find(
                     field,
@@ -527,8 +530,6 @@ impl World {
                     up: true,
                     inc: Some(ev.inc),
                     promised: storage.promised,
-                    log: storage.log.clone(),
-                    storage: storage.clone(),
                     ..NodeSpec::new()
                 };
                 if *promised != storage.promised {
@@ -537,6 +538,8 @@ impl World {
                 if *log_len != storage.log.len() as u64 {
                     ctx.find("kind.log_len", storage.log.len(), log_len);
                 }
+                ctx.w.set_log(storage.log.clone());
+                ctx.w.storage = storage;
             }
             kind => {
                 if !ctx.pre.up {
@@ -792,7 +795,7 @@ impl World {
         w.inc = Some(ev.inc);
         w.promised = s.promised;
         for e in &s.accepted {
-            w.log.insert(e.slot, (e.ballot, e.command.clone()));
+            w.put(e.slot, (e.ballot, e.command.clone()));
         }
         match s.role {
             Role::Leader => {
