@@ -184,3 +184,27 @@ fn liveness_fails_when_the_bound_is_shorter_than_the_run_needs() {
     let out = physalia(&["conform", d]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
 }
+
+#[test]
+fn a_crash_with_unacknowledged_writes_branches_the_frontier_and_later_events_resolve_it() {
+    // Seed 120: a node crashes with several batches issued and not acknowledged; more than
+    // one "how many reached the disk" explains its restart, and the trace still conforms.
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let out = physalia(&["simulate", "--seed", "120", "--trace-out", d]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let out = physalia(&["conform", "--json", d]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(v["verdict"], "conforms", "{v}");
+    assert!(
+        v["frontier_max"].as_u64().unwrap() > 1,
+        "{}",
+        v["frontier_max"]
+    );
+    assert!(v["silent_crashes"].as_u64().unwrap() > 0);
+    // A cap below what the trace needs is reported, not silently truncated.
+    let out = physalia(&["conform", "--frontier-cap", "1", d]);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{t}");
+    assert!(t.contains("check failed: frontier cap"), "{t}");
+}
