@@ -30,6 +30,10 @@ pub struct ConformArgs {
     /// Print the mapping from trace event kinds to specification actions, and exit.
     #[arg(long)]
     pub mapping: bool,
+    /// When the trace does not conform, write its shortest failing prefix into this
+    /// directory, one file per node (`n0.jsonl`, ...), for a smaller reproduction.
+    #[arg(long, value_name = "DIR")]
+    pub save_prefix: Option<PathBuf>,
 }
 
 impl ConformArgs {
@@ -80,7 +84,43 @@ pub fn run(args: &ConformArgs) -> Result<u8> {
             args.traces.len(),
         );
     }
+    if let (Some(dir), Some(f)) = (&args.save_prefix, &report.failure) {
+        save_prefix(&merged, f.prefix_len, dir)?;
+        if !args.json {
+            println!(
+                "shortest failing prefix written to {} (`physalia conform {}` reproduces the failure)",
+                dir.display(),
+                dir.display()
+            );
+        }
+    }
     Ok(if report.conforms() { 0 } else { 1 })
+}
+
+/// Writes the first `len` events of `merged` as per-node trace files in `dir`.
+fn save_prefix(merged: &physalia_traces::Merged, len: usize, dir: &std::path::Path) -> Result<()> {
+    use anyhow::Context;
+    use std::collections::BTreeMap;
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let mut writers = BTreeMap::new();
+    for loc in &merged.events[..len.min(merged.events.len())] {
+        let node = loc.event.node;
+        if !writers.contains_key(&node) {
+            let path = dir.join(format!("n{}.jsonl", node.0));
+            let file = std::fs::File::create(&path)
+                .with_context(|| format!("creating {}", path.display()))?;
+            let w =
+                physalia_traces::TraceWriter::new(std::io::BufWriter::new(file), &merged.header)
+                    .with_context(|| format!("writing {}", path.display()))?;
+            writers.insert(node, w);
+        }
+        let w = writers.get_mut(&node).expect("inserted above");
+        w.write(&loc.event).context("writing the prefix")?;
+    }
+    for w in writers.values_mut() {
+        w.flush().context("writing the prefix")?;
+    }
+    Ok(())
 }
 
 fn print_mapping() {

@@ -90,6 +90,32 @@ fn unusable_traces_exit_2_with_the_reason() {
 }
 
 #[test]
+fn the_saved_shortest_failing_prefix_fails_the_same_way_at_its_last_event() {
+    let set = corpus("nonconforming")
+        .into_iter()
+        .find(|p| p.ends_with("promise-omits-accepted"))
+        .expect("the promise-omits-accepted set");
+    let dir = tempfile::tempdir().unwrap();
+    let prefix = dir.path().join("prefix");
+    let p = prefix.to_str().unwrap();
+    let out = physalia(&["conform", set.to_str().unwrap(), "--save-prefix", p]);
+    assert_eq!(out.status.code(), Some(1));
+    let t = text(&out);
+    let len: usize = t
+        .split("shortest failing prefix: the first ")
+        .nth(1)
+        .and_then(|r| r.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .expect("the prefix length");
+    let out = physalia(&["conform", "--json", p]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(v["events"].as_u64().unwrap() as usize, len);
+    assert_eq!(v["failure"]["prefix_len"].as_u64().unwrap() as usize, len);
+    assert_eq!(v["failure"]["check"], "step mismatch");
+}
+
+#[test]
 fn json_report_states_the_verdict_and_the_failure() {
     let set = corpus("nonconforming")
         .into_iter()
