@@ -234,3 +234,19 @@ fn a_crash_with_unacknowledged_writes_branches_the_frontier_and_later_events_res
     assert_eq!(out.status.code(), Some(1), "{t}");
     assert!(t.contains("check failed: frontier cap"), "{t}");
 }
+
+#[test]
+fn regression_a_new_leader_behind_its_peers_still_commits_after_gst() {
+    // Seed 169 of the 1000-seed sweep: the new leader's commit index was behind its peers',
+    // its heartbeats never re-shipped the slots between the two, and no request was answered
+    // for the 35 s after GST. Bounded liveness in `conform` found it; the core now re-ships
+    // from the lower of the two commit indexes.
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let out = physalia(&["simulate", "--seed", "169", "--trace-out", d]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let out = physalia(&["conform", d]);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{t}");
+    assert!(t.contains("verdict: CONFORMS"), "{t}");
+}
