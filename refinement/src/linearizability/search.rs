@@ -1,6 +1,6 @@
 //! The Wing–Gong/Lowe search over one partition of a history.
 
-use ahash::AHashSet;
+use ahash::AHashMap;
 use physalia_traces::Key;
 
 use super::{Operation, Pending, Violation};
@@ -15,38 +15,51 @@ enum Slot {
     Unknown(u32),
 }
 
-/// The set of linearized operations of a partition, compactly: every completed operation
-/// below `low` (in invocation order), those in `above`, and the unknown ones in `unknown`.
+/// The completed operations linearized in a partition, compactly: every one below `low`
+/// (in invocation order) and those in `above` (sorted).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
-struct Linearized {
+struct Completed {
     low: u32,
     above: Vec<u32>,
+}
+
+/// The set of linearized operations of a partition: the completed ones, and a bitset of the
+/// unknown-outcome ones.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+struct Linearized {
+    completed: Completed,
     unknown: Vec<u64>,
 }
 
 impl Linearized {
     fn with(&self, slot: Slot) -> Linearized {
         let mut next = self.clone();
+        let c = &mut next.completed;
         match slot {
-            Slot::Definite(d) if d == next.low => {
-                next.low += 1;
-                let skip = next
+            Slot::Definite(d) if d == c.low => {
+                c.low += 1;
+                let skip = c
                     .above
                     .iter()
-                    .zip(next.low..)
+                    .zip(c.low..)
                     .take_while(|(a, l)| **a == *l)
                     .count();
-                next.above.drain(..skip);
-                next.low += skip as u32;
+                c.above.drain(..skip);
+                c.low += skip as u32;
             }
             Slot::Definite(d) => {
-                let at = next.above.partition_point(|&a| a < d);
-                next.above.insert(at, d);
+                let at = c.above.partition_point(|&a| a < d);
+                c.above.insert(at, d);
             }
             Slot::Unknown(u) => next.unknown[u as usize / 64] |= 1 << (u % 64),
         }
         next
     }
+}
+
+/// Whether bitset `a` is a subset of bitset `b` (of the same length).
+fn subset(a: &[u64], b: &[u64]) -> bool {
+    a.iter().zip(b).all(|(x, y)| x & !y == 0)
 }
 
 pub(super) enum Outcome {
@@ -127,7 +140,10 @@ pub(super) struct Search<'a> {
     definite: usize,
     max_int_bits: u64,
     entries: Entries,
-    memo: AHashSet<(Linearized, KvSpec)>,
+    /// For each (completed operations linearized, state) visited: the sets of unknown
+    /// ones linearized with it, none a superset of another.
+    memo: AHashMap<(Completed, KvSpec), Vec<Vec<u64>>>,
+    remembered: usize,
     pub(super) explored: u64,
     /// The longest prefix found (local indices), and the state after it.
     best: Vec<usize>,
@@ -158,16 +174,40 @@ impl<'a> Search<'a> {
             slots,
             definite: definite as usize,
             max_int_bits,
-            memo: AHashSet::new(),
+            memo: AHashMap::new(),
+            remembered: 0,
             explored: 0,
             best: Vec::new(),
             best_state: KvSpec::with_max_int_bits(max_int_bits),
         }
     }
 
-    /// How many (linearized set, state) pairs were remembered.
+    /// How many (linearized set, state) pairs are remembered.
     pub(super) fn memo_len(&self) -> usize {
-        self.memo.len()
+        self.remembered
+    }
+
+    /// Remembers `(set, state)`; false if it, or a configuration that subsumes it, was
+    /// visited before.
+    ///
+    /// A configuration with the same completed operations and state but fewer unknown ones
+    /// linearized subsumes it: every continuation of the latter is one of the former, which
+    /// leaves the extra unknown operations for later or never (they have no deadline). So
+    /// only the minimal unknown sets are kept, and a search that never placed an unknown
+    /// write is not repeated once for each place it could have taken effect.
+    fn remember(&mut self, set: &Linearized, state: &KvSpec) -> bool {
+        let seen = self
+            .memo
+            .entry((set.completed.clone(), state.clone()))
+            .or_default();
+        if seen.iter().any(|u| subset(u, &set.unknown)) {
+            return false;
+        }
+        let before = seen.len();
+        seen.retain(|u| !subset(&set.unknown, u));
+        seen.push(set.unknown.clone());
+        self.remembered = self.remembered + seen.len() - before;
+        true
     }
 
     pub(super) fn run(&mut self, budget: u64) -> Outcome {
@@ -178,67 +218,85 @@ impl<'a> Search<'a> {
             .filter(|s| matches!(s, Slot::Unknown(_)))
             .count();
         let mut set = Linearized {
+            completed: Completed::default(),
             unknown: vec![0; unknown.div_ceil(64)],
-            ..Linearized::default()
         };
         // Each frame: the call node lifted, and the state and set before it.
         let mut stack: Vec<(usize, KvSpec, Linearized)> = Vec::new();
         let mut definite_left = self.definite;
         // Length of the common prefix of `stack` and `best`.
         let mut common = 0;
+        // Candidates are tried completed operations first, then unknown-outcome ones: an
+        // unknown write then takes effect only where an observation needs it, instead of
+        // being tried (and refuted) at every step after its invocation.
+        let mut unknown_phase = false;
         let mut entry = self.entries.next[Entries::HEAD];
         while definite_left > 0 {
             let (local, is_call) = self.entries.op[entry];
-            if is_call {
-                if self.explored >= budget {
-                    return Outcome::Exhausted;
+            if !is_call {
+                // The earliest pending return: no candidate before it can be linearized next.
+                if !unknown_phase && unknown > 0 {
+                    unknown_phase = true;
+                    entry = self.entries.next[Entries::HEAD];
+                    continue;
                 }
-                self.explored += 1;
-                let o = &self.ops[self.members[local]];
-                let mut after = state.clone();
-                let got = after.apply(&o.txn);
-                if o.result.as_ref().is_none_or(|r| *r == got) {
-                    let slot = self.slots[local];
-                    let next_set = set.with(slot);
-                    if self.memo.insert((next_set.clone(), after.clone())) {
-                        if common == stack.len() && self.best.get(common) == Some(&local) {
-                            common += 1;
-                        }
-                        stack.push((entry, std::mem::replace(&mut state, after), set));
-                        set = next_set;
-                        self.entries.lift(entry);
-                        if matches!(slot, Slot::Definite(_)) {
-                            definite_left -= 1;
-                        }
-                        if stack.len() > self.best.len() {
-                            self.best.truncate(common);
-                            self.best.extend(
-                                stack[common..]
-                                    .iter()
-                                    .map(|(n, _, _)| self.entries.op[*n].0),
-                            );
-                            common = stack.len();
-                            self.best_state = state.clone();
-                        }
-                        entry = self.entries.next[Entries::HEAD];
-                        continue;
-                    }
-                }
-                entry = self.entries.next[entry];
-            } else {
-                // A pending operation's return: what is linearized so far cannot be extended.
                 let Some((call, before, before_set)) = stack.pop() else {
                     return Outcome::Failed;
                 };
                 common = common.min(stack.len());
                 self.entries.unlift(call);
-                if matches!(self.slots[self.entries.op[call].0], Slot::Definite(_)) {
-                    definite_left += 1;
-                }
+                unknown_phase = match self.slots[self.entries.op[call].0] {
+                    Slot::Definite(_) => {
+                        definite_left += 1;
+                        false
+                    }
+                    Slot::Unknown(_) => true,
+                };
                 state = before;
                 set = before_set;
                 entry = self.entries.next[call];
+                continue;
             }
+            let slot = self.slots[local];
+            if matches!(slot, Slot::Unknown(_)) != unknown_phase {
+                entry = self.entries.next[entry];
+                continue;
+            }
+            if self.explored >= budget {
+                return Outcome::Exhausted;
+            }
+            self.explored += 1;
+            let o = &self.ops[self.members[local]];
+            let mut after = state.clone();
+            let got = after.apply(&o.txn);
+            if o.result.as_ref().is_none_or(|r| *r == got) {
+                let next_set = set.with(slot);
+                if self.remember(&next_set, &after) {
+                    if common == stack.len() && self.best.get(common) == Some(&local) {
+                        common += 1;
+                    }
+                    stack.push((entry, std::mem::replace(&mut state, after), set));
+                    set = next_set;
+                    self.entries.lift(entry);
+                    if matches!(slot, Slot::Definite(_)) {
+                        definite_left -= 1;
+                    }
+                    if stack.len() > self.best.len() {
+                        self.best.truncate(common);
+                        self.best.extend(
+                            stack[common..]
+                                .iter()
+                                .map(|(n, _, _)| self.entries.op[*n].0),
+                        );
+                        common = stack.len();
+                        self.best_state = state.clone();
+                    }
+                    unknown_phase = false;
+                    entry = self.entries.next[Entries::HEAD];
+                    continue;
+                }
+            }
+            entry = self.entries.next[entry];
         }
         Outcome::Linearized(
             stack
