@@ -148,6 +148,9 @@ pub(super) struct Search<'a> {
     /// The longest prefix found (local indices), and the state after it.
     best: Vec<usize>,
     best_state: KvSpec,
+    /// How many completed operations `best` holds: prefixes are ranked by it, since
+    /// unknown-outcome operations can always be placed and say nothing.
+    best_completed: usize,
 }
 
 impl<'a> Search<'a> {
@@ -179,6 +182,7 @@ impl<'a> Search<'a> {
             explored: 0,
             best: Vec::new(),
             best_state: KvSpec::with_max_int_bits(max_int_bits),
+            best_completed: 0,
         }
     }
 
@@ -281,7 +285,8 @@ impl<'a> Search<'a> {
                     if matches!(slot, Slot::Definite(_)) {
                         definite_left -= 1;
                     }
-                    if stack.len() > self.best.len() {
+                    if self.definite - definite_left > self.best_completed {
+                        self.best_completed = self.definite - definite_left;
                         self.best.truncate(common);
                         self.best.extend(
                             stack[common..]
