@@ -574,3 +574,78 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn never_answered_writes_do_not_multiply_the_search() {
+    // 24 writes that were never answered and never took effect, then a sequence of
+    // completed operations ending in a read of a value never written. Refuting it must not
+    // try each subset or order of the unknown writes (2^24 sets) at each step.
+    let mut ops: Vec<Operation> = (0..24)
+        .map(|i| Operation {
+            client: ClientId(100 + i),
+            op: 0,
+            txn: put("a", i as i64),
+            invoke: i,
+            ret: None,
+            result: None,
+        })
+        .collect();
+    for step in 0..20u64 {
+        let t = 100 + 10 * step;
+        ops.push(done(1, put("a", 1000), t, t + 2, Some(TxnResult::Put)));
+        ops.push(done(2, get("a"), t + 5, t + 7, read(Some(1000))));
+    }
+    let mut bad = ops.clone();
+    bad.push(done(3, get("a"), 1000, 1010, read(Some(-1))));
+    let bad = history(bad);
+    let (verdict, stats) = check_with(&bad, &Options::with_budget(200_000)).unwrap();
+    let Verdict::NotLinearizable(v) = verdict else {
+        panic!("{verdict:?} after {stats:?}");
+    };
+    let completed_in_prefix = v.prefix.iter().filter(|&&i| bad[i].result.is_some());
+    assert_eq!(completed_in_prefix.count(), 40);
+    let blocking: Vec<usize> = v
+        .pending
+        .iter()
+        .filter(|p| p.blocking)
+        .map(|p| p.index)
+        .collect();
+    assert_eq!(blocking, vec![64]);
+    // The never-answered writes could still take effect there; the report counts them.
+    assert_eq!(v.pending.len(), 25);
+    let text = v.to_string();
+    assert!(
+        text.contains("and 19 more unknown-outcome operations"),
+        "{text}"
+    );
+    // And the good history is accepted without placing any unknown write.
+    let good = history(ops);
+    assert_eq!(linearizable(&good), (24..64).collect::<Vec<_>>());
+}
+
+#[test]
+fn unknown_increments_are_tried_once_per_count_not_once_per_subset() {
+    // 20 identical unknown increments; reads then see 3 of them applied, then a value no
+    // count of them explains.
+    let mut ops: Vec<Operation> = (0..20)
+        .map(|i| Operation {
+            client: ClientId(100 + i),
+            op: 0,
+            txn: Txn::Incr {
+                key: k("n"),
+                by: BigInt::from(1),
+            },
+            invoke: i,
+            ret: Some(50),
+            result: None,
+        })
+        .collect();
+    ops.push(done(1, get("n"), 100, 110, read(Some(3))));
+    linearizable(&history(ops.clone()));
+    ops.push(done(1, get("n"), 200, 210, read(Some(2))));
+    let (verdict, stats) = check_with(&history(ops), &Options::with_budget(100_000)).unwrap();
+    assert!(
+        matches!(verdict, Verdict::NotLinearizable(_)),
+        "{verdict:?} after {stats:?}"
+    );
+}

@@ -1,7 +1,7 @@
 //! The Wing–Gong/Lowe search over one partition of a history.
 
 use ahash::AHashMap;
-use physalia_traces::Key;
+use physalia_traces::{Key, Txn};
 
 use super::{Operation, Pending, Violation};
 use crate::kv::KvSpec;
@@ -54,6 +54,12 @@ impl Linearized {
             Slot::Unknown(u) => next.unknown[u as usize / 64] |= 1 << (u % 64),
         }
         next
+    }
+}
+
+impl Linearized {
+    fn has_unknown(&self, u: u32) -> bool {
+        self.unknown[u as usize / 64] & (1 << (u % 64)) != 0
     }
 }
 
@@ -137,6 +143,9 @@ pub(super) struct Search<'a> {
     /// History index of each local operation, in invocation order.
     members: Vec<usize>,
     slots: Vec<Slot>,
+    /// For an unknown-outcome operation: the previous one (local index, in invocation
+    /// order) with the same transaction.
+    twin_before: Vec<Option<usize>>,
     definite: usize,
     max_int_bits: u64,
     entries: Entries,
@@ -170,8 +179,18 @@ impl<'a> Search<'a> {
                 }
             })
             .collect();
+        let mut last: AHashMap<&Txn, usize> = AHashMap::new();
+        let twin_before = members
+            .iter()
+            .enumerate()
+            .map(|(local, &i)| match ops[i].result {
+                Some(_) => None,
+                None => last.insert(&ops[i].txn, local),
+            })
+            .collect();
         Search {
             ops,
+            twin_before,
             entries: Entries::new(ops, &members),
             members,
             slots,
@@ -262,7 +281,9 @@ impl<'a> Search<'a> {
                 continue;
             }
             let slot = self.slots[local];
-            if matches!(slot, Slot::Unknown(_)) != unknown_phase {
+            if matches!(slot, Slot::Unknown(_)) != unknown_phase
+                || (unknown_phase && self.has_unplaced_twin(local, &set))
+            {
                 entry = self.entries.next[entry];
                 continue;
             }
@@ -273,7 +294,9 @@ impl<'a> Search<'a> {
             let o = &self.ops[self.members[local]];
             let mut after = state.clone();
             let got = after.apply(&o.txn);
-            if o.result.as_ref().is_none_or(|r| *r == got) {
+            if o.result.as_ref().is_none_or(|r| *r == got)
+                && !self.overwrites_previous(slot, &o.txn, &after, stack.last())
+            {
                 let next_set = set.with(slot);
                 if self.remember(&next_set, &after) {
                     if common == stack.len() && self.best.get(common) == Some(&local) {
@@ -309,6 +332,45 @@ impl<'a> Search<'a> {
                 .map(|(n, _, _)| self.members[self.entries.op[*n].0])
                 .collect(),
         )
+    }
+
+    /// Whether an unknown-outcome operation with the same transaction, invoked earlier, is
+    /// not linearized yet: placing it instead leads to the same configurations (both are
+    /// candidates and neither has a deadline), so only the earliest of such twins is tried.
+    fn has_unplaced_twin(&self, local: usize, set: &Linearized) -> bool {
+        let mut twin = self.twin_before[local];
+        // Bounded by the number of twins: each step goes to an earlier operation.
+        while let Some(t) = twin {
+            if let Slot::Unknown(u) = self.slots[t] {
+                if !set.has_unknown(u) {
+                    return true;
+                }
+            }
+            twin = self.twin_before[t];
+        }
+        false
+    }
+
+    /// Whether placing the unknown-outcome `txn` right after the unknown-outcome operation
+    /// on top of the stack gives the state (`after`) that placing it instead of that one
+    /// would: the configuration without the first is then reached as a sibling and
+    /// subsumes this one (e.g. two unknown writes of one key).
+    fn overwrites_previous(
+        &self,
+        slot: Slot,
+        txn: &Txn,
+        after: &KvSpec,
+        top: Option<&(usize, KvSpec, Linearized)>,
+    ) -> bool {
+        let (Slot::Unknown(_), Some((call, before_previous, _))) = (slot, top) else {
+            return false;
+        };
+        if !matches!(self.slots[self.entries.op[*call].0], Slot::Unknown(_)) {
+            return false;
+        }
+        let mut instead = before_previous.clone();
+        instead.apply(txn);
+        instead == *after
     }
 
     /// The violation after a failed search: the longest prefix and what could follow it.
