@@ -1,7 +1,7 @@
 //! The Wing–Gong/Lowe search over one partition of a history.
 
 use ahash::AHashMap;
-use physalia_traces::{Key, Txn};
+use physalia_traces::{Key, Txn, TxnResult};
 
 use super::{Operation, Pending, Violation};
 use crate::kv::KvSpec;
@@ -295,7 +295,7 @@ impl<'a> Search<'a> {
             let mut after = state.clone();
             let got = after.apply(&o.txn);
             if o.result.as_ref().is_none_or(|r| *r == got)
-                && !self.overwrites_previous(slot, &o.txn, &after, stack.last())
+                && !self.redundant_after_unknown(slot, &o.txn, &got, &after, stack.last())
             {
                 let next_set = set.with(slot);
                 if self.remember(&next_set, &after) {
@@ -351,25 +351,44 @@ impl<'a> Search<'a> {
         false
     }
 
-    /// Whether placing the unknown-outcome `txn` right after the unknown-outcome operation
-    /// on top of the stack gives the state (`after`) that placing it instead of that one
-    /// would: the configuration without the first is then reached as a sibling and
-    /// subsumes this one (e.g. two unknown writes of one key).
-    fn overwrites_previous(
+    /// Whether placing `slot` (transaction `txn`, giving `got` and state `after`) right
+    /// after the unknown-outcome operation on top of the stack is redundant, because a
+    /// configuration that subsumes it is reached on another path:
+    /// - it commutes with that operation (same result, same state in either order) and
+    ///   comes first in the canonical order (completed before unknown, then by index): the
+    ///   other order reaches the same configuration;
+    /// - it is unknown-outcome and its effect hides that operation's (two unknown writes of
+    ///   one key): placing it instead reaches the same state with fewer unknown operations.
+    fn redundant_after_unknown(
         &self,
         slot: Slot,
         txn: &Txn,
+        got: &TxnResult,
         after: &KvSpec,
         top: Option<&(usize, KvSpec, Linearized)>,
     ) -> bool {
-        let (Slot::Unknown(_), Some((call, before_previous, _))) = (slot, top) else {
+        let Some((call, before_previous, _)) = top else {
             return false;
         };
-        if !matches!(self.slots[self.entries.op[*call].0], Slot::Unknown(_)) {
+        let previous_local = self.entries.op[*call].0;
+        let Slot::Unknown(previous) = self.slots[previous_local] else {
+            return false;
+        };
+        let mut instead = before_previous.clone();
+        let got_instead = instead.apply(txn);
+        if let Slot::Unknown(_) = slot {
+            if instead == *after {
+                return true;
+            }
+        }
+        let first = match slot {
+            Slot::Definite(_) => true,
+            Slot::Unknown(u) => u < previous,
+        };
+        if !first || got_instead != *got {
             return false;
         }
-        let mut instead = before_previous.clone();
-        instead.apply(txn);
+        instead.apply(&self.ops[self.members[previous_local]].txn);
         instead == *after
     }
 
