@@ -1,6 +1,6 @@
 //! Benchmark of the linearizability checker (not a test: it prints figures, asserts none).
 //!
-//!     cargo run --release -p physalia-refinement --example lin_bench [-- BUDGET]
+//!     cargo run --release -p physalia-refinement --example lin_bench [-- BUDGET [SIZE..]]
 //!
 //! Histories of one cell, generated from a simulated server: `CLIENTS` clients each issue
 //! one operation at a time (latency 1–40 ms, a 5 % tail up to 200 ms, think time 0–5 ms);
@@ -188,6 +188,20 @@ fn main() {
             std::process::exit(2)
         }),
     };
+    let sizes: Vec<usize> = std::env::args()
+        .skip(2)
+        .map(|a| {
+            a.parse().unwrap_or_else(|_| {
+                eprintln!("SIZE must be a number of operations, got {a:?}");
+                std::process::exit(2)
+            })
+        })
+        .collect();
+    let sizes = if sizes.is_empty() {
+        vec![10_000, 100_000]
+    } else {
+        sizes
+    };
     println!("{CLIENTS} clients, {KEYS} keys, seed {SEED}, budget {budget} nodes per check");
     for unknown_outcomes in [true, false] {
         println!(
@@ -198,7 +212,7 @@ fn main() {
                 "every operation answered"
             }
         );
-        for n in [10_000, 100_000] {
+        for &n in &sizes {
             let ops = generate(n, SEED, unknown_outcomes);
             let broken = break_one_read(&ops);
             for (variant, history) in [("linearizable", &ops), ("one bad read", &broken)] {
