@@ -254,6 +254,9 @@ impl<'a> Search<'a> {
         // being tried (and refuted) at every step after its invocation.
         let mut unknown_phase = false;
         let mut entry = self.entries.next[Entries::HEAD];
+        // Bounded: each iteration is an attempt (at most `budget`), a backtrack (at most one
+        // per earlier attempt) or a step along the list (at most its length between two of
+        // those).
         while definite_left > 0 {
             let (local, is_call) = self.entries.op[entry];
             if !is_call {
