@@ -8,9 +8,12 @@
 //! computes the results. 1 % have an unknown outcome (half of them took effect, half were
 //! never answered), 0.5 % are refused (`Rejected`/`Overloaded`). Mix: 40 % get, 25 % put,
 //! 10 % cas, 15 % incr, 10 % two-key transactions over a key pair `(2j, 2j+1)` of `KEYS`
-//! keys. The non-linearizable variant replaces the result of the read nearest the middle
-//! by a value never written. Each check is bounded by BUDGET search nodes (default
-//! 20 000 000); a check that runs out reports "undecided".
+//! keys; written and expected integers are drawn from `0..LIN_BENCH_VALUES` (default 4).
+//! The non-linearizable variant replaces the result of the read nearest the middle by a
+//! value never written. Each check is bounded by BUDGET search nodes (default 5 000 000);
+//! a check that runs out reports "undecided". Every history is checked with and without
+//! partitioning by key, in the same run, and the time ratio printed. SIZEs default to
+//! 10 000 and 100 000 operations.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -31,22 +34,33 @@ fn key(i: usize) -> Key {
     Key(format!("k{i}"))
 }
 
-fn small_int(rng: &mut StdRng) -> Value {
-    Value::Int(BigInt::from(rng.random_range(0..4)))
+/// How many distinct integers writes and conditions draw from: `LIN_BENCH_VALUES`, default 4.
+fn value_domain() -> u32 {
+    match std::env::var("LIN_BENCH_VALUES") {
+        Err(_) => 4,
+        Ok(v) => v.parse().ok().filter(|&n| n > 0).unwrap_or_else(|| {
+            eprintln!("LIN_BENCH_VALUES must be a positive number, got {v:?}");
+            std::process::exit(2)
+        }),
+    }
 }
 
-fn txn(rng: &mut StdRng) -> Txn {
+fn small_int(rng: &mut StdRng, values: u32) -> Value {
+    Value::Int(BigInt::from(rng.random_range(0..values)))
+}
+
+fn txn(rng: &mut StdRng, values: u32) -> Txn {
     let k = rng.random_range(0..KEYS);
     match rng.random_range(0..100) {
         0..40 => Txn::Get { key: key(k) },
         40..65 => Txn::Put {
             key: key(k),
-            value: small_int(rng),
+            value: small_int(rng, values),
         },
         65..75 => Txn::Cas {
             key: key(k),
-            expected: rng.random_bool(0.8).then(|| small_int(rng)),
-            new: small_int(rng),
+            expected: rng.random_bool(0.8).then(|| small_int(rng, values)),
+            new: small_int(rng, values),
         },
         75..90 => Txn::Incr {
             key: key(k),
@@ -57,13 +71,13 @@ fn txn(rng: &mut StdRng) -> Txn {
             Txn::Txn {
                 conditions: vec![Condition {
                     key: a.clone(),
-                    expected: rng.random_bool(0.5).then(|| small_int(rng)),
+                    expected: rng.random_bool(0.5).then(|| small_int(rng, values)),
                 }],
                 reads: vec![a.clone(), b.clone()],
                 writes: vec![
                     WriteOp::Put {
                         key: a,
-                        value: small_int(rng),
+                        value: small_int(rng, values),
                     },
                     WriteOp::Incr {
                         key: b,
@@ -77,7 +91,7 @@ fn txn(rng: &mut StdRng) -> Txn {
 
 /// A linearizable history of `n` operations; `unknown_outcomes`: whether 1 % of them have
 /// an unknown outcome (else they complete normally).
-fn generate(n: usize, seed: u64, unknown_outcomes: bool) -> Vec<Operation> {
+fn generate(n: usize, seed: u64, unknown_outcomes: bool, values: u32) -> Vec<Operation> {
     let mut rng = StdRng::seed_from_u64(seed);
     let mut free: BinaryHeap<Reverse<(u64, u64)>> = (0..CLIENTS)
         .map(|c| Reverse((rng.random_range(0..10), c)))
@@ -114,7 +128,7 @@ fn generate(n: usize, seed: u64, unknown_outcomes: bool) -> Vec<Operation> {
         ops.push(Operation {
             client: ClientId(c),
             op: i as u64,
-            txn: txn(&mut rng),
+            txn: txn(&mut rng, values),
             invoke,
             ret,
             result,
@@ -202,7 +216,11 @@ fn main() {
     } else {
         sizes
     };
-    println!("{CLIENTS} clients, {KEYS} keys, seed {SEED}, budget {budget} nodes per check");
+    let values = value_domain();
+    println!(
+        "{CLIENTS} clients, {KEYS} keys, {values} integer values, seed {SEED}, \
+         budget {budget} nodes per check"
+    );
     for unknown_outcomes in [true, false] {
         println!(
             "-- {} --",
@@ -213,7 +231,7 @@ fn main() {
             }
         );
         for &n in &sizes {
-            let ops = generate(n, SEED, unknown_outcomes);
+            let ops = generate(n, SEED, unknown_outcomes, values);
             let broken = break_one_read(&ops);
             for (variant, history) in [("linearizable", &ops), ("one bad read", &broken)] {
                 let on = run(
