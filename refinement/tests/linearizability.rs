@@ -538,8 +538,14 @@ proptest! {
         steps in proptest::collection::vec(step(), 1..40),
     ) {
         let ops = around_sequential(&steps);
-        for partition_by_key in [true, false] {
-            let options = Options { partition_by_key, ..Options::with_budget(BUDGET) };
+        // The execution respects client sessions too (each client's operations take effect
+        // in order), so it must pass with them held.
+        for (partition_by_key, client_sessions) in [(true, false), (false, false), (true, true)] {
+            let options = Options {
+                partition_by_key,
+                client_sessions,
+                ..Options::with_budget(BUDGET)
+            };
             let (verdict, _) = check_with(&ops, &options).unwrap();
             let Verdict::Linearizable { order } = verdict else {
                 return Err(TestCaseError::fail(format!("{verdict:?}")));
@@ -653,8 +659,15 @@ fn unknown_increments_are_tried_once_per_count_not_once_per_subset() {
 // ---- Against a brute-force search on small random histories ----
 
 /// Whether some order of all completed operations and some of the unknown-outcome ones,
-/// respecting real time, reproduces every recorded result: tries every order.
-fn brute_force(ops: &[Operation], placed: &mut Vec<bool>, spec: &KvSpec) -> bool {
+/// respecting real time, reproduces every recorded result: tries every order. With
+/// `expiry`, an unknown-outcome operation cannot follow an operation invoked after its
+/// expiry (the client-session rule as the checker states it).
+fn brute_force(
+    ops: &[Operation],
+    placed: &mut Vec<bool>,
+    spec: &KvSpec,
+    expiry: Option<&[Option<u64>]>,
+) -> bool {
     let live = |i: usize| ops[i].result.as_ref().is_none_or(|r| !r.never_applied());
     let must = |i: usize| live(i) && ops[i].result.is_some();
     if (0..ops.len()).all(|i| placed[i] || !must(i)) {
@@ -668,7 +681,14 @@ fn brute_force(ops: &[Operation], placed: &mut Vec<bool>, spec: &KvSpec) -> bool
         let blocked = (0..ops.len()).any(|y| {
             y != x && !placed[y] && must(y) && ops[y].ret.is_some_and(|r| r < ops[x].invoke)
         });
-        if blocked {
+        let latest = (0..ops.len())
+            .filter(|&y| placed[y])
+            .map(|y| ops[y].invoke)
+            .max();
+        let expired = expiry
+            .and_then(|e| e[x])
+            .is_some_and(|t| latest.is_some_and(|l| l > t));
+        if blocked || expired {
             continue;
         }
         let mut next = spec.clone();
@@ -677,7 +697,7 @@ fn brute_force(ops: &[Operation], placed: &mut Vec<bool>, spec: &KvSpec) -> bool
             continue;
         }
         placed[x] = true;
-        let ok = brute_force(ops, placed, &next);
+        let ok = brute_force(ops, placed, &next, expiry);
         placed[x] = false;
         if ok {
             return true;
@@ -719,7 +739,7 @@ proptest! {
 
     #[test]
     fn agrees_with_brute_force_on_small_histories(ops in small_history()) {
-        let expected = brute_force(&ops, &mut vec![false; ops.len()], &KvSpec::new());
+        let expected = brute_force(&ops, &mut vec![false; ops.len()], &KvSpec::new(), None);
         for partition_by_key in [true, false] {
             let options = Options { partition_by_key, ..Options::with_budget(BUDGET) };
             let (verdict, _) = check_with(&ops, &options).unwrap();
@@ -734,5 +754,71 @@ proptest! {
                 Verdict::Undecided { .. } => prop_assert!(false, "undecided on {:?}", ops),
             }
         }
+        // With client sessions: an unknown-outcome operation expires at the earliest return
+        // of a later, applied operation of its client.
+        let expiry: Vec<Option<u64>> = ops
+            .iter()
+            .map(|u| {
+                u.result.is_none().then(|| {
+                    ops.iter()
+                        .filter(|m| m.client == u.client && m.op > u.op)
+                        .filter(|m| m.result.as_ref().is_some_and(|r| !r.never_applied()))
+                        .filter_map(|m| m.ret)
+                        .min()
+                })?
+            })
+            .collect();
+        let expected = brute_force(&ops, &mut vec![false; ops.len()], &KvSpec::new(), Some(&expiry));
+        let options = Options { client_sessions: true, ..Options::with_budget(BUDGET) };
+        let (verdict, _) = check_with(&ops, &options).unwrap();
+        match verdict {
+            Verdict::Linearizable { order } => {
+                prop_assert!(expected, "sessions accepted what brute force refutes: {:?}", ops);
+                assert_witness(&ops, &order);
+            }
+            Verdict::NotLinearizable(v) => {
+                prop_assert!(!expected, "sessions refuted what brute force accepts: {}\n{:?}", v, ops);
+            }
+            Verdict::Undecided { .. } => prop_assert!(false, "undecided on {:?}", ops),
+        }
     }
+}
+
+#[test]
+fn client_sessions_close_an_unknown_operation_at_the_clients_next_return() {
+    // Client 1's write has an unknown outcome; its next operation returns at 30. Client 2
+    // reads `a` absent at [absent_at, +10], then 7 at [100, 110].
+    let ops = |absent_at: u64| {
+        history(vec![
+            Operation {
+                client: ClientId(1),
+                op: 0,
+                txn: put("a", 7),
+                invoke: 0,
+                ret: None,
+                result: None,
+            },
+            done(1, get("b"), 20, 30, read(None)),
+            done(2, get("a"), absent_at, absent_at + 10, read(None)),
+            done(2, get("a"), 100, 110, read(Some(7))),
+        ])
+    };
+    let sessions = Options {
+        client_sessions: true,
+        ..Options::with_budget(BUDGET)
+    };
+    // Plain linearizability: the write may take effect long after the client moved on.
+    linearizable(&ops(40));
+    // With sessions, not after the client's next operation returned (at 30)...
+    let (verdict, _) = check_with(&ops(40), &sessions).unwrap();
+    assert!(
+        matches!(verdict, Verdict::NotLinearizable(_)),
+        "{verdict:?}"
+    );
+    // ...but still before it.
+    let (verdict, _) = check_with(&ops(10), &sessions).unwrap();
+    let Verdict::Linearizable { order } = verdict else {
+        panic!("{verdict:?}");
+    };
+    assert_witness(&ops(10), &order);
 }

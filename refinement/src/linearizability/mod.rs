@@ -261,6 +261,13 @@ pub struct Options {
     pub partition_by_key: bool,
     /// The cell's integer bound (see [`KvSpec::with_max_int_bits`]).
     pub max_int_bits: u64,
+    /// Also hold the cell's client sessions: an operation can no longer take effect once a
+    /// later operation (higher `op`) of the same client has, since the cell keeps one
+    /// result per client and ignores older operations (`impl/README.md`, "Where the core
+    /// goes beyond", item 7). An unknown-outcome operation then expires at the return of
+    /// the client's next operation that completed and was applied. Off by default: plain
+    /// linearizability lets an unknown-outcome operation take effect at any later time.
+    pub client_sessions: bool,
 }
 
 impl Options {
@@ -270,6 +277,7 @@ impl Options {
             budget,
             partition_by_key: true,
             max_int_bits: DEFAULT_MAX_INT_BITS,
+            client_sessions: false,
         }
     }
 }
@@ -310,6 +318,11 @@ pub fn check_with(ops: &[Operation], options: &Options) -> Result<(Verdict, Stat
     // Small partitions first: a violation there is found before a large one spends the
     // budget.
     partitions.sort_by_key(Vec::len);
+    let expiry = if options.client_sessions {
+        session_expiry(ops)
+    } else {
+        vec![None; ops.len()]
+    };
     let mut stats = Stats {
         searched: relevant.len(),
         partitions: partitions.len(),
@@ -319,7 +332,7 @@ pub fn check_with(ops: &[Operation], options: &Options) -> Result<(Verdict, Stat
     let mut undecided = false;
     for members in &partitions {
         let budget = options.budget.saturating_sub(stats.explored);
-        let mut search = Search::new(ops, members, options.max_int_bits);
+        let mut search = Search::new(ops, members, &expiry, options.max_int_bits);
         let outcome = search.run(budget);
         stats.explored += search.explored;
         stats.memo += search.memo_len();
@@ -382,6 +395,34 @@ fn validate(ops: &[Operation]) -> Result<(), HistoryError> {
         }
     }
     Ok(())
+}
+
+/// For each unknown-outcome operation, the time after which it can no longer take effect
+/// under client sessions: the earliest return of a later operation of the same client
+/// that completed and was applied.
+fn session_expiry(ops: &[Operation]) -> Vec<Option<u64>> {
+    let mut by_client: AHashMap<ClientId, Vec<usize>> = AHashMap::new();
+    for (i, o) in ops.iter().enumerate() {
+        by_client.entry(o.client).or_default().push(i);
+    }
+    let mut expiry = vec![None; ops.len()];
+    for mut indices in by_client.into_values() {
+        indices.sort_by_key(|&i| std::cmp::Reverse(ops[i].op));
+        // Walking from the client's latest operation back: the earliest return so far.
+        let mut earliest: Option<u64> = None;
+        for i in indices {
+            let o = &ops[i];
+            if o.result.is_none() {
+                expiry[i] = earliest;
+            }
+            if let (Some(r), Some(ret)) = (&o.result, o.ret) {
+                if !r.never_applied() {
+                    earliest = Some(earliest.map_or(ret, |e| e.min(ret)));
+                }
+            }
+        }
+    }
+    expiry
 }
 
 /// The connected components of "touches a common key" over `members`, each in history

@@ -143,6 +143,9 @@ pub(super) struct Search<'a> {
     /// History index of each local operation, in invocation order.
     members: Vec<usize>,
     slots: Vec<Slot>,
+    /// For an unknown-outcome operation: the time after which it can no longer take effect
+    /// (see `Options::client_sessions`).
+    expiry: Vec<Option<u64>>,
     /// For an unknown-outcome operation: the previous one (local index, in invocation
     /// order) with the same transaction.
     twin_before: Vec<Option<usize>>,
@@ -163,7 +166,13 @@ pub(super) struct Search<'a> {
 }
 
 impl<'a> Search<'a> {
-    pub(super) fn new(ops: &'a [Operation], members: &[usize], max_int_bits: u64) -> Search<'a> {
+    /// The search over history indices `members`; `expiry` is indexed by history index.
+    pub(super) fn new(
+        ops: &'a [Operation],
+        members: &[usize],
+        expiry: &[Option<u64>],
+        max_int_bits: u64,
+    ) -> Search<'a> {
         let mut members = members.to_vec();
         members.sort_by_key(|&i| (ops[i].invoke, i));
         let (mut definite, mut unknown) = (0u32, 0u32);
@@ -190,6 +199,7 @@ impl<'a> Search<'a> {
             .collect();
         Search {
             ops,
+            expiry: members.iter().map(|&i| expiry[i]).collect(),
             twin_before,
             entries: Entries::new(ops, &members),
             members,
@@ -246,6 +256,10 @@ impl<'a> Search<'a> {
         };
         // Each frame: the call node lifted, and the state and set before it.
         let mut stack: Vec<(usize, KvSpec, Linearized)> = Vec::new();
+        // The latest invocation among the operations placed (one entry per frame, before
+        // it): an operation placed later takes effect after that time.
+        let mut latest_invoke: u64 = 0;
+        let mut latest_before: Vec<u64> = Vec::new();
         let mut definite_left = self.definite;
         // Length of the common prefix of `stack` and `best`.
         let mut common = 0;
@@ -280,12 +294,14 @@ impl<'a> Search<'a> {
                 };
                 state = before;
                 set = before_set;
+                latest_invoke = latest_before.pop().unwrap_or(0);
                 entry = self.entries.next[call];
                 continue;
             }
             let slot = self.slots[local];
             if matches!(slot, Slot::Unknown(_)) != unknown_phase
-                || (unknown_phase && self.has_unplaced_twin(local, &set))
+                || (unknown_phase && self.has_unplaced_twin(local, &set, latest_invoke))
+                || !self.open_at(local, latest_invoke)
             {
                 entry = self.entries.next[entry];
                 continue;
@@ -298,7 +314,15 @@ impl<'a> Search<'a> {
             let mut after = state.clone();
             let got = after.apply(&o.txn);
             if o.result.as_ref().is_none_or(|r| *r == got)
-                && !self.redundant_after_unknown(slot, &o.txn, &got, &after, stack.last())
+                && !self.redundant_after_unknown(
+                    local,
+                    latest_invoke,
+                    slot,
+                    &o.txn,
+                    &got,
+                    &after,
+                    stack.last(),
+                )
             {
                 let next_set = set.with(slot);
                 if self.remember(&next_set, &after) {
@@ -306,6 +330,8 @@ impl<'a> Search<'a> {
                         common += 1;
                     }
                     stack.push((entry, std::mem::replace(&mut state, after), set));
+                    latest_before.push(latest_invoke);
+                    latest_invoke = latest_invoke.max(o.invoke);
                     set = next_set;
                     self.entries.lift(entry);
                     if matches!(slot, Slot::Definite(_)) {
@@ -340,18 +366,32 @@ impl<'a> Search<'a> {
     /// Whether an unknown-outcome operation with the same transaction, invoked earlier, is
     /// not linearized yet: placing it instead leads to the same configurations (both are
     /// candidates and neither has a deadline), so only the earliest of such twins is tried.
-    fn has_unplaced_twin(&self, local: usize, set: &Linearized) -> bool {
+    ///
+    /// Under client sessions a twin stands in only if it is not expired and expires no
+    /// later (then it is at least as good to place it and keep the other).
+    fn has_unplaced_twin(&self, local: usize, set: &Linearized, latest_invoke: u64) -> bool {
         let mut twin = self.twin_before[local];
         // Bounded by the number of twins: each step goes to an earlier operation.
         while let Some(t) = twin {
             if let Slot::Unknown(u) = self.slots[t] {
-                if !set.has_unknown(u) {
+                let no_later = match (self.expiry[t], self.expiry[local]) {
+                    (_, None) => true,
+                    (None, Some(_)) => false,
+                    (Some(a), Some(b)) => a <= b,
+                };
+                if !set.has_unknown(u) && self.open_at(t, latest_invoke) && no_later {
                     return true;
                 }
             }
             twin = self.twin_before[t];
         }
         false
+    }
+
+    /// Whether the unknown-outcome operation `local` can still take effect after
+    /// operations invoked up to `latest_invoke` (see `Options::client_sessions`).
+    fn open_at(&self, local: usize, latest_invoke: u64) -> bool {
+        self.expiry[local].is_none_or(|t| latest_invoke <= t)
     }
 
     /// Whether placing `slot` (transaction `txn`, giving `got` and state `after`) right
@@ -362,8 +402,11 @@ impl<'a> Search<'a> {
     ///   other order reaches the same configuration;
     /// - it is unknown-outcome and its effect hides that operation's (two unknown writes of
     ///   one key): placing it instead reaches the same state with fewer unknown operations.
+    #[allow(clippy::too_many_arguments)]
     fn redundant_after_unknown(
         &self,
+        local: usize,
+        latest_invoke: u64,
         slot: Slot,
         txn: &Txn,
         got: &TxnResult,
@@ -388,7 +431,10 @@ impl<'a> Search<'a> {
             Slot::Definite(_) => true,
             Slot::Unknown(u) => u < previous,
         };
-        if !first || got_instead != *got {
+        // The other order places the previous operation after this one: it must still be
+        // able to take effect then.
+        let later = latest_invoke.max(self.ops[self.members[local]].invoke);
+        if !first || got_instead != *got || !self.open_at(previous_local, later) {
             return false;
         }
         instead.apply(&self.ops[self.members[previous_local]].txn);
