@@ -12,7 +12,8 @@
 //! The non-linearizable variant replaces the result of the read nearest the middle by a
 //! value never written. Each check is bounded by BUDGET search nodes (default 5 000 000);
 //! a check that runs out reports "undecided". Every history is checked with and without
-//! partitioning by key, in the same run, and the time ratio printed. SIZEs default to
+//! partitioning by key, in the same run, and the time ratio printed; histories with
+//! unknown outcomes also by key with `client_sessions`. SIZEs default to
 //! 10 000 and 100 000 operations.
 
 use std::cmp::Reverse;
@@ -160,13 +161,10 @@ fn break_one_read(ops: &[Operation]) -> Vec<Operation> {
 }
 
 /// Checks and prints one line; returns the time taken and whether the check decided.
-fn run(label: &str, ops: &[Operation], partition_by_key: bool, budget: u64) -> (f64, bool) {
-    let options = Options {
-        partition_by_key,
-        ..Options::with_budget(budget)
-    };
+fn run(label: &str, ops: &[Operation], options: Options) -> (f64, bool) {
     let start = Instant::now();
     let (verdict, stats): (Verdict, Stats) = check_with(ops, &options).expect("well-formed");
+    let partition_by_key = options.partition_by_key;
     let secs = start.elapsed().as_secs_f64();
     let outcome = match &verdict {
         Verdict::Linearizable { order } => format!("linearizable ({} in order)", order.len()),
@@ -234,18 +232,24 @@ fn main() {
             let ops = generate(n, SEED, unknown_outcomes, values);
             let broken = break_one_read(&ops);
             for (variant, history) in [("linearizable", &ops), ("one bad read", &broken)] {
-                let on = run(
-                    &format!("{n} ops, {variant}, by key"),
-                    history,
-                    true,
-                    budget,
-                );
-                let off = run(
-                    &format!("{n} ops, {variant}, whole"),
-                    history,
-                    false,
-                    budget,
-                );
+                let by_key = Options::with_budget(budget);
+                let on = run(&format!("{n} ops, {variant}, by key"), history, by_key);
+                let whole = Options {
+                    partition_by_key: false,
+                    ..by_key
+                };
+                let off = run(&format!("{n} ops, {variant}, whole"), history, whole);
+                if unknown_outcomes {
+                    let sessions = Options {
+                        client_sessions: true,
+                        ..by_key
+                    };
+                    run(
+                        &format!("{n} ops, {variant}, by key+sess"),
+                        history,
+                        sessions,
+                    );
+                }
                 let ratio = off.0 / on.0;
                 match (on.1, off.1) {
                     (true, true) => println!("{:<30} time whole / by key = {ratio:.1}x", ""),

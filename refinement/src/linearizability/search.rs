@@ -456,8 +456,15 @@ impl<'a> Search<'a> {
                 o.deadline().map(|d| (d, l))
             })
             .min();
+        let latest_invoke = self
+            .best
+            .iter()
+            .map(|&l| self.ops[self.members[l]].invoke)
+            .max()
+            .unwrap_or(0);
         let pending = outside()
             .filter(|&l| blocking.is_none_or(|(d, _)| self.ops[self.members[l]].invoke <= d))
+            .filter(|&l| self.open_at(l, latest_invoke))
             .map(|l| {
                 let index = self.members[l];
                 let mut s = self.best_state.clone();
