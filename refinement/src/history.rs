@@ -193,7 +193,14 @@ pub fn check_linearizable(
             )),
         };
     }
-    match linearizability::check(&ops, budget) {
+    // The cell's client sessions hold (one result kept per client; an older operation is
+    // never applied after a newer one: `impl/README.md`, item 7), so an unknown-outcome
+    // operation expires when its client's next operation returns.
+    let options = linearizability::Options {
+        client_sessions: true,
+        ..linearizability::Options::with_budget(budget)
+    };
+    match linearizability::check_with(&ops, &options).map(|(v, _)| v) {
         Ok(Verdict::Linearizable { .. }) => LinReport {
             operations: ops.len(),
             verdict: "linearizable".into(),

@@ -538,8 +538,14 @@ proptest! {
         steps in proptest::collection::vec(step(), 1..40),
     ) {
         let ops = around_sequential(&steps);
-        for partition_by_key in [true, false] {
-            let options = Options { partition_by_key, ..Options::with_budget(BUDGET) };
+        // The execution respects client sessions too (each client's operations take effect
+        // in order), so it must pass with them held.
+        for (partition_by_key, client_sessions) in [(true, false), (false, false), (true, true)] {
+            let options = Options {
+                partition_by_key,
+                client_sessions,
+                ..Options::with_budget(BUDGET)
+            };
             let (verdict, _) = check_with(&ops, &options).unwrap();
             let Verdict::Linearizable { order } = verdict else {
                 return Err(TestCaseError::fail(format!("{verdict:?}")));
@@ -573,4 +579,246 @@ proptest! {
             prop_assert!(v.pending.iter().any(|p| p.index == altered), "{}", v);
         }
     }
+}
+
+#[test]
+fn never_answered_writes_do_not_multiply_the_search() {
+    // 24 writes that were never answered and never took effect, then a sequence of
+    // completed operations ending in a read of a value never written. Refuting it must not
+    // try each subset or order of the unknown writes (2^24 sets) at each step.
+    let mut ops: Vec<Operation> = (0..24)
+        .map(|i| Operation {
+            client: ClientId(100 + i),
+            op: 0,
+            txn: put("a", i as i64),
+            invoke: i,
+            ret: None,
+            result: None,
+        })
+        .collect();
+    for step in 0..20u64 {
+        let t = 100 + 10 * step;
+        ops.push(done(1, put("a", 1000), t, t + 2, Some(TxnResult::Put)));
+        ops.push(done(2, get("a"), t + 5, t + 7, read(Some(1000))));
+    }
+    let mut bad = ops.clone();
+    bad.push(done(3, get("a"), 1000, 1010, read(Some(-1))));
+    let bad = history(bad);
+    let (verdict, stats) = check_with(&bad, &Options::with_budget(200_000)).unwrap();
+    let Verdict::NotLinearizable(v) = verdict else {
+        panic!("{verdict:?} after {stats:?}");
+    };
+    let completed_in_prefix = v.prefix.iter().filter(|&&i| bad[i].result.is_some());
+    assert_eq!(completed_in_prefix.count(), 40);
+    let blocking: Vec<usize> = v
+        .pending
+        .iter()
+        .filter(|p| p.blocking)
+        .map(|p| p.index)
+        .collect();
+    assert_eq!(blocking, vec![64]);
+    // The never-answered writes could still take effect there; the report counts them.
+    assert_eq!(v.pending.len(), 25);
+    let text = v.to_string();
+    assert!(
+        text.contains("and 19 more unknown-outcome operations"),
+        "{text}"
+    );
+    // And the good history is accepted without placing any unknown write.
+    let good = history(ops);
+    assert_eq!(linearizable(&good), (24..64).collect::<Vec<_>>());
+}
+
+#[test]
+fn unknown_increments_are_tried_once_per_count_not_once_per_subset() {
+    // 20 identical unknown increments; reads then see 3 of them applied, then a value no
+    // count of them explains.
+    let mut ops: Vec<Operation> = (0..20)
+        .map(|i| Operation {
+            client: ClientId(100 + i),
+            op: 0,
+            txn: Txn::Incr {
+                key: k("n"),
+                by: BigInt::from(1),
+            },
+            invoke: i,
+            ret: Some(50),
+            result: None,
+        })
+        .collect();
+    ops.push(done(1, get("n"), 100, 110, read(Some(3))));
+    linearizable(&history(ops.clone()));
+    ops.push(done(1, get("n"), 200, 210, read(Some(2))));
+    let (verdict, stats) = check_with(&history(ops), &Options::with_budget(100_000)).unwrap();
+    assert!(
+        matches!(verdict, Verdict::NotLinearizable(_)),
+        "{verdict:?} after {stats:?}"
+    );
+}
+
+// ---- Against a brute-force search on small random histories ----
+
+/// Whether some order of all completed operations and some of the unknown-outcome ones,
+/// respecting real time, reproduces every recorded result: tries every order. With
+/// `expiry`, an unknown-outcome operation cannot follow an operation invoked after its
+/// expiry (the client-session rule as the checker states it).
+fn brute_force(
+    ops: &[Operation],
+    placed: &mut Vec<bool>,
+    spec: &KvSpec,
+    expiry: Option<&[Option<u64>]>,
+) -> bool {
+    let live = |i: usize| ops[i].result.as_ref().is_none_or(|r| !r.never_applied());
+    let must = |i: usize| live(i) && ops[i].result.is_some();
+    if (0..ops.len()).all(|i| placed[i] || !must(i)) {
+        return true;
+    }
+    for x in 0..ops.len() {
+        if placed[x] || !live(x) {
+            continue;
+        }
+        // x can go next only if no unplaced completed operation returned before x began.
+        let blocked = (0..ops.len()).any(|y| {
+            y != x && !placed[y] && must(y) && ops[y].ret.is_some_and(|r| r < ops[x].invoke)
+        });
+        let latest = (0..ops.len())
+            .filter(|&y| placed[y])
+            .map(|y| ops[y].invoke)
+            .max();
+        let expired = expiry
+            .and_then(|e| e[x])
+            .is_some_and(|t| latest.is_some_and(|l| l > t));
+        if blocked || expired {
+            continue;
+        }
+        let mut next = spec.clone();
+        let got = next.apply(&ops[x].txn);
+        if ops[x].result.as_ref().is_some_and(|r| *r != got) {
+            continue;
+        }
+        placed[x] = true;
+        let ok = brute_force(ops, placed, &next, expiry);
+        placed[x] = false;
+        if ok {
+            return true;
+        }
+    }
+    false
+}
+
+/// A small history: operations of a sequential execution with intervals stretched, then
+/// a few results altered: a read answered another value, or a result swapped with another
+/// operation's of the same kind.
+fn small_history() -> impl Strategy<Value = Vec<Operation>> {
+    (
+        proptest::collection::vec(step(), 1..8),
+        proptest::collection::vec((0usize..8, 0usize..8, proptest::option::of(value())), 0..3),
+    )
+        .prop_map(|(steps, changes)| {
+            let mut ops = around_sequential(&steps);
+            let n = ops.len();
+            for (a, b, read_value) in changes {
+                let (a, b) = (a % n, b % n);
+                if let Some(TxnResult::Get { value }) = &mut ops[a].result {
+                    *value = read_value;
+                    continue;
+                }
+                let same_kind =
+                    std::mem::discriminant(&ops[a].txn) == std::mem::discriminant(&ops[b].txn);
+                if same_kind && ops[a].result.is_some() && ops[b].result.is_some() {
+                    let r = ops[b].result.clone();
+                    ops[a].result = r;
+                }
+            }
+            ops
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    #[test]
+    fn agrees_with_brute_force_on_small_histories(ops in small_history()) {
+        let expected = brute_force(&ops, &mut vec![false; ops.len()], &KvSpec::new(), None);
+        for partition_by_key in [true, false] {
+            let options = Options { partition_by_key, ..Options::with_budget(BUDGET) };
+            let (verdict, _) = check_with(&ops, &options).unwrap();
+            match verdict {
+                Verdict::Linearizable { order } => {
+                    prop_assert!(expected, "accepted a history brute force refutes: {:?}", ops);
+                    assert_witness(&ops, &order);
+                }
+                Verdict::NotLinearizable(v) => {
+                    prop_assert!(!expected, "refuted a linearizable history: {}\n{:?}", v, ops);
+                }
+                Verdict::Undecided { .. } => prop_assert!(false, "undecided on {:?}", ops),
+            }
+        }
+        // With client sessions: an unknown-outcome operation expires at the earliest return
+        // of a later, applied operation of its client.
+        let expiry: Vec<Option<u64>> = ops
+            .iter()
+            .map(|u| {
+                u.result.is_none().then(|| {
+                    ops.iter()
+                        .filter(|m| m.client == u.client && m.op > u.op)
+                        .filter(|m| m.result.as_ref().is_some_and(|r| !r.never_applied()))
+                        .filter_map(|m| m.ret)
+                        .min()
+                })?
+            })
+            .collect();
+        let expected = brute_force(&ops, &mut vec![false; ops.len()], &KvSpec::new(), Some(&expiry));
+        let options = Options { client_sessions: true, ..Options::with_budget(BUDGET) };
+        let (verdict, _) = check_with(&ops, &options).unwrap();
+        match verdict {
+            Verdict::Linearizable { order } => {
+                prop_assert!(expected, "sessions accepted what brute force refutes: {:?}", ops);
+                assert_witness(&ops, &order);
+            }
+            Verdict::NotLinearizable(v) => {
+                prop_assert!(!expected, "sessions refuted what brute force accepts: {}\n{:?}", v, ops);
+            }
+            Verdict::Undecided { .. } => prop_assert!(false, "undecided on {:?}", ops),
+        }
+    }
+}
+
+#[test]
+fn client_sessions_close_an_unknown_operation_at_the_clients_next_return() {
+    // Client 1's write has an unknown outcome; its next operation returns at 30. Client 2
+    // reads `a` absent at [absent_at, +10], then 7 at [100, 110].
+    let ops = |absent_at: u64| {
+        history(vec![
+            Operation {
+                client: ClientId(1),
+                op: 0,
+                txn: put("a", 7),
+                invoke: 0,
+                ret: None,
+                result: None,
+            },
+            done(1, get("b"), 20, 30, read(None)),
+            done(2, get("a"), absent_at, absent_at + 10, read(None)),
+            done(2, get("a"), 100, 110, read(Some(7))),
+        ])
+    };
+    let sessions = Options {
+        client_sessions: true,
+        ..Options::with_budget(BUDGET)
+    };
+    // Plain linearizability: the write may take effect long after the client moved on.
+    linearizable(&ops(40));
+    // With sessions, not after the client's next operation returned (at 30)...
+    let (verdict, _) = check_with(&ops(40), &sessions).unwrap();
+    assert!(
+        matches!(verdict, Verdict::NotLinearizable(_)),
+        "{verdict:?}"
+    );
+    // ...but still before it.
+    let (verdict, _) = check_with(&ops(10), &sessions).unwrap();
+    let Verdict::Linearizable { order } = verdict else {
+        panic!("{verdict:?}");
+    };
+    assert_witness(&ops(10), &order);
 }

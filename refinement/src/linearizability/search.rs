@@ -1,7 +1,7 @@
 //! The Wing–Gong/Lowe search over one partition of a history.
 
-use ahash::AHashSet;
-use physalia_traces::Key;
+use ahash::AHashMap;
+use physalia_traces::{Key, Txn, TxnResult};
 
 use super::{Operation, Pending, Violation};
 use crate::kv::KvSpec;
@@ -15,38 +15,57 @@ enum Slot {
     Unknown(u32),
 }
 
-/// The set of linearized operations of a partition, compactly: every completed operation
-/// below `low` (in invocation order), those in `above`, and the unknown ones in `unknown`.
+/// The completed operations linearized in a partition, compactly: every one below `low`
+/// (in invocation order) and those in `above` (sorted).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
-struct Linearized {
+struct Completed {
     low: u32,
     above: Vec<u32>,
+}
+
+/// The set of linearized operations of a partition: the completed ones, and a bitset of the
+/// unknown-outcome ones.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+struct Linearized {
+    completed: Completed,
     unknown: Vec<u64>,
 }
 
 impl Linearized {
     fn with(&self, slot: Slot) -> Linearized {
         let mut next = self.clone();
+        let c = &mut next.completed;
         match slot {
-            Slot::Definite(d) if d == next.low => {
-                next.low += 1;
-                let skip = next
+            Slot::Definite(d) if d == c.low => {
+                c.low += 1;
+                let skip = c
                     .above
                     .iter()
-                    .zip(next.low..)
+                    .zip(c.low..)
                     .take_while(|(a, l)| **a == *l)
                     .count();
-                next.above.drain(..skip);
-                next.low += skip as u32;
+                c.above.drain(..skip);
+                c.low += skip as u32;
             }
             Slot::Definite(d) => {
-                let at = next.above.partition_point(|&a| a < d);
-                next.above.insert(at, d);
+                let at = c.above.partition_point(|&a| a < d);
+                c.above.insert(at, d);
             }
             Slot::Unknown(u) => next.unknown[u as usize / 64] |= 1 << (u % 64),
         }
         next
     }
+}
+
+impl Linearized {
+    fn has_unknown(&self, u: u32) -> bool {
+        self.unknown[u as usize / 64] & (1 << (u % 64)) != 0
+    }
+}
+
+/// Whether bitset `a` is a subset of bitset `b` (of the same length).
+fn subset(a: &[u64], b: &[u64]) -> bool {
+    a.iter().zip(b).all(|(x, y)| x & !y == 0)
 }
 
 pub(super) enum Outcome {
@@ -124,18 +143,36 @@ pub(super) struct Search<'a> {
     /// History index of each local operation, in invocation order.
     members: Vec<usize>,
     slots: Vec<Slot>,
+    /// For an unknown-outcome operation: the time after which it can no longer take effect
+    /// (see `Options::client_sessions`).
+    expiry: Vec<Option<u64>>,
+    /// For an unknown-outcome operation: the previous one (local index, in invocation
+    /// order) with the same transaction.
+    twin_before: Vec<Option<usize>>,
     definite: usize,
     max_int_bits: u64,
     entries: Entries,
-    memo: AHashSet<(Linearized, KvSpec)>,
+    /// For each (completed operations linearized, state) visited: the sets of unknown
+    /// ones linearized with it, none a superset of another.
+    memo: AHashMap<(Completed, KvSpec), Vec<Vec<u64>>>,
+    remembered: usize,
     pub(super) explored: u64,
     /// The longest prefix found (local indices), and the state after it.
     best: Vec<usize>,
     best_state: KvSpec,
+    /// How many completed operations `best` holds: prefixes are ranked by it, since
+    /// unknown-outcome operations can always be placed and say nothing.
+    best_completed: usize,
 }
 
 impl<'a> Search<'a> {
-    pub(super) fn new(ops: &'a [Operation], members: &[usize], max_int_bits: u64) -> Search<'a> {
+    /// The search over history indices `members`; `expiry` is indexed by history index.
+    pub(super) fn new(
+        ops: &'a [Operation],
+        members: &[usize],
+        expiry: &[Option<u64>],
+        max_int_bits: u64,
+    ) -> Search<'a> {
         let mut members = members.to_vec();
         members.sort_by_key(|&i| (ops[i].invoke, i));
         let (mut definite, mut unknown) = (0u32, 0u32);
@@ -151,23 +188,59 @@ impl<'a> Search<'a> {
                 }
             })
             .collect();
+        let mut last: AHashMap<&Txn, usize> = AHashMap::new();
+        let twin_before = members
+            .iter()
+            .enumerate()
+            .map(|(local, &i)| match ops[i].result {
+                Some(_) => None,
+                None => last.insert(&ops[i].txn, local),
+            })
+            .collect();
         Search {
             ops,
+            expiry: members.iter().map(|&i| expiry[i]).collect(),
+            twin_before,
             entries: Entries::new(ops, &members),
             members,
             slots,
             definite: definite as usize,
             max_int_bits,
-            memo: AHashSet::new(),
+            memo: AHashMap::new(),
+            remembered: 0,
             explored: 0,
             best: Vec::new(),
             best_state: KvSpec::with_max_int_bits(max_int_bits),
+            best_completed: 0,
         }
     }
 
-    /// How many (linearized set, state) pairs were remembered.
+    /// How many (linearized set, state) pairs are remembered.
     pub(super) fn memo_len(&self) -> usize {
-        self.memo.len()
+        self.remembered
+    }
+
+    /// Remembers `(set, state)`; false if it, or a configuration that subsumes it, was
+    /// visited before.
+    ///
+    /// A configuration with the same completed operations and state but fewer unknown ones
+    /// linearized subsumes it: every continuation of the latter is one of the former, which
+    /// leaves the extra unknown operations for later or never (they have no deadline). So
+    /// only the minimal unknown sets are kept, and a search that never placed an unknown
+    /// write is not repeated once for each place it could have taken effect.
+    fn remember(&mut self, set: &Linearized, state: &KvSpec) -> bool {
+        let seen = self
+            .memo
+            .entry((set.completed.clone(), state.clone()))
+            .or_default();
+        if seen.iter().any(|u| subset(u, &set.unknown)) {
+            return false;
+        }
+        let before = seen.len();
+        seen.retain(|u| !subset(&set.unknown, u));
+        seen.push(set.unknown.clone());
+        self.remembered = self.remembered + seen.len() - before;
+        true
     }
 
     pub(super) fn run(&mut self, budget: u64) -> Outcome {
@@ -178,67 +251,109 @@ impl<'a> Search<'a> {
             .filter(|s| matches!(s, Slot::Unknown(_)))
             .count();
         let mut set = Linearized {
+            completed: Completed::default(),
             unknown: vec![0; unknown.div_ceil(64)],
-            ..Linearized::default()
         };
         // Each frame: the call node lifted, and the state and set before it.
         let mut stack: Vec<(usize, KvSpec, Linearized)> = Vec::new();
+        // The latest invocation among the operations placed (one entry per frame, before
+        // it): an operation placed later takes effect after that time.
+        let mut latest_invoke: u64 = 0;
+        let mut latest_before: Vec<u64> = Vec::new();
         let mut definite_left = self.definite;
         // Length of the common prefix of `stack` and `best`.
         let mut common = 0;
+        // Candidates are tried completed operations first, then unknown-outcome ones: an
+        // unknown write then takes effect only where an observation needs it, instead of
+        // being tried (and refuted) at every step after its invocation.
+        let mut unknown_phase = false;
         let mut entry = self.entries.next[Entries::HEAD];
+        // Bounded: each iteration is an attempt (at most `budget`), a backtrack (at most one
+        // per earlier attempt) or a step along the list (at most its length between two of
+        // those).
         while definite_left > 0 {
             let (local, is_call) = self.entries.op[entry];
-            if is_call {
-                if self.explored >= budget {
-                    return Outcome::Exhausted;
+            if !is_call {
+                // The earliest pending return: no candidate before it can be linearized next.
+                if !unknown_phase && unknown > 0 {
+                    unknown_phase = true;
+                    entry = self.entries.next[Entries::HEAD];
+                    continue;
                 }
-                self.explored += 1;
-                let o = &self.ops[self.members[local]];
-                let mut after = state.clone();
-                let got = after.apply(&o.txn);
-                if o.result.as_ref().is_none_or(|r| *r == got) {
-                    let slot = self.slots[local];
-                    let next_set = set.with(slot);
-                    if self.memo.insert((next_set.clone(), after.clone())) {
-                        if common == stack.len() && self.best.get(common) == Some(&local) {
-                            common += 1;
-                        }
-                        stack.push((entry, std::mem::replace(&mut state, after), set));
-                        set = next_set;
-                        self.entries.lift(entry);
-                        if matches!(slot, Slot::Definite(_)) {
-                            definite_left -= 1;
-                        }
-                        if stack.len() > self.best.len() {
-                            self.best.truncate(common);
-                            self.best.extend(
-                                stack[common..]
-                                    .iter()
-                                    .map(|(n, _, _)| self.entries.op[*n].0),
-                            );
-                            common = stack.len();
-                            self.best_state = state.clone();
-                        }
-                        entry = self.entries.next[Entries::HEAD];
-                        continue;
-                    }
-                }
-                entry = self.entries.next[entry];
-            } else {
-                // A pending operation's return: what is linearized so far cannot be extended.
                 let Some((call, before, before_set)) = stack.pop() else {
                     return Outcome::Failed;
                 };
                 common = common.min(stack.len());
                 self.entries.unlift(call);
-                if matches!(self.slots[self.entries.op[call].0], Slot::Definite(_)) {
-                    definite_left += 1;
-                }
+                unknown_phase = match self.slots[self.entries.op[call].0] {
+                    Slot::Definite(_) => {
+                        definite_left += 1;
+                        false
+                    }
+                    Slot::Unknown(_) => true,
+                };
                 state = before;
                 set = before_set;
+                latest_invoke = latest_before.pop().unwrap_or(0);
                 entry = self.entries.next[call];
+                continue;
             }
+            let slot = self.slots[local];
+            if matches!(slot, Slot::Unknown(_)) != unknown_phase
+                || (unknown_phase && self.has_unplaced_twin(local, &set, latest_invoke))
+                || !self.open_at(local, latest_invoke)
+            {
+                entry = self.entries.next[entry];
+                continue;
+            }
+            if self.explored >= budget {
+                return Outcome::Exhausted;
+            }
+            self.explored += 1;
+            let o = &self.ops[self.members[local]];
+            let mut after = state.clone();
+            let got = after.apply(&o.txn);
+            if o.result.as_ref().is_none_or(|r| *r == got)
+                && !self.redundant_after_unknown(
+                    local,
+                    latest_invoke,
+                    slot,
+                    &o.txn,
+                    &got,
+                    &after,
+                    stack.last(),
+                )
+            {
+                let next_set = set.with(slot);
+                if self.remember(&next_set, &after) {
+                    if common == stack.len() && self.best.get(common) == Some(&local) {
+                        common += 1;
+                    }
+                    stack.push((entry, std::mem::replace(&mut state, after), set));
+                    latest_before.push(latest_invoke);
+                    latest_invoke = latest_invoke.max(o.invoke);
+                    set = next_set;
+                    self.entries.lift(entry);
+                    if matches!(slot, Slot::Definite(_)) {
+                        definite_left -= 1;
+                    }
+                    if self.definite - definite_left > self.best_completed {
+                        self.best_completed = self.definite - definite_left;
+                        self.best.truncate(common);
+                        self.best.extend(
+                            stack[common..]
+                                .iter()
+                                .map(|(n, _, _)| self.entries.op[*n].0),
+                        );
+                        common = stack.len();
+                        self.best_state = state.clone();
+                    }
+                    unknown_phase = false;
+                    entry = self.entries.next[Entries::HEAD];
+                    continue;
+                }
+            }
+            entry = self.entries.next[entry];
         }
         Outcome::Linearized(
             stack
@@ -246,6 +361,84 @@ impl<'a> Search<'a> {
                 .map(|(n, _, _)| self.members[self.entries.op[*n].0])
                 .collect(),
         )
+    }
+
+    /// Whether an unknown-outcome operation with the same transaction, invoked earlier, is
+    /// not linearized yet: placing it instead leads to the same configurations (both are
+    /// candidates and neither has a deadline), so only the earliest of such twins is tried.
+    ///
+    /// Under client sessions a twin stands in only if it is not expired and expires no
+    /// later (then it is at least as good to place it and keep the other).
+    fn has_unplaced_twin(&self, local: usize, set: &Linearized, latest_invoke: u64) -> bool {
+        let mut twin = self.twin_before[local];
+        // Bounded by the number of twins: each step goes to an earlier operation.
+        while let Some(t) = twin {
+            if let Slot::Unknown(u) = self.slots[t] {
+                let no_later = match (self.expiry[t], self.expiry[local]) {
+                    (_, None) => true,
+                    (None, Some(_)) => false,
+                    (Some(a), Some(b)) => a <= b,
+                };
+                if !set.has_unknown(u) && self.open_at(t, latest_invoke) && no_later {
+                    return true;
+                }
+            }
+            twin = self.twin_before[t];
+        }
+        false
+    }
+
+    /// Whether the unknown-outcome operation `local` can still take effect after
+    /// operations invoked up to `latest_invoke` (see `Options::client_sessions`).
+    fn open_at(&self, local: usize, latest_invoke: u64) -> bool {
+        self.expiry[local].is_none_or(|t| latest_invoke <= t)
+    }
+
+    /// Whether placing `slot` (transaction `txn`, giving `got` and state `after`) right
+    /// after the unknown-outcome operation on top of the stack is redundant, because a
+    /// configuration that subsumes it is reached on another path:
+    /// - it commutes with that operation (same result, same state in either order) and
+    ///   comes first in the canonical order (completed before unknown, then by index): the
+    ///   other order reaches the same configuration;
+    /// - it is unknown-outcome and its effect hides that operation's (two unknown writes of
+    ///   one key): placing it instead reaches the same state with fewer unknown operations.
+    #[allow(clippy::too_many_arguments)]
+    fn redundant_after_unknown(
+        &self,
+        local: usize,
+        latest_invoke: u64,
+        slot: Slot,
+        txn: &Txn,
+        got: &TxnResult,
+        after: &KvSpec,
+        top: Option<&(usize, KvSpec, Linearized)>,
+    ) -> bool {
+        let Some((call, before_previous, _)) = top else {
+            return false;
+        };
+        let previous_local = self.entries.op[*call].0;
+        let Slot::Unknown(previous) = self.slots[previous_local] else {
+            return false;
+        };
+        let mut instead = before_previous.clone();
+        let got_instead = instead.apply(txn);
+        if let Slot::Unknown(_) = slot {
+            if instead == *after {
+                return true;
+            }
+        }
+        let first = match slot {
+            Slot::Definite(_) => true,
+            Slot::Unknown(u) => u < previous,
+        };
+        // The other order places the previous operation after this one: it must still be
+        // able to take effect then.
+        let later = latest_invoke.max(self.ops[self.members[local]].invoke);
+        if !first || got_instead != *got || !self.open_at(previous_local, later) {
+            return false;
+        }
+        instead.apply(&self.ops[self.members[previous_local]].txn);
+        instead == *after
     }
 
     /// The violation after a failed search: the longest prefix and what could follow it.
@@ -263,8 +456,15 @@ impl<'a> Search<'a> {
                 o.deadline().map(|d| (d, l))
             })
             .min();
+        let latest_invoke = self
+            .best
+            .iter()
+            .map(|&l| self.ops[self.members[l]].invoke)
+            .max()
+            .unwrap_or(0);
         let pending = outside()
             .filter(|&l| blocking.is_none_or(|(d, _)| self.ops[self.members[l]].invoke <= d))
+            .filter(|&l| self.open_at(l, latest_invoke))
             .map(|l| {
                 let index = self.members[l];
                 let mut s = self.best_state.clone();
