@@ -105,16 +105,20 @@ fn save_prefix(merged: &physalia_traces::Merged, len: usize, dir: &std::path::Pa
     let mut writers = BTreeMap::new();
     for loc in &merged.events[..len.min(merged.events.len())] {
         let node = loc.event.node;
-        if !writers.contains_key(&node) {
-            let path = dir.join(format!("n{}.jsonl", node.0));
-            let file = std::fs::File::create(&path)
-                .with_context(|| format!("creating {}", path.display()))?;
-            let w =
-                physalia_traces::TraceWriter::new(std::io::BufWriter::new(file), &merged.header)
-                    .with_context(|| format!("writing {}", path.display()))?;
-            writers.insert(node, w);
-        }
-        let w = writers.get_mut(&node).expect("inserted above");
+        let w = match writers.entry(node) {
+            std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::btree_map::Entry::Vacant(e) => {
+                let path = dir.join(format!("n{}.jsonl", node.0));
+                let file = std::fs::File::create(&path)
+                    .with_context(|| format!("creating {}", path.display()))?;
+                let w = physalia_traces::TraceWriter::new(
+                    std::io::BufWriter::new(file),
+                    &merged.header,
+                )
+                .with_context(|| format!("writing {}", path.display()))?;
+                e.insert(w)
+            }
+        };
         w.write(&loc.event).context("writing the prefix")?;
     }
     for w in writers.values_mut() {
