@@ -1,0 +1,249 @@
+//! Connections: the one listener (peers and clients), and one outgoing link per peer.
+//!
+//! Every connection carries length-delimited frames sealed with the cluster key
+//! ([`super::frame`]). A frame that fails its checksum, its HMAC or decoding is dropped
+//! and counted, and the connection goes on (the length prefix keeps the framing). A length
+//! over the limit loses the framing: it is counted and that connection is closed. Either
+//! way the node keeps serving everyone else.
+
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::{SinkExt, StreamExt};
+use physalia_traces::NodeId;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::codec::{FramedRead, FramedWrite};
+
+use super::frame::{codec, FrameError, FrameKey};
+use super::metrics::Metrics;
+use super::runtime::Event;
+use super::wire::{ClientResponse, PeerMsg, Wire};
+
+/// Most frames queued towards one peer; beyond it frames are dropped (and counted), as a
+/// lossy network would.
+pub const PEER_QUEUE: usize = 65_536;
+/// Most frames written to a socket before a flush.
+const WRITE_BATCH: usize = 256;
+/// Reconnection backoff bounds.
+const BACKOFF_MIN: Duration = Duration::from_millis(20);
+const BACKOFF_MAX: Duration = Duration::from_millis(1000);
+
+/// What the listener needs to know.
+#[derive(Clone)]
+pub struct ListenCtx {
+    /// The cluster key.
+    pub key: FrameKey,
+    /// The event loop.
+    pub events: mpsc::Sender<Event>,
+    /// Counters.
+    pub metrics: Arc<Metrics>,
+    /// The nodes allowed to introduce themselves as peers.
+    pub peers: Arc<Vec<NodeId>>,
+}
+
+/// Accepts connections forever.
+pub async fn accept_loop(listener: TcpListener, ctx: ListenCtx) {
+    loop {
+        match listener.accept().await {
+            Ok((sock, from)) => {
+                let _ = sock.set_nodelay(true);
+                tokio::spawn(serve(sock, from, ctx.clone()));
+            }
+            Err(e) => {
+                tracing::warn!("accept failed: {e}");
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+    }
+}
+
+/// Who is on the other end of an accepted connection.
+enum Mode {
+    Unknown,
+    Peer(NodeId),
+    Client(mpsc::Sender<Wire>),
+}
+
+async fn serve(sock: TcpStream, from: SocketAddr, ctx: ListenCtx) {
+    let (r, w) = sock.into_split();
+    let mut reader = FramedRead::new(r, codec());
+    let mut mode = Mode::Unknown;
+    let mut writer = Some(w);
+    while let Some(frame) = reader.next().await {
+        let body = match frame {
+            Ok(b) => b,
+            Err(e) => {
+                // Only an over-long length prefix (or an I/O error) ends up here.
+                ctx.metrics.reject(&FrameError::Oversized {
+                    len: 0,
+                    max: super::frame::MAX_FRAME,
+                });
+                tracing::warn!(%from, "closing a connection: {e}");
+                return;
+            }
+        };
+        let wire: Wire = match ctx.key.open(&body) {
+            Ok(w) => w,
+            Err(e) => {
+                ctx.metrics.reject(&e);
+                tracing::warn!(%from, reason = e.label(), "dropped a frame: {e}");
+                continue;
+            }
+        };
+        ctx.metrics.frames_in.fetch_add(1, Relaxed);
+        match (&mode, wire) {
+            (Mode::Unknown, Wire::Peer(PeerMsg::Hello { node, inc })) => {
+                if !ctx.peers.contains(&node) {
+                    ctx.metrics.rejected_malformed.fetch_add(1, Relaxed);
+                    tracing::warn!(%from, %node, "a node outside the cluster said hello; closing");
+                    return;
+                }
+                mode = Mode::Peer(node);
+                let msg = PeerMsg::Hello { node, inc };
+                if ctx
+                    .events
+                    .send(Event::Peer { from: node, msg })
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+            }
+            (Mode::Peer(node), Wire::Peer(msg)) => {
+                let from = *node;
+                if ctx.events.send(Event::Peer { from, msg }).await.is_err() {
+                    return;
+                }
+            }
+            (Mode::Unknown, w @ Wire::Request { .. }) => {
+                let Some(w_half) = writer.take() else { return };
+                let (tx, rx) = mpsc::channel(1024);
+                tokio::spawn(client_writer(w_half, rx, ctx.key.clone()));
+                mode = Mode::Client(tx);
+                if !client_request(&mode, w, &ctx).await {
+                    return;
+                }
+            }
+            (Mode::Client(_), w @ Wire::Request { .. }) => {
+                if !client_request(&mode, w, &ctx).await {
+                    return;
+                }
+            }
+            (_, other) => {
+                ctx.metrics.rejected_malformed.fetch_add(1, Relaxed);
+                tracing::warn!(%from, "dropped an out-of-place frame: {:?}", kind(&other));
+            }
+        }
+    }
+}
+
+fn kind(w: &Wire) -> &'static str {
+    match w {
+        Wire::Peer(_) => "peer message",
+        Wire::Request { .. } => "request",
+        Wire::Response { .. } => "response",
+    }
+}
+
+/// Hands a client request to the event loop; its answer is written when it comes.
+async fn client_request(mode: &Mode, wire: Wire, ctx: &ListenCtx) -> bool {
+    let (Mode::Client(out), Wire::Request { id, req }) = (mode, wire) else {
+        return true;
+    };
+    let (tx, rx) = oneshot::channel();
+    if ctx
+        .events
+        .send(Event::Client { req, reply: tx })
+        .await
+        .is_err()
+    {
+        return false;
+    }
+    let out = out.clone();
+    tokio::spawn(async move {
+        let resp = rx.await.unwrap_or(ClientResponse::Unavailable {
+            reason: "no answer from this node (superseded by a newer request of the same client, or shutting down)".into(),
+        });
+        let _ = out.send(Wire::Response { id, resp }).await;
+    });
+    true
+}
+
+async fn client_writer(
+    w: tokio::net::tcp::OwnedWriteHalf,
+    mut rx: mpsc::Receiver<Wire>,
+    key: FrameKey,
+) {
+    let mut sink = FramedWrite::new(w, codec());
+    while let Some(msg) = rx.recv().await {
+        let Ok(body) = key.seal(&msg) else { continue };
+        if sink.send(Bytes::from(body)).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// The outgoing link to one peer: connect (with backoff), say hello, then write every
+/// queued message. While the peer is unreachable, queued messages are dropped (counted).
+pub async fn peer_link(
+    me: NodeId,
+    inc: u64,
+    addr: String,
+    mut rx: mpsc::Receiver<PeerMsg>,
+    key: FrameKey,
+    metrics: Arc<Metrics>,
+) {
+    let mut backoff = BACKOFF_MIN;
+    loop {
+        let sock = match TcpStream::connect(&addr).await {
+            Ok(s) => s,
+            Err(_) => {
+                // Drop what piled up: a lossy link, as far as the protocol knows.
+                loop {
+                    match rx.try_recv() {
+                        Ok(_) => metrics.frames_dropped_out.fetch_add(1, Relaxed),
+                        Err(mpsc::error::TryRecvError::Empty) => break,
+                        Err(mpsc::error::TryRecvError::Disconnected) => return,
+                    };
+                }
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(BACKOFF_MAX);
+                continue;
+            }
+        };
+        backoff = BACKOFF_MIN;
+        let _ = sock.set_nodelay(true);
+        let mut sink = FramedWrite::new(sock, codec());
+        let hello = Wire::Peer(PeerMsg::Hello { node: me, inc });
+        let Ok(body) = key.seal(&hello) else { return };
+        if sink.send(Bytes::from(body)).await.is_err() {
+            continue;
+        }
+        'conn: loop {
+            let Some(first) = rx.recv().await else { return };
+            let mut batch = vec![first];
+            while batch.len() < WRITE_BATCH {
+                match rx.try_recv() {
+                    Ok(m) => batch.push(m),
+                    Err(_) => break,
+                }
+            }
+            for m in batch {
+                let Ok(body) = key.seal(&Wire::Peer(m)) else {
+                    continue;
+                };
+                if sink.feed(Bytes::from(body)).await.is_err() {
+                    break 'conn;
+                }
+            }
+            if SinkExt::<Bytes>::flush(&mut sink).await.is_err() {
+                break 'conn;
+            }
+        }
+        tracing::info!(peer = %addr, "link lost; reconnecting");
+    }
+}

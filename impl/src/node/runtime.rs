@@ -1,0 +1,736 @@
+//! The node's event loop: one task owns every hosted cell and steps them one input at a
+//! time, carrying out each [`Output`] in the order of the core's contract.
+//!
+//! - **Persist**: a batch becomes one WAL record ([`WalRecord::Persist`]); one blocking
+//!   group commit runs at a time and covers everything appended before it started; when it
+//!   returns, each cell with batches now durable steps `Persisted { up_to }`, which releases
+//!   the messages and votes the core held.
+//! - **Timers**: one min-heap of `(deadline, cell, kind)` for all cells (stale entries are
+//!   skipped when popped), and one node tick for the coalesced per-peer heartbeat.
+//! - **Idle cells go quiet**: a leader with nothing in flight for [`IDLE_BEATS`] heartbeats
+//!   is *parked* (its heartbeat timer is not re-armed); a follower whose election timer
+//!   fires while the node of its leader is alive (its node heartbeat arrived within
+//!   `2 × election_timeout`, in the incarnation the follower last heard the leader's cell
+//!   from) is parked under that node. A parked cell holds no timer. Any input to a cell
+//!   unparks it; a peer whose heartbeats stop, or that restarts, unparks the followers
+//!   parked under it (their election timers are re-armed with jitter) and every parked
+//!   leader (to teach the restarted node). Parking only decides *when* timers fire, which
+//!   the protocol leaves to the shell; the core's behaviour is unchanged.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use physalia_traces::{
+    ClientId, Config, Envelope, Key, Msg, NodeId, OpSeq, PersistId, TimeoutKind, Txn,
+};
+use tokio::sync::{mpsc, oneshot};
+
+use super::metrics::Metrics;
+use super::store::{encode, Log, Lsn, StoreError, WalRecord};
+use super::trace::CellFiles;
+use super::wire::{CellStatus, ClientRequest, ClientResponse, NodeStatus, PeerMsg};
+use crate::core::{Boot, Cell, ClientReply, Durable, Input, Options, Output, Timers};
+use crate::sm::LocalRead;
+
+/// Heartbeats with nothing in flight before a leader is parked.
+pub const IDLE_BEATS: u8 = 3;
+/// Most timers fired per loop iteration (the loop stays responsive to I/O).
+const MAX_FIRE: usize = 4096;
+/// Most queued events handled per loop iteration before timers are looked at.
+const MAX_BATCH: usize = 1024;
+/// A client operation not answered within this long is forgotten (the client retries).
+const WAIT_LIMIT: Duration = Duration::from_secs(30);
+
+/// An input to the event loop from the network tasks and the syncer.
+#[derive(Debug)]
+pub enum Event {
+    /// A frame from a peer (already authenticated).
+    Peer {
+        /// The peer.
+        from: NodeId,
+        /// The message.
+        msg: PeerMsg,
+    },
+    /// A client's request and where to answer it.
+    Client {
+        /// The request.
+        req: ClientRequest,
+        /// The answer goes here.
+        reply: oneshot::Sender<ClientResponse>,
+    },
+    /// A group commit returned.
+    Synced {
+        /// Every record `<= lsn` is durable (if `result` is ok).
+        lsn: Lsn,
+        /// The sync's outcome.
+        result: Result<(), String>,
+    },
+    /// Stop the loop.
+    Shutdown,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Parked {
+    No,
+    Follower(NodeId),
+    Leader,
+}
+
+struct Replica {
+    name: String,
+    cell: Cell,
+    armed: [Option<u64>; 3],
+    parked: Parked,
+    idle_beats: u8,
+    /// The incarnation of the leader's node in which this replica last heard from it.
+    heard: Option<(NodeId, u64)>,
+}
+
+struct Peer {
+    out: mpsc::Sender<PeerMsg>,
+    addr: String,
+    last_seen: Option<Instant>,
+    inc: Option<u64>,
+    live: bool,
+}
+
+struct Waiting {
+    op: OpSeq,
+    reply: oneshot::Sender<ClientResponse>,
+    since: Instant,
+}
+
+/// Everything the event loop needs at start.
+pub struct Setup {
+    /// This node.
+    pub id: NodeId,
+    /// Its address, for the directory.
+    pub addr: String,
+    /// This run's boot record.
+    pub boot: Boot,
+    /// Core tunables (the cell name is set per cell).
+    pub options: Options,
+    /// The hosted cells and their juries.
+    pub cells: Vec<(String, Config)>,
+    /// Each cell's durable state from the log.
+    pub durable: HashMap<String, Durable>,
+    /// The log.
+    pub log: Arc<dyn Log>,
+    /// The peers: outgoing queue and address.
+    pub peers: Vec<(NodeId, String, mpsc::Sender<PeerMsg>)>,
+    /// Counters.
+    pub metrics: Arc<Metrics>,
+    /// The trace files, if tracing.
+    pub trace: Option<Arc<Mutex<CellFiles>>>,
+}
+
+/// The event loop's state.
+pub struct Runtime {
+    id: NodeId,
+    addr: String,
+    inc: u64,
+    opts: Options,
+    start: Instant,
+    replicas: Vec<Replica>,
+    index: HashMap<String, u32>,
+    timers: BinaryHeap<Reverse<(u64, u32, u8)>>,
+    log: Arc<dyn Log>,
+    unsynced: VecDeque<(Lsn, u32, PersistId)>,
+    appended: Lsn,
+    syncing: bool,
+    peers: HashMap<NodeId, Peer>,
+    waiting: HashMap<(u32, ClientId), Waiting>,
+    parked_by: HashMap<NodeId, Vec<u32>>,
+    parked_leaders: Vec<u32>,
+    local_reads: Vec<(ClientId, LocalRead)>,
+    metrics: Arc<Metrics>,
+    trace: Option<Arc<Mutex<CellFiles>>>,
+    events: mpsc::Sender<Event>,
+    rng: u64,
+}
+
+const KINDS: [TimeoutKind; 3] = [
+    TimeoutKind::Election,
+    TimeoutKind::Heartbeat,
+    TimeoutKind::Retry,
+];
+
+impl Runtime {
+    /// Builds the replicas (each restarted from its durable state) and the loop's state;
+    /// `events` is the sender side of the loop's own queue (the syncer reports on it).
+    pub fn new(setup: Setup, events: mpsc::Sender<Event>) -> Runtime {
+        let start = Instant::now();
+        let mut rt = Runtime {
+            id: setup.id,
+            addr: setup.addr,
+            inc: setup.boot.incarnation,
+            opts: setup.options.clone(),
+            start,
+            replicas: Vec::with_capacity(setup.cells.len()),
+            index: HashMap::with_capacity(setup.cells.len()),
+            timers: BinaryHeap::new(),
+            log: setup.log,
+            unsynced: VecDeque::new(),
+            appended: 0,
+            syncing: false,
+            peers: setup
+                .peers
+                .into_iter()
+                .map(|(id, addr, out)| {
+                    let peer = Peer {
+                        out,
+                        addr,
+                        last_seen: None,
+                        inc: None,
+                        live: false,
+                    };
+                    (id, peer)
+                })
+                .collect(),
+            waiting: HashMap::new(),
+            parked_by: HashMap::new(),
+            parked_leaders: Vec::new(),
+            local_reads: Vec::new(),
+            metrics: setup.metrics,
+            trace: setup.trace,
+            events,
+            rng: setup.boot.lamport ^ (u64::from(setup.id.0) << 32),
+        };
+        let mut durable = setup.durable;
+        for (i, (name, config)) in setup.cells.into_iter().enumerate() {
+            let mut opts = setup.options.clone();
+            opts.cell = name.clone();
+            opts.seed = rt.random();
+            let stored = durable.remove(&name).unwrap_or_default();
+            let (cell, out) = Cell::restart(rt.id, config, opts, stored, setup.boot, 0);
+            rt.index.insert(name.clone(), i as u32);
+            rt.replicas.push(Replica {
+                name,
+                cell,
+                armed: [None; 3],
+                parked: Parked::No,
+                idle_beats: 0,
+                heard: None,
+            });
+            rt.output(i as u32, out);
+        }
+        rt.metrics.cells.store(
+            rt.replicas.len() as u64,
+            std::sync::atomic::Ordering::Relaxed,
+        );
+        rt
+    }
+
+    fn random(&mut self) -> u64 {
+        self.rng = self.rng.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.rng;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.start.elapsed().as_millis() as u64
+    }
+
+    /// Runs the loop until [`Event::Shutdown`] or a storage failure.
+    pub async fn run(mut self, mut rx: mpsc::Receiver<Event>) -> Result<(), StoreError> {
+        let tick = Duration::from_millis(self.opts.heartbeat_interval.max(1));
+        let mut next_tick = Instant::now();
+        loop {
+            let next_timer = self
+                .timers
+                .peek()
+                .map(|Reverse((d, _, _))| self.start + Duration::from_millis(*d));
+            let wake = next_timer.map_or(next_tick, |t| t.min(next_tick));
+            tokio::select! {
+                ev = rx.recv() => {
+                    let Some(ev) = ev else { return Ok(()) };
+                    if !self.handle(ev)? { return self.stop() }
+                    for _ in 0..MAX_BATCH {
+                        match rx.try_recv() {
+                            Ok(ev) => if !self.handle(ev)? { return self.stop() },
+                            Err(_) => break,
+                        }
+                    }
+                }
+                _ = tokio::time::sleep_until(wake.into()) => {}
+            }
+            self.fire_due();
+            if Instant::now() >= next_tick {
+                self.tick();
+                next_tick = Instant::now() + tick;
+            }
+        }
+    }
+
+    fn stop(&mut self) -> Result<(), StoreError> {
+        self.flush_trace();
+        Ok(())
+    }
+
+    fn flush_trace(&self) {
+        if let Some(t) = &self.trace {
+            if let Ok(mut t) = t.lock() {
+                let _ = t.flush();
+            }
+        }
+    }
+
+    /// Handles one event; `false` stops the loop.
+    fn handle(&mut self, ev: Event) -> Result<bool, StoreError> {
+        match ev {
+            Event::Peer { from, msg } => self.on_peer(from, msg),
+            Event::Client { req, reply } => self.on_client(req, reply),
+            Event::Synced { lsn, result } => {
+                result.map_err(StoreError::Log)?;
+                self.on_synced(lsn);
+            }
+            Event::Shutdown => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    fn step(&mut self, idx: u32, input: Input) {
+        let now = self.now_ms();
+        self.unpark(idx);
+        let r = &mut self.replicas[idx as usize];
+        if !matches!(input, Input::Timeout(TimeoutKind::Heartbeat)) {
+            r.idle_beats = 0;
+        }
+        if let Input::Deliver(env) = &input {
+            if r.cell.leader_hint() == Some(env.from()) {
+                r.heard = Some((env.from(), env.id.inc));
+            }
+        }
+        let before = r.cell.commit();
+        let out = r.cell.step(now, input);
+        let after = r.cell.commit();
+        self.metrics.commits.fetch_add(
+            after.saturating_sub(before),
+            std::sync::atomic::Ordering::Relaxed,
+        );
+        self.output(idx, out);
+    }
+
+    /// Carries out one output: trace, persist, send, answer, arm timers.
+    fn output(&mut self, idx: u32, out: Output) {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.metrics.steps.fetch_add(1, Relaxed);
+        if self.trace.is_some() {
+            super::trace::record(idx, &out.trace);
+        }
+        if let Some(p) = out.persist {
+            let record = WalRecord::Persist {
+                cell: self.replicas[idx as usize].name.clone(),
+                writes: p.writes,
+            };
+            match self.log.append(&encode(&record)) {
+                Ok(lsn) => {
+                    self.metrics.wal_appends.fetch_add(1, Relaxed);
+                    self.appended = self.appended.max(lsn);
+                    self.unsynced.push_back((lsn, idx, p.id));
+                    self.kick_sync();
+                }
+                Err(e) => {
+                    // The batch is not durable and never will be: the held messages stay
+                    // held. Stop the node rather than run on.
+                    tracing::error!("cannot append to the WAL: {e}; stopping");
+                    let _ = self.events.try_send(Event::Synced {
+                        lsn: 0,
+                        result: Err(e.to_string()),
+                    });
+                }
+            }
+        }
+        let name = &self.replicas[idx as usize].name;
+        for env in out.send {
+            self.send(name.clone(), env);
+        }
+        for reply in out.replies {
+            self.reply(idx, reply);
+        }
+        self.arm(idx, out.timers);
+    }
+
+    fn send(&self, cell: String, env: Envelope) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let Some(peer) = self.peers.get(&env.to) else {
+            tracing::warn!(to = %env.to, "a message for a node without an address is dropped");
+            self.metrics.frames_dropped_out.fetch_add(1, Relaxed);
+            return;
+        };
+        match peer.out.try_send(PeerMsg::Cell { cell, env }) {
+            Ok(()) => self.metrics.frames_out.fetch_add(1, Relaxed),
+            Err(_) => self.metrics.frames_dropped_out.fetch_add(1, Relaxed),
+        };
+    }
+
+    fn reply(&mut self, idx: u32, reply: ClientReply) {
+        use std::sync::atomic::Ordering::Relaxed;
+        match reply {
+            ClientReply::Msg { client, msg } => {
+                let (op, resp) = match msg {
+                    Msg::Reply { op, result } => (op, ClientResponse::Reply { result }),
+                    Msg::Redirect { op, leader } => (op, ClientResponse::Redirect { leader }),
+                    _ => return,
+                };
+                let key = (idx, client);
+                if self.waiting.get(&key).is_some_and(|w| w.op == op) {
+                    let w = self.waiting.remove(&key).expect("checked");
+                    if matches!(resp, ClientResponse::Reply { .. }) {
+                        self.metrics.replies.fetch_add(1, Relaxed);
+                        self.metrics
+                            .observe_latency(w.since.elapsed().as_micros() as u64);
+                    } else {
+                        self.metrics.redirects.fetch_add(1, Relaxed);
+                    }
+                    let _ = w.reply.send(resp);
+                }
+            }
+            ClientReply::LocalRead { client, read } => self.local_reads.push((client, read)),
+        }
+    }
+
+    fn arm(&mut self, idx: u32, timers: Timers) {
+        let wanted = [timers.election, timers.heartbeat, timers.retry];
+        let r = &mut self.replicas[idx as usize];
+        if r.parked != Parked::No {
+            return;
+        }
+        for (k, want) in wanted.into_iter().enumerate() {
+            if r.armed[k] == want {
+                continue;
+            }
+            r.armed[k] = want;
+            if let Some(d) = want {
+                self.timers.push(Reverse((d, idx, k as u8)));
+            }
+        }
+    }
+
+    fn fire_due(&mut self) {
+        let now = self.now_ms();
+        for _ in 0..MAX_FIRE {
+            let Some(Reverse((d, idx, k))) = self.timers.peek().copied() else {
+                return;
+            };
+            if d > now {
+                return;
+            }
+            self.timers.pop();
+            let r = &mut self.replicas[idx as usize];
+            if r.armed[k as usize] != Some(d) || r.parked != Parked::No {
+                continue; // replaced or parked since
+            }
+            r.armed[k as usize] = None;
+            self.fire(idx, KINDS[k as usize]);
+        }
+    }
+
+    fn fire(&mut self, idx: u32, kind: TimeoutKind) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let r = &mut self.replicas[idx as usize];
+        match kind {
+            TimeoutKind::Election => {
+                let leader = r.cell.leader_hint().filter(|l| *l != self.id);
+                if let Some(l) = leader {
+                    let peer_inc = self.peers.get(&l).filter(|p| p.live).and_then(|p| p.inc);
+                    if peer_inc.is_some() && r.heard == Some((l, peer_inc.unwrap_or(0))) {
+                        r.parked = Parked::Follower(l);
+                        self.parked_by.entry(l).or_default().push(idx);
+                        self.metrics.parked.fetch_add(1, Relaxed);
+                        return;
+                    }
+                }
+            }
+            TimeoutKind::Heartbeat => {
+                if r.cell.leader_idle() {
+                    r.idle_beats = r.idle_beats.saturating_add(1);
+                    if r.idle_beats > IDLE_BEATS {
+                        r.parked = Parked::Leader;
+                        self.parked_leaders.push(idx);
+                        self.metrics.parked.fetch_add(1, Relaxed);
+                        return;
+                    }
+                } else {
+                    r.idle_beats = 0;
+                }
+            }
+            TimeoutKind::Retry => {}
+        }
+        self.metrics.timeouts.fetch_add(1, Relaxed);
+        self.step(idx, Input::Timeout(kind));
+    }
+
+    fn unpark(&mut self, idx: u32) {
+        let r = &mut self.replicas[idx as usize];
+        if r.parked != Parked::No {
+            r.parked = Parked::No;
+            r.armed = [None; 3];
+            self.metrics
+                .parked
+                .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+
+    /// Wakes the followers parked under `leader`: their election timers are re-armed with
+    /// jitter in `[0, election_timeout)`.
+    fn wake_followers_of(&mut self, leader: NodeId) {
+        let now = self.now_ms();
+        let t = self.opts.election_timeout.max(1);
+        for idx in self.parked_by.remove(&leader).unwrap_or_default() {
+            if self.replicas[idx as usize].parked != Parked::Follower(leader) {
+                continue;
+            }
+            self.unpark(idx);
+            let d = now + self.random() % t;
+            self.replicas[idx as usize].armed[0] = Some(d);
+            self.timers.push(Reverse((d, idx, 0)));
+        }
+    }
+
+    /// Wakes every parked leader: its heartbeat fires now.
+    fn wake_leaders(&mut self) {
+        let now = self.now_ms();
+        for idx in std::mem::take(&mut self.parked_leaders) {
+            if self.replicas[idx as usize].parked != Parked::Leader {
+                continue;
+            }
+            self.unpark(idx);
+            self.replicas[idx as usize].idle_beats = 0;
+            self.replicas[idx as usize].armed[1] = Some(now);
+            self.timers.push(Reverse((now, idx, 1)));
+        }
+    }
+
+    fn kick_sync(&mut self) {
+        if self.syncing || self.unsynced.is_empty() {
+            return;
+        }
+        self.syncing = true;
+        let log = Arc::clone(&self.log);
+        let target = self.appended;
+        let events = self.events.clone();
+        tokio::task::spawn_blocking(move || {
+            let result = log.sync_to(target).map_err(|e| e.to_string());
+            let _ = events.blocking_send(Event::Synced {
+                lsn: target,
+                result,
+            });
+        });
+    }
+
+    fn on_synced(&mut self, lsn: Lsn) {
+        self.syncing = false;
+        self.metrics
+            .fsyncs
+            .store(self.log.fsyncs(), std::sync::atomic::Ordering::Relaxed);
+        let mut durable: Vec<(u32, PersistId)> = Vec::new();
+        while self.unsynced.front().is_some_and(|(l, _, _)| *l <= lsn) {
+            let (_, idx, id) = self.unsynced.pop_front().expect("checked");
+            match durable.iter_mut().find(|(i, _)| *i == idx) {
+                Some(e) => e.1 = e.1.max(id),
+                None => durable.push((idx, id)),
+            }
+        }
+        for (idx, up_to) in durable {
+            self.step(idx, Input::Persisted { up_to });
+        }
+        self.kick_sync();
+    }
+
+    fn on_peer(&mut self, from: NodeId, msg: PeerMsg) {
+        use std::sync::atomic::Ordering::Relaxed;
+        match msg {
+            PeerMsg::Hello { node, inc } | PeerMsg::Heartbeat { node, inc } => {
+                if node != from {
+                    self.metrics.rejected_malformed.fetch_add(1, Relaxed);
+                    return;
+                }
+                self.seen(from, Some(inc));
+            }
+            PeerMsg::Cell { cell, env } => {
+                self.seen(from, None);
+                let Some(&idx) = self.index.get(&cell) else {
+                    self.metrics.unknown_cell.fetch_add(1, Relaxed);
+                    if let Some(p) = self.peers.get(&from) {
+                        let _ = p.out.try_send(PeerMsg::UnknownCell { cell });
+                    }
+                    return;
+                };
+                if env.to != self.id || env.from() != from {
+                    self.metrics.rejected_malformed.fetch_add(1, Relaxed);
+                    return;
+                }
+                self.step(idx, Input::Deliver(env));
+            }
+            PeerMsg::UnknownCell { cell } => {
+                self.metrics.unknown_cell.fetch_add(1, Relaxed);
+                tracing::warn!(peer = %from, cell, "the peer does not host this cell");
+            }
+        }
+    }
+
+    /// Notes that `from` is alive (in incarnation `inc`, if the message says).
+    fn seen(&mut self, from: NodeId, inc: Option<u64>) {
+        let Some(p) = self.peers.get_mut(&from) else {
+            return;
+        };
+        p.last_seen = Some(Instant::now());
+        let restarted = inc.is_some_and(|i| p.inc.is_some_and(|old| old != i));
+        let revived = !p.live && inc.is_some();
+        if let Some(i) = inc {
+            p.inc = Some(i);
+            p.live = true;
+        }
+        if restarted {
+            tracing::info!(peer = %from, "peer restarted");
+            self.wake_followers_of(from);
+        }
+        if restarted || revived {
+            self.wake_leaders();
+        }
+    }
+
+    /// The node tick: coalesced heartbeats to every peer, liveness, trace flush.
+    fn tick(&mut self) {
+        let dead_after = Duration::from_millis(2 * self.opts.election_timeout.max(1));
+        let hb = PeerMsg::Heartbeat {
+            node: self.id,
+            inc: self.inc,
+        };
+        let mut died = Vec::new();
+        for (id, p) in &mut self.peers {
+            let _ = p.out.try_send(hb.clone());
+            if p.live && p.last_seen.is_none_or(|t| t.elapsed() > dead_after) {
+                p.live = false;
+                died.push(*id);
+            }
+        }
+        for id in died {
+            tracing::info!(peer = %id, "peer silent; waking the cells it led");
+            self.wake_followers_of(id);
+        }
+        self.waiting.retain(|_, w| w.since.elapsed() < WAIT_LIMIT);
+        self.flush_trace();
+    }
+
+    fn on_client(&mut self, req: ClientRequest, reply: oneshot::Sender<ClientResponse>) {
+        let unknown = |cell: String| ClientResponse::UnknownCell { cell };
+        match req {
+            ClientRequest::Op {
+                cell,
+                client,
+                op,
+                txn,
+            } => {
+                let Some(&idx) = self.index.get(&cell) else {
+                    let _ = reply.send(unknown(cell));
+                    return;
+                };
+                self.request(idx, client, op, txn, reply);
+            }
+            ClientRequest::Read {
+                cell,
+                client,
+                keys,
+                min_applied,
+            } => {
+                let Some(&idx) = self.index.get(&cell) else {
+                    let _ = reply.send(unknown(cell));
+                    return;
+                };
+                let _ = reply.send(self.local_read(idx, client, keys, min_applied));
+            }
+            ClientRequest::Locate { cell } => {
+                let Some(&idx) = self.index.get(&cell) else {
+                    let _ = reply.send(unknown(cell));
+                    return;
+                };
+                let r = &self.replicas[idx as usize];
+                let mut nodes: Vec<(NodeId, String)> = self
+                    .peers
+                    .iter()
+                    .map(|(id, p)| (*id, p.addr.clone()))
+                    .collect();
+                nodes.push((self.id, self.addr.clone()));
+                nodes.sort();
+                let members = r.cell.state_machine().jury().at(r.cell.commit()).clone();
+                let _ = reply.send(ClientResponse::Directory {
+                    nodes,
+                    members,
+                    leader: r.cell.leader_hint(),
+                });
+            }
+            ClientRequest::Status { limit } => {
+                let mut cells: Vec<CellStatus> = self
+                    .replicas
+                    .iter()
+                    .take(limit as usize)
+                    .map(|r| CellStatus {
+                        cell: r.name.clone(),
+                        members: r
+                            .cell
+                            .state_machine()
+                            .jury()
+                            .at(r.cell.commit())
+                            .members
+                            .clone(),
+                        role: r.cell.role(),
+                        promised: r.cell.promised(),
+                        commit: r.cell.commit(),
+                    })
+                    .collect();
+                cells.sort_by(|a, b| a.cell.cmp(&b.cell));
+                let _ = reply.send(ClientResponse::Status(NodeStatus {
+                    node: self.id,
+                    inc: self.inc,
+                    cells_total: self.replicas.len() as u64,
+                    cells,
+                }));
+            }
+        }
+    }
+
+    fn request(
+        &mut self,
+        idx: u32,
+        client: ClientId,
+        op: OpSeq,
+        txn: Txn,
+        reply: oneshot::Sender<ClientResponse>,
+    ) {
+        let since = Instant::now();
+        self.waiting
+            .insert((idx, client), Waiting { op, reply, since });
+        self.step(idx, Input::Request { client, op, txn });
+    }
+
+    fn local_read(
+        &mut self,
+        idx: u32,
+        client: ClientId,
+        keys: Vec<Key>,
+        min_applied: u64,
+    ) -> ClientResponse {
+        self.local_reads.clear();
+        let input = Input::LocalRead {
+            client,
+            keys,
+            min_applied,
+        };
+        self.step(idx, input);
+        match self.local_reads.pop() {
+            Some((_, LocalRead::Values { applied, values })) => {
+                ClientResponse::Read { applied, values }
+            }
+            Some((_, LocalRead::Behind { applied })) => ClientResponse::Behind { applied },
+            None => ClientResponse::Unavailable {
+                reason: "the local read was not answered".into(),
+            },
+        }
+    }
+}
