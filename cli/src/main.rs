@@ -1,7 +1,10 @@
 //! `physalia`: the workbench's command line. One subcommand per job.
 
 mod check;
+mod client;
+mod cluster;
 mod explore;
+mod node;
 mod simulate;
 mod tla;
 
@@ -38,6 +41,15 @@ enum Command {
         #[command(subcommand)]
         cmd: tla::TlaCommand,
     },
+    /// Run one production node (many cells, WAL, authenticated TCP) until SIGTERM.
+    Node(node::NodeArgs),
+    /// Manage a local cluster of node processes on 127.0.0.1.
+    Cluster {
+        #[command(subcommand)]
+        cmd: cluster::ClusterCommand,
+    },
+    /// Run one operation against a cluster (get, put, cas, incr, txn, read) and print JSON.
+    Client(client::ClientArgs),
 }
 
 fn main() -> ExitCode {
@@ -47,6 +59,9 @@ fn main() -> ExitCode {
         Command::Explore(args) => explore::run(args),
         Command::Simulate(args) => simulate::run(args),
         Command::Tla { cmd } => tla::run(cmd).map(|code| u8::try_from(code).unwrap_or(1)),
+        Command::Node(args) => node::run(args),
+        Command::Cluster { cmd } => cluster::run(cmd),
+        Command::Client(args) => client::run(args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

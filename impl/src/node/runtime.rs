@@ -605,7 +605,7 @@ impl Runtime {
         let mut died = Vec::new();
         for (id, p) in &mut self.peers {
             let _ = p.out.try_send(hb.clone());
-            if p.live && p.last_seen.is_none_or(|t| t.elapsed() > dead_after) {
+            if p.live && p.last_seen.map_or(true, |t| t.elapsed() > dead_after) {
                 p.live = false;
                 died.push(*id);
             }
