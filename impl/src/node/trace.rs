@@ -4,11 +4,13 @@
 //! with many cells writes one file per cell and incarnation:
 //! `DIR/<cell>/n<node>.i<incarnation>.jsonl`. The layer's sink learns which cell an event
 //! belongs to from [`record`], which the runtime calls on the thread that steps the cell.
+//! Each line reaches the kernel before the step's messages are queued (a line-buffered
+//! file), so a node killed with SIGKILL leaves no receive without its send in the traces.
 
 use std::cell::Cell as StdCell;
 use std::collections::HashMap;
 use std::fs::File;
-use std::io::{self, BufWriter};
+use std::io::{self, LineWriter};
 use std::path::PathBuf;
 
 use physalia_traces::{Header, LineSink, NodeId, TraceEvent, TraceWriter};
@@ -29,7 +31,7 @@ pub struct CellFiles {
     dir: PathBuf,
     incarnation: u64,
     headers: Vec<Header>,
-    files: HashMap<u32, TraceWriter<BufWriter<File>>>,
+    files: HashMap<u32, TraceWriter<LineWriter<File>>>,
 }
 
 impl CellFiles {
@@ -64,7 +66,7 @@ impl LineSink for CellFiles {
             let dir = self.dir.join(&header.cell);
             std::fs::create_dir_all(&dir)?;
             let path = dir.join(format!("{node}.i{}.jsonl", self.incarnation));
-            let file = BufWriter::new(File::create(path)?);
+            let file = LineWriter::new(File::create(path)?);
             self.files.insert(cell, TraceWriter::new(file, header)?);
         }
         self.files
