@@ -637,3 +637,49 @@ fn garbage_and_wrong_hmac_frames_are_rejected_and_counted() {
         assert_eq!(client.get("c0", "after").await.unwrap(), Some(int(1)));
     });
 }
+
+#[test]
+fn idle_cells_park_and_wake_when_needed() {
+    let _g = serial();
+    let cells = 40;
+    let mut cluster = Cluster::new("idle_cells_park_and_wake_when_needed", 3, cells);
+    let rt = runtime();
+    // Every cell elects a leader, then goes quiet: no timer armed on any node.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while (0..3).any(|i| cluster.metric(i, "physalia_parked_cells ") < u64::from(cells)) {
+        let parked: Vec<u64> = (0..3)
+            .map(|i| cluster.metric(i, "physalia_parked_cells "))
+            .collect();
+        assert!(
+            Instant::now() < deadline,
+            "parked cells per node: {parked:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // Quiet means no core step at all for a while (only the node-level heartbeats flow).
+    let steps: Vec<u64> = (0..3)
+        .map(|i| cluster.metric(i, "physalia_steps_total "))
+        .collect();
+    std::thread::sleep(Duration::from_millis(1500));
+    let later: Vec<u64> = (0..3)
+        .map(|i| cluster.metric(i, "physalia_steps_total "))
+        .collect();
+    assert_eq!(steps, later, "idle cells took steps");
+    // A parked cell serves a write at once, and when the node leading some cells dies,
+    // their followers wake up and elect another leader.
+    let led = rt.block_on(cluster.leader("c0")).expect("c0 has a leader");
+    rt.block_on(async {
+        let mut client = cluster.client(1);
+        client.put("c0", "k", int(1)).await.unwrap();
+    });
+    cluster.kill(led.0);
+    rt.block_on(async {
+        let mut client = cluster.client(2);
+        for c in 0..cells {
+            let cell = format!("c{c}");
+            client.put(&cell, "after", int(2)).await.unwrap();
+        }
+        assert_eq!(client.get("c0", "k").await.unwrap(), Some(int(1)));
+    });
+    cluster.check_traces();
+}
