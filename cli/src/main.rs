@@ -1,5 +1,6 @@
 //! `physalia`: the workbench's command line. One subcommand per job.
 
+mod bench;
 mod check;
 mod client;
 mod cluster;
@@ -50,6 +51,8 @@ enum Command {
     },
     /// Run one operation against a cluster (get, put, cas, incr, txn, read) and print JSON.
     Client(client::ClientArgs),
+    /// Measure the node on loopback: commit latency, throughput, tracing cost, idle cells.
+    Bench(bench::BenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -62,6 +65,7 @@ fn main() -> ExitCode {
         Command::Node(args) => node::run(args),
         Command::Cluster { cmd } => cluster::run(cmd),
         Command::Client(args) => client::run(args),
+        Command::Bench(args) => bench::run(args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

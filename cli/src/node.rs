@@ -82,7 +82,9 @@ impl NodeArgs {
         let options = Options {
             election_timeout: self.election_timeout_ms.max(1),
             heartbeat_interval: self.heartbeat_ms.max(1),
-            retry_interval: self.heartbeat_ms.max(1),
+            // A candidate re-sends Prepare at half the election timeout: often enough to
+            // win soon, rarely enough not to swamp peers when many cells campaign.
+            retry_interval: (self.election_timeout_ms / 2).max(1),
             ..Options::default()
         };
         Ok(NodeConfig {

@@ -74,7 +74,7 @@ pub struct NodeConfig {
 #[derive(Debug, Error)]
 pub enum NodeError {
     /// The log cannot be opened (e.g. damaged in the middle).
-    #[error("cannot open the write-ahead log in {dir}: {source}")]
+    #[error("cannot open the write-ahead log in {dir}")]
     Wal {
         /// The directory.
         dir: String,
@@ -85,7 +85,7 @@ pub enum NodeError {
     #[error(transparent)]
     Store(#[from] StoreError),
     /// A socket could not be bound.
-    #[error("cannot listen on {addr}: {source}")]
+    #[error("cannot listen on {addr}")]
     Listen {
         /// The address.
         addr: String,

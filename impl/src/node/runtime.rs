@@ -86,6 +86,9 @@ struct Replica {
     idle_beats: u8,
     /// The incarnation of the leader's node in which this replica last heard from it.
     heard: Option<(NodeId, u64)>,
+    /// A cell that has never promised anything fires no election before this time (ms),
+    /// unless this node is the cell's designated first proposer (see [`Runtime::new`]).
+    not_before: u64,
 }
 
 struct Peer {
@@ -151,6 +154,14 @@ pub struct Runtime {
     rng: u64,
 }
 
+/// The member that runs a fresh cell's first election: for cell `c<i>`, member `i mod k`
+/// of its jury of `k` (so the first leaders spread over the nodes).
+fn designated(name: &str, config: &Config) -> Option<NodeId> {
+    let i: usize = name.strip_prefix('c')?.parse().ok()?;
+    let m = &config.members;
+    (!m.is_empty()).then(|| m[i % m.len()])
+}
+
 const KINDS: [TimeoutKind; 3] = [
     TimeoutKind::Election,
     TimeoutKind::Heartbeat,
@@ -204,6 +215,16 @@ impl Runtime {
             opts.cell = name.clone();
             opts.seed = rt.random();
             let stored = durable.remove(&name).unwrap_or_default();
+            // A fresh cell's first election is left to one designated member (as if the
+            // control plane had put a distinguished proposer in place); the others hold
+            // their election timers for a few timeouts, and campaign only if it fails.
+            // This keeps thousands of fresh cells from duelling at start.
+            let designated = designated(&name, &config);
+            let not_before = if designated == Some(rt.id) || !stored.promised.is_zero() {
+                0
+            } else {
+                4 * setup.options.election_timeout
+            };
             let (cell, out) = Cell::restart(rt.id, config, opts, stored, setup.boot, 0);
             rt.index.insert(name.clone(), i as u32);
             rt.replicas.push(Replica {
@@ -213,6 +234,7 @@ impl Runtime {
                 parked: Parked::No,
                 idle_beats: 0,
                 heard: None,
+                not_before,
             });
             rt.output(i as u32, out);
         }
@@ -432,9 +454,16 @@ impl Runtime {
 
     fn fire(&mut self, idx: u32, kind: TimeoutKind) {
         use std::sync::atomic::Ordering::Relaxed;
+        let now = self.now_ms();
         let r = &mut self.replicas[idx as usize];
         match kind {
             TimeoutKind::Election => {
+                if r.cell.promised().is_zero() && now < r.not_before {
+                    let d = r.not_before;
+                    r.armed[0] = Some(d);
+                    self.timers.push(Reverse((d, idx, 0)));
+                    return;
+                }
                 let leader = r.cell.leader_hint().filter(|l| *l != self.id);
                 if let Some(l) = leader {
                     let peer_inc = self.peers.get(&l).filter(|p| p.live).and_then(|p| p.inc);
