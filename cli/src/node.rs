@@ -164,15 +164,24 @@ pub fn run(args: &NodeArgs) -> Result<u8> {
         let mut done = running.done;
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
             .context("cannot watch SIGTERM")?;
-        let result = tokio::select! {
-            r = &mut done => r,
-            _ = tokio::signal::ctrl_c() => {
-                let _ = running.events.send(Event::Shutdown).await;
-                done.await
-            }
-            _ = term.recv() => {
-                let _ = running.events.send(Event::Shutdown).await;
-                done.await
+        let signalled = tokio::select! {
+            r = &mut done => Some(r),
+            _ = tokio::signal::ctrl_c() => None,
+            _ = term.recv() => None,
+        };
+        let result = match signalled {
+            Some(r) => r,
+            None => {
+                let _ = running.events.try_send(Event::Shutdown);
+                // An overloaded loop may take long to reach the shutdown event: stop anyway
+                // after a bound (nothing unsynced was acknowledged, so nothing is lost).
+                match tokio::time::timeout(std::time::Duration::from_secs(3), &mut done).await {
+                    Ok(r) => r,
+                    Err(_) => {
+                        tracing::warn!("the event loop did not stop within 3 s; exiting");
+                        Ok(Ok(()))
+                    }
+                }
             }
         };
         if let Some(t) = &trace {

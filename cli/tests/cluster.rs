@@ -694,3 +694,81 @@ fn idle_cells_park_and_wake_when_needed() {
     });
     cluster.check_traces();
 }
+
+fn physalia(args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_physalia"))
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Stops the cluster of `dir` on drop (if the test fails half-way).
+struct Down(String);
+
+impl Drop for Down {
+    fn drop(&mut self) {
+        let _ = physalia(&["cluster", "down", "--dir", &self.0]);
+    }
+}
+
+#[test]
+fn cluster_commands_manage_real_processes() {
+    let _g = serial();
+    let dir = artifacts("cluster_commands");
+    let d = dir.join("c").display().to_string();
+    let (ok, out, err) = physalia(&["cluster", "up", "--nodes", "3", "--cells", "2", "--dir", &d]);
+    assert!(ok, "{out}{err}");
+    let down = Down(d.clone());
+    let file: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(dir.join("c").join("cluster.json")).unwrap())
+            .unwrap();
+    let seeds: Vec<String> = file["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["addr"].as_str().unwrap().to_owned())
+        .collect();
+    let seeds = seeds.join(",");
+    let key = dir.join("c").join("key").display().to_string();
+    let client = |extra: &[&str]| {
+        let mut args = vec!["client", "--seeds", &seeds, "--key-file", &key];
+        args.extend_from_slice(extra);
+        physalia(&args)
+    };
+    let (ok, out, err) = client(&["put", "x", "41"]);
+    assert!(ok, "{out}{err}");
+    let (ok, out, _) = client(&["incr", "x"]);
+    assert!(ok);
+    assert_eq!(out.trim(), r#"{"incr":{"value":"42"}}"#);
+    let (ok, out, err) = client(&["cas", "x", "7", "8"]);
+    assert!(
+        !ok && out.is_empty(),
+        "a failed condition is an error: {err}"
+    );
+    assert!(
+        err.contains("condition failed: the current value is 42"),
+        "{err}"
+    );
+    let (ok, out, _) = client(&["--cell", "c1", "get", "x"]);
+    assert!(ok);
+    assert_eq!(out.trim(), r#"{"get":{"value":null}}"#);
+    let (ok, out, err) = physalia(&["cluster", "status", "--dir", &d]);
+    assert!(ok, "{out}{err}");
+    assert!(out.contains("3/3 nodes up"), "{out}");
+    assert!(
+        out.contains("c0: members [n0,n1,n2]  distinguished proposer n"),
+        "{out}"
+    );
+    assert!(out.contains("commit "), "{out}");
+    let (ok, out, err) = physalia(&["cluster", "down", "--dir", &d]);
+    assert!(ok, "{out}{err}");
+    std::mem::forget(down);
+    let (ok, _, err) = physalia(&["cluster", "status", "--dir", &d]);
+    assert!(!ok && err.contains("is a cluster up there"), "{err}");
+}

@@ -260,6 +260,10 @@ pub async fn start(
         ));
         peers.push((*id, paddr.clone(), tx));
     }
+    let clocks = net::PeerClocks::new(cfg.peers.keys().copied());
+    let outs = peers.iter().map(|(_, _, tx)| tx.clone()).collect();
+    let every = std::time::Duration::from_millis(cfg.options.heartbeat_interval.max(1));
+    tokio::spawn(net::heartbeats(cfg.id, inc, outs, every));
     let (events, rx) = mpsc::channel(65_536);
     let setup = Setup {
         id: cfg.id,
@@ -272,14 +276,16 @@ pub async fn start(
         peers,
         metrics: Arc::clone(&metrics),
         trace,
+        clocks: Arc::clone(&clocks),
     };
-    let runtime = Runtime::new(setup, events.clone());
+    let runtime = Runtime::new(setup);
     let done = tokio::spawn(runtime.run(rx));
     let ctx = net::ListenCtx {
         key: cfg.key.clone(),
         events: events.clone(),
         metrics: Arc::clone(&metrics),
         peers: Arc::new(cfg.peers.keys().copied().collect()),
+        clocks,
     };
     tokio::spawn(net::accept_loop(listener, ctx));
     Ok(Running {

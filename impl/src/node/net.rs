@@ -32,6 +32,58 @@ const WRITE_BATCH: usize = 256;
 const BACKOFF_MIN: Duration = Duration::from_millis(20);
 const BACKOFF_MAX: Duration = Duration::from_millis(1000);
 
+/// When each peer was last heard from, updated by the connection readers as frames
+/// arrive, so that a busy event loop does not take its own backlog for a silent peer.
+#[derive(Debug)]
+pub struct PeerClocks {
+    epoch: std::time::Instant,
+    last: Vec<(NodeId, std::sync::atomic::AtomicU64)>,
+}
+
+impl PeerClocks {
+    /// Clocks for `peers`, none heard yet.
+    pub fn new(peers: impl IntoIterator<Item = NodeId>) -> Arc<PeerClocks> {
+        Arc::new(PeerClocks {
+            epoch: std::time::Instant::now(),
+            last: peers
+                .into_iter()
+                .map(|p| (p, std::sync::atomic::AtomicU64::new(0)))
+                .collect(),
+        })
+    }
+
+    /// Notes a frame from `peer`.
+    pub fn touch(&self, peer: NodeId) {
+        if let Some((_, t)) = self.last.iter().find(|(n, _)| *n == peer) {
+            let now = self.epoch.elapsed().as_millis() as u64 + 1;
+            t.store(now, Relaxed);
+        }
+    }
+
+    /// How long ago `peer` was last heard from (`None`: never, or not a peer).
+    pub fn silent_for(&self, peer: NodeId) -> Option<Duration> {
+        let (_, t) = self.last.iter().find(|(n, _)| *n == peer)?;
+        let at = t.load(Relaxed);
+        let now = self.epoch.elapsed().as_millis() as u64 + 1;
+        (at > 0).then(|| Duration::from_millis(now.saturating_sub(at)))
+    }
+}
+
+/// Sends this node's coalesced heartbeat (one for all its cells) to every peer, every
+/// `every`, from its own task (so a busy event loop still says it is alive).
+pub async fn heartbeats(me: NodeId, inc: u64, outs: Vec<mpsc::Sender<PeerMsg>>, every: Duration) {
+    let mut tick = tokio::time::interval(every);
+    loop {
+        tick.tick().await;
+        for out in &outs {
+            if out.is_closed() {
+                return;
+            }
+            let _ = out.try_send(PeerMsg::Heartbeat { node: me, inc });
+        }
+    }
+}
+
 /// What the listener needs to know.
 #[derive(Clone)]
 pub struct ListenCtx {
@@ -43,6 +95,8 @@ pub struct ListenCtx {
     pub metrics: Arc<Metrics>,
     /// The nodes allowed to introduce themselves as peers.
     pub peers: Arc<Vec<NodeId>>,
+    /// When each peer was last heard from.
+    pub clocks: Arc<PeerClocks>,
 }
 
 /// Accepts connections forever.
@@ -103,6 +157,7 @@ async fn serve(sock: TcpStream, from: SocketAddr, ctx: ListenCtx) {
                     return;
                 }
                 mode = Mode::Peer(node);
+                ctx.clocks.touch(node);
                 let msg = PeerMsg::Hello { node, inc };
                 if ctx
                     .events
@@ -115,6 +170,7 @@ async fn serve(sock: TcpStream, from: SocketAddr, ctx: ListenCtx) {
             }
             (Mode::Peer(node), Wire::Peer(msg)) => {
                 let from = *node;
+                ctx.clocks.touch(from);
                 if ctx.events.send(Event::Peer { from, msg }).await.is_err() {
                     return;
                 }

@@ -23,7 +23,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use physalia_traces::{
-    ClientId, Config, Envelope, Key, Msg, NodeId, OpSeq, PersistId, TimeoutKind, Txn,
+    ClientId, Config, Envelope, Key, Msg, NodeId, OpSeq, PersistId, Role, TimeoutKind, Txn,
 };
 use tokio::sync::{mpsc, oneshot};
 
@@ -34,16 +34,21 @@ use super::wire::{CellStatus, ClientRequest, ClientResponse, NodeStatus, PeerMsg
 use crate::core::{Boot, Cell, ClientReply, Durable, Input, Options, Output, Timers};
 use crate::sm::LocalRead;
 
-/// Heartbeats with nothing in flight before a leader is parked.
-pub const IDLE_BEATS: u8 = 3;
+/// Heartbeats with nothing in flight (each re-sends `Commit`) before a leader is parked.
+pub const IDLE_BEATS: u8 = 1;
 /// Most timers fired per loop iteration (the loop stays responsive to I/O).
 const MAX_FIRE: usize = 4096;
 /// Most queued events handled per loop iteration before timers are looked at.
 const MAX_BATCH: usize = 1024;
+/// Most campaigns in flight on one node; further election timeouts are postponed by a
+/// random fraction of the election timeout (a shell decision about when timers fire).
+pub const MAX_CAMPAIGNS: usize = 1024;
+/// Most cells listed in one status answer (it must fit in a frame).
+pub const MAX_STATUS_CELLS: usize = 10_000;
 /// A client operation not answered within this long is forgotten (the client retries).
 const WAIT_LIMIT: Duration = Duration::from_secs(30);
 
-/// An input to the event loop from the network tasks and the syncer.
+/// An input to the event loop from the network tasks.
 #[derive(Debug)]
 pub enum Event {
     /// A frame from a peer (already authenticated).
@@ -59,13 +64,6 @@ pub enum Event {
         req: ClientRequest,
         /// The answer goes here.
         reply: oneshot::Sender<ClientResponse>,
-    },
-    /// A group commit returned.
-    Synced {
-        /// Every record `<= lsn` is durable (if `result` is ok).
-        lsn: Lsn,
-        /// The sync's outcome.
-        result: Result<(), String>,
     },
     /// Stop the loop.
     Shutdown,
@@ -89,12 +87,13 @@ struct Replica {
     /// A cell that has never promised anything fires no election before this time (ms),
     /// unless this node is the cell's designated first proposer (see [`Runtime::new`]).
     not_before: u64,
+    /// The member that runs the cell's first election.
+    designated: Option<NodeId>,
 }
 
 struct Peer {
     out: mpsc::Sender<PeerMsg>,
     addr: String,
-    last_seen: Option<Instant>,
     inc: Option<u64>,
     live: bool,
 }
@@ -127,6 +126,8 @@ pub struct Setup {
     pub metrics: Arc<Metrics>,
     /// The trace files, if tracing.
     pub trace: Option<Arc<Mutex<CellFiles>>>,
+    /// When each peer was last heard from.
+    pub clocks: Arc<super::net::PeerClocks>,
 }
 
 /// The event loop's state.
@@ -150,7 +151,12 @@ pub struct Runtime {
     local_reads: Vec<(ClientId, LocalRead)>,
     metrics: Arc<Metrics>,
     trace: Option<Arc<Mutex<CellFiles>>>,
-    events: mpsc::Sender<Event>,
+    clocks: Arc<super::net::PeerClocks>,
+    /// Group-commit completions, taken before any other event (they release acks).
+    synced_tx: mpsc::UnboundedSender<(Lsn, Result<(), String>)>,
+    synced_rx: Option<mpsc::UnboundedReceiver<(Lsn, Result<(), String>)>>,
+    /// Replicas campaigning right now (role `Candidate`).
+    campaigning: usize,
     rng: u64,
 }
 
@@ -169,10 +175,10 @@ const KINDS: [TimeoutKind; 3] = [
 ];
 
 impl Runtime {
-    /// Builds the replicas (each restarted from its durable state) and the loop's state;
-    /// `events` is the sender side of the loop's own queue (the syncer reports on it).
-    pub fn new(setup: Setup, events: mpsc::Sender<Event>) -> Runtime {
+    /// Builds the replicas (each restarted from its durable state) and the loop's state.
+    pub fn new(setup: Setup) -> Runtime {
         let start = Instant::now();
+        let (synced_tx, synced_rx) = mpsc::unbounded_channel();
         let mut rt = Runtime {
             id: setup.id,
             addr: setup.addr,
@@ -193,7 +199,6 @@ impl Runtime {
                     let peer = Peer {
                         out,
                         addr,
-                        last_seen: None,
                         inc: None,
                         live: false,
                     };
@@ -206,7 +211,10 @@ impl Runtime {
             local_reads: Vec::new(),
             metrics: setup.metrics,
             trace: setup.trace,
-            events,
+            clocks: setup.clocks,
+            synced_tx,
+            synced_rx: Some(synced_rx),
+            campaigning: 0,
             rng: setup.boot.lamport ^ (u64::from(setup.id.0) << 32),
         };
         let mut durable = setup.durable;
@@ -235,6 +243,7 @@ impl Runtime {
                 idle_beats: 0,
                 heard: None,
                 not_before,
+                designated,
             });
             rt.output(i as u32, out);
         }
@@ -253,6 +262,10 @@ impl Runtime {
         z ^ (z >> 31)
     }
 
+    fn rng_below(&mut self, n: u64) -> u64 {
+        self.random() % n.max(1)
+    }
+
     fn now_ms(&self) -> u64 {
         self.start.elapsed().as_millis() as u64
     }
@@ -261,6 +274,7 @@ impl Runtime {
     pub async fn run(mut self, mut rx: mpsc::Receiver<Event>) -> Result<(), StoreError> {
         let tick = Duration::from_millis(self.opts.heartbeat_interval.max(1));
         let mut next_tick = Instant::now();
+        let mut synced = self.synced_rx.take().expect("run is called once");
         loop {
             let next_timer = self
                 .timers
@@ -268,6 +282,12 @@ impl Runtime {
                 .map(|Reverse((d, _, _))| self.start + Duration::from_millis(*d));
             let wake = next_timer.map_or(next_tick, |t| t.min(next_tick));
             tokio::select! {
+                biased;
+                done = synced.recv() => {
+                    let Some((lsn, result)) = done else { return Ok(()) };
+                    result.map_err(StoreError::Log)?;
+                    self.on_synced(lsn);
+                }
                 ev = rx.recv() => {
                     let Some(ev) = ev else { return Ok(()) };
                     if !self.handle(ev)? { return self.stop() }
@@ -306,10 +326,6 @@ impl Runtime {
         match ev {
             Event::Peer { from, msg } => self.on_peer(from, msg),
             Event::Client { req, reply } => self.on_client(req, reply),
-            Event::Synced { lsn, result } => {
-                result.map_err(StoreError::Log)?;
-                self.on_synced(lsn);
-            }
             Event::Shutdown => return Ok(false),
         }
         Ok(true)
@@ -322,14 +338,19 @@ impl Runtime {
         if !matches!(input, Input::Timeout(TimeoutKind::Heartbeat)) {
             r.idle_beats = 0;
         }
-        if let Input::Deliver(env) = &input {
-            if r.cell.leader_hint() == Some(env.from()) {
-                r.heard = Some((env.from(), env.id.inc));
-            }
-        }
+        let from = match &input {
+            Input::Deliver(env) => Some((env.from(), env.id.inc)),
+            _ => None,
+        };
         let before = r.cell.commit();
+        let was = r.cell.role() == Role::Candidate;
         let out = r.cell.step(now, input);
         let after = r.cell.commit();
+        let is = r.cell.role() == Role::Candidate;
+        if let Some((node, inc)) = from.filter(|(n, _)| r.cell.leader_hint() == Some(*n)) {
+            r.heard = Some((node, inc));
+        }
+        self.campaigning = self.campaigning + usize::from(is) - usize::from(was);
         self.metrics.commits.fetch_add(
             after.saturating_sub(before),
             std::sync::atomic::Ordering::Relaxed,
@@ -360,10 +381,7 @@ impl Runtime {
                     // The batch is not durable and never will be: the held messages stay
                     // held. Stop the node rather than run on.
                     tracing::error!("cannot append to the WAL: {e}; stopping");
-                    let _ = self.events.try_send(Event::Synced {
-                        lsn: 0,
-                        result: Err(e.to_string()),
-                    });
+                    let _ = self.synced_tx.send((0, Err(e.to_string())));
                 }
             }
         }
@@ -458,12 +476,33 @@ impl Runtime {
         let r = &mut self.replicas[idx as usize];
         match kind {
             TimeoutKind::Election => {
-                if r.cell.promised().is_zero() && now < r.not_before {
+                let fresh = r.cell.promised().is_zero();
+                // A fresh cell waits for its designated first proposer while that node
+                // is alive (parked under it), or at least until `not_before`.
+                let first = r.designated.filter(|d| *d != self.id);
+                if let Some(d) =
+                    first.filter(|d| fresh && self.peers.get(d).is_some_and(|p| p.live))
+                {
+                    r.parked = Parked::Follower(d);
+                    self.parked_by.entry(d).or_default().push(idx);
+                    self.metrics.parked.fetch_add(1, Relaxed);
+                    return;
+                }
+                if fresh && now < r.not_before {
                     let d = r.not_before;
                     r.armed[0] = Some(d);
                     self.timers.push(Reverse((d, idx, 0)));
                     return;
                 }
+                // Bound the campaigns in flight on this node: the rest try again later.
+                if self.campaigning >= MAX_CAMPAIGNS && r.cell.role() != Role::Candidate {
+                    let d = now + 1 + self.rng_below(self.opts.election_timeout.max(1));
+                    let r = &mut self.replicas[idx as usize];
+                    r.armed[0] = Some(d);
+                    self.timers.push(Reverse((d, idx, 0)));
+                    return;
+                }
+                let r = &mut self.replicas[idx as usize];
                 let leader = r.cell.leader_hint().filter(|l| *l != self.id);
                 if let Some(l) = leader {
                     let peer_inc = self.peers.get(&l).filter(|p| p.live).and_then(|p| p.inc);
@@ -542,13 +581,10 @@ impl Runtime {
         self.syncing = true;
         let log = Arc::clone(&self.log);
         let target = self.appended;
-        let events = self.events.clone();
+        let done = self.synced_tx.clone();
         tokio::task::spawn_blocking(move || {
             let result = log.sync_to(target).map_err(|e| e.to_string());
-            let _ = events.blocking_send(Event::Synced {
-                lsn: target,
-                result,
-            });
+            let _ = done.send((target, result));
         });
     }
 
@@ -608,7 +644,6 @@ impl Runtime {
         let Some(p) = self.peers.get_mut(&from) else {
             return;
         };
-        p.last_seen = Some(Instant::now());
         let restarted = inc.is_some_and(|i| p.inc.is_some_and(|old| old != i));
         let revived = !p.live && inc.is_some();
         if let Some(i) = inc {
@@ -624,17 +659,14 @@ impl Runtime {
         }
     }
 
-    /// The node tick: coalesced heartbeats to every peer, liveness, trace flush.
+    /// The node tick: peer liveness (the heartbeats themselves are sent by
+    /// [`super::net::heartbeats`]), forgotten waiters, trace flush.
     fn tick(&mut self) {
         let dead_after = Duration::from_millis(2 * self.opts.election_timeout.max(1));
-        let hb = PeerMsg::Heartbeat {
-            node: self.id,
-            inc: self.inc,
-        };
         let mut died = Vec::new();
         for (id, p) in &mut self.peers {
-            let _ = p.out.try_send(hb.clone());
-            if p.live && p.last_seen.map_or(true, |t| t.elapsed() > dead_after) {
+            let silent = self.clocks.silent_for(*id);
+            if p.live && silent.map_or(true, |s| s > dead_after) {
                 p.live = false;
                 died.push(*id);
             }
@@ -698,7 +730,7 @@ impl Runtime {
                 let mut cells: Vec<CellStatus> = self
                     .replicas
                     .iter()
-                    .take(limit as usize)
+                    .take((limit as usize).min(MAX_STATUS_CELLS))
                     .map(|r| CellStatus {
                         cell: r.name.clone(),
                         members: r

@@ -91,7 +91,8 @@ pub enum ClientRequest {
         /// The cell asked about.
         cell: String,
     },
-    /// This node's view of its cells (at most `limit` of them).
+    /// This node's view of its cells (at most `limit` of them, and at most
+    /// [`super::runtime::MAX_STATUS_CELLS`]).
     Status {
         /// The most cells to list.
         limit: u32,
