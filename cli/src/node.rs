@@ -43,6 +43,12 @@ pub struct NodeArgs {
     /// Discard a damaged suffix of the write-ahead log instead of refusing to start.
     #[arg(long)]
     pub repair: bool,
+    /// Snapshot the durable state (compacting the log) after this many WAL appends; 0: never.
+    #[arg(long, default_value_t = 100_000)]
+    pub snapshot_every: u64,
+    /// Size of a WAL segment (bytes; at least 4096).
+    #[arg(long, default_value_t = 64 << 20)]
+    pub wal_segment_bytes: u64,
     /// Base election timeout (ms).
     #[arg(long, default_value_t = 300)]
     pub election_timeout_ms: u64,
@@ -97,6 +103,8 @@ impl NodeArgs {
             metrics_listen: self.metrics_listen.clone(),
             cells: self.cells,
             repair: self.repair,
+            snapshot_every: self.snapshot_every,
+            segment_bytes: self.wal_segment_bytes,
             options,
         })
     }

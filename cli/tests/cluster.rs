@@ -40,11 +40,14 @@ fn artifacts(test: &str) -> PathBuf {
 /// between the test picking it and the node binding it).
 fn free_port() -> u16 {
     static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-    let seed = std::process::id()
-        ^ SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap()
-            .subsec_nanos();
+    static SEED: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    let seed = *SEED.get_or_init(|| {
+        std::process::id()
+            ^ SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .unwrap()
+                .subsec_nanos()
+    });
     for _ in 0..2000 {
         let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let port = 20_000 + (seed.wrapping_add(n.wrapping_mul(7919)) % 12_000) as u16;
@@ -72,6 +75,7 @@ struct Cluster {
     cells: u32,
     children: Vec<Option<Child>>,
     runs: Vec<u32>,
+    extra: Vec<String>,
 }
 
 impl Drop for Cluster {
@@ -85,6 +89,10 @@ impl Drop for Cluster {
 
 impl Cluster {
     fn new(test: &str, nodes: u32, cells: u32) -> Cluster {
+        Cluster::with_args(test, nodes, cells, &[])
+    }
+
+    fn with_args(test: &str, nodes: u32, cells: u32, extra: &[&str]) -> Cluster {
         let dir = artifacts(test);
         let key_file = dir.join("key");
         fs::write(&key_file, format!("{}\n", "5a".repeat(32))).unwrap();
@@ -104,6 +112,7 @@ impl Cluster {
             cells,
             children: (0..nodes).map(|_| None).collect(),
             runs: vec![0; nodes as usize],
+            extra: extra.iter().map(|s| (*s).to_owned()).collect(),
         };
         for i in 0..nodes {
             c.start(i);
@@ -135,6 +144,7 @@ impl Cluster {
             .arg(self.dir.join("traces"))
             .args(["--metrics-listen", &self.metrics[i as usize]])
             .args(["--cells", &self.cells.to_string()])
+            .args(&self.extra)
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
             .stdout(out.try_clone().unwrap())
@@ -771,4 +781,64 @@ fn cluster_commands_manage_real_processes() {
     std::mem::forget(down);
     let (ok, _, err) = physalia(&["cluster", "status", "--dir", &d]);
     assert!(!ok && err.contains("is a cluster up there"), "{err}");
+}
+
+#[test]
+fn snapshots_compact_the_log_and_the_node_restarts_from_one() {
+    let _g = serial();
+    let extra = ["--snapshot-every", "20", "--wal-segment-bytes", "4096"];
+    let mut cluster = Cluster::with_args("snapshots", 3, 1, &extra);
+    let history = History::new(&cluster.dir);
+    let rt = runtime();
+    let n = 120i64;
+    rt.block_on(async {
+        let mut client = cluster.client(1);
+        for i in 0..n {
+            let put = Txn::Put {
+                key: key(&format!("s{i}")),
+                value: int(i),
+            };
+            history.run(&mut client, "c0", put).await.unwrap();
+        }
+    });
+    for i in 0..3 {
+        cluster.kill(i);
+    }
+    // Every node wrote a snapshot, and the segments it covers are gone.
+    for i in 0..3 {
+        let wal = cluster.dir.join("data").join(format!("n{i}")).join("wal");
+        let names: Vec<String> = fs::read_dir(&wal)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert!(
+            names.iter().any(|n| n.starts_with("snap-")),
+            "n{i}: {names:?}"
+        );
+        let first = format!("wal-{:020}.log", 1);
+        assert!(
+            !names.contains(&first),
+            "n{i} kept its first segment: {names:?}"
+        );
+    }
+    for i in 0..3 {
+        cluster.start(i);
+    }
+    cluster.wait_ready();
+    rt.block_on(async {
+        let mut client = cluster.client(2);
+        for i in 0..n {
+            let get = Txn::Get {
+                key: key(&format!("s{i}")),
+            };
+            let got = history.run(&mut client, "c0", get).await.unwrap();
+            assert_eq!(
+                got,
+                TxnResult::Get {
+                    value: Some(int(i))
+                }
+            );
+        }
+    });
+    cluster.check_traces();
 }

@@ -66,6 +66,10 @@ pub struct NodeConfig {
     pub cells: u32,
     /// Discard a damaged log suffix instead of refusing to start.
     pub repair: bool,
+    /// Snapshot the durable state after this many WAL appends (0: never).
+    pub snapshot_every: u64,
+    /// WAL segment size (bytes).
+    pub segment_bytes: u64,
     /// Core tunables.
     pub options: Options,
 }
@@ -171,21 +175,16 @@ pub fn boot(cfg: &NodeConfig) -> Result<Booted, NodeError> {
     })?;
     let opts = crate::wal::WalOptions {
         repair: cfg.repair,
-        ..Default::default()
+        segment_bytes: cfg.segment_bytes,
     };
     let (wal, recovered) = crate::wal::Wal::open(&dir, opts).map_err(|source| NodeError::Wal {
         dir: dir.display().to_string(),
         source,
     })?;
-    if recovered.snapshot.is_some() {
-        return Err(NodeError::Config(
-            "the log has a snapshot, which this node version does not install".into(),
-        ));
-    }
     let wall = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_micros() as u64);
-    let replayed = store::replay(&recovered.records, wall)?;
+    let replayed = store::replay(recovered.snapshot.as_ref(), &recovered.records, wall)?;
     let log: Arc<dyn Log> = Arc::new(WalLog(wal));
     let record = WalRecord::Boot {
         incarnation: replayed.boot.incarnation,
@@ -277,6 +276,7 @@ pub async fn start(
         metrics: Arc::clone(&metrics),
         trace,
         clocks: Arc::clone(&clocks),
+        snapshot_every: cfg.snapshot_every,
     };
     let runtime = Runtime::new(setup);
     let done = tokio::spawn(runtime.run(rx));

@@ -128,6 +128,8 @@ pub struct Setup {
     pub trace: Option<Arc<Mutex<CellFiles>>>,
     /// When each peer was last heard from.
     pub clocks: Arc<super::net::PeerClocks>,
+    /// Snapshot the durable state after this many appends (0: never).
+    pub snapshot_every: u64,
 }
 
 /// The event loop's state.
@@ -152,6 +154,10 @@ pub struct Runtime {
     metrics: Arc<Metrics>,
     trace: Option<Arc<Mutex<CellFiles>>>,
     clocks: Arc<super::net::PeerClocks>,
+    floor: u64,
+    snapshot_every: u64,
+    since_snapshot: u64,
+    snapshotting: Arc<std::sync::atomic::AtomicBool>,
     /// Group-commit completions, taken before any other event (they release acks).
     synced_tx: mpsc::UnboundedSender<(Lsn, Result<(), String>)>,
     synced_rx: Option<mpsc::UnboundedReceiver<(Lsn, Result<(), String>)>>,
@@ -212,6 +218,10 @@ impl Runtime {
             metrics: setup.metrics,
             trace: setup.trace,
             clocks: setup.clocks,
+            floor: setup.boot.lamport,
+            snapshot_every: setup.snapshot_every,
+            since_snapshot: 0,
+            snapshotting: Arc::default(),
             synced_tx,
             synced_rx: Some(synced_rx),
             campaigning: 0,
@@ -373,6 +383,7 @@ impl Runtime {
             match self.log.append(&encode(&record)) {
                 Ok(lsn) => {
                     self.metrics.wal_appends.fetch_add(1, Relaxed);
+                    self.since_snapshot += 1;
                     self.appended = self.appended.max(lsn);
                     self.unsynced.push_back((lsn, idx, p.id));
                     self.kick_sync();
@@ -605,6 +616,59 @@ impl Runtime {
             self.step(idx, Input::Persisted { up_to });
         }
         self.kick_sync();
+        self.maybe_snapshot();
+    }
+
+    /// Writes a snapshot of every cell's durable state if enough was appended since the
+    /// last one and every issued batch is durable (then the cores' promises and logs are
+    /// exactly what storage holds).
+    fn maybe_snapshot(&mut self) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let lsn = self.appended;
+        if self.snapshot_every == 0
+            || self.since_snapshot < self.snapshot_every
+            || !self.unsynced.is_empty()
+            || self.syncing
+            || lsn == 0
+            || self.snapshotting.load(Relaxed)
+        {
+            return;
+        }
+        let cells = self
+            .replicas
+            .iter()
+            .filter(|r| !r.cell.promised().is_zero() || !r.cell.log().is_empty())
+            .map(|r| {
+                let log = r
+                    .cell
+                    .log()
+                    .iter()
+                    .map(|(s, (b, c))| (*s, *b, c.clone()))
+                    .collect();
+                (r.name.clone(), r.cell.promised(), log)
+            })
+            .collect();
+        let snap = super::store::Snapshot {
+            boot: (self.inc, self.floor),
+            cells,
+        };
+        let bytes = match postcard::to_stdvec(&snap) {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::error!("cannot encode a snapshot: {e}");
+                return;
+            }
+        };
+        self.since_snapshot = 0;
+        self.snapshotting.store(true, Relaxed);
+        let (log, flag) = (Arc::clone(&self.log), Arc::clone(&self.snapshotting));
+        tokio::task::spawn_blocking(move || {
+            match log.snapshot(lsn, &bytes) {
+                Ok(()) => tracing::info!(lsn, bytes = bytes.len(), "wrote a snapshot"),
+                Err(e) => tracing::error!("snapshot at lsn {lsn} failed: {e}"),
+            }
+            flag.store(false, Relaxed);
+        });
     }
 
     fn on_peer(&mut self, from: NodeId, msg: PeerMsg) {

@@ -5,10 +5,18 @@
 //! [`WalRecord::Persist`] holding one cell's persist batch, written in the order the core
 //! issued it. Boot replays every record in log order: the highest boot record gives the
 //! next incarnation and floor, and each cell's batches rebuild its [`Durable`] state.
+//!
+//! **Snapshots** compact the log: when every issued batch is durable, the runtime writes a
+//! [`Snapshot`] of every cell's durable state (its promise and log, as the core holds them
+//! then) and of this run's boot record, at the last appended LSN; the WAL then deletes the
+//! segments it covers. Boot starts from the latest snapshot and replays the records after
+//! it. (The core keeps each cell's whole log, so a snapshot drops superseded writes, such
+//! as repeated promises, but not the log itself; truncating applied prefixes needs state
+//! transfer in the core, which is not built.)
 
 use std::collections::HashMap;
 
-use physalia_traces::DurableWrite;
+use physalia_traces::{Ballot, Command, DurableWrite, Slot};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
@@ -36,6 +44,18 @@ pub enum WalRecord {
     },
 }
 
+/// One cell in a [`Snapshot`]: its name, durable promise and durable log.
+pub type CellImage = (String, Ballot, Vec<(Slot, Ballot, Command)>);
+
+/// A snapshot of the node's durable state (a WAL snapshot's payload, postcard).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Snapshot {
+    /// The boot record of the run that wrote it: (incarnation, Lamport floor).
+    pub boot: (u64, u64),
+    /// Each cell with durable state: its name, promise and log.
+    pub cells: Vec<CellImage>,
+}
+
 /// A storage failure; the node stops rather than run on an unknown durable state.
 #[derive(Debug, Error)]
 pub enum StoreError {
@@ -60,6 +80,8 @@ pub trait Log: Send + Sync + 'static {
     fn sync_to(&self, lsn: Lsn) -> Result<(), StoreError>;
     /// How many syncs reached the disk so far.
     fn fsyncs(&self) -> u64;
+    /// Writes `state` as covering every record `<= lsn` (blocking) and drops what it covers.
+    fn snapshot(&self, lsn: Lsn, state: &[u8]) -> Result<(), StoreError>;
 }
 
 /// What boot learns from the log.
@@ -78,9 +100,27 @@ pub struct Replayed {
 /// larger of it and one above the previous floor, which keeps every Lamport clock of the new
 /// run above those of earlier runs as long as the cluster takes fewer than a million steps
 /// per second per cell.
-pub fn replay(records: &[(Lsn, Vec<u8>)], wall_micros: u64) -> Result<Replayed, StoreError> {
+pub fn replay(
+    snapshot: Option<&(Lsn, Vec<u8>)>,
+    records: &[(Lsn, Vec<u8>)],
+    wall_micros: u64,
+) -> Result<Replayed, StoreError> {
     let mut out = Replayed::default();
     let mut last: Option<(u64, u64)> = None;
+    if let Some((lsn, bytes)) = snapshot {
+        let snap: Snapshot = postcard::from_bytes(bytes).map_err(|e| StoreError::Record {
+            lsn: *lsn,
+            why: format!("snapshot: {e}"),
+        })?;
+        last = Some(snap.boot);
+        for (cell, promised, log) in snap.cells {
+            let durable = Durable {
+                promised,
+                log: log.into_iter().map(|(s, b, c)| (s, (b, c))).collect(),
+            };
+            out.cells.insert(cell, durable);
+        }
+    }
     for (lsn, payload) in records {
         let record: WalRecord = postcard::from_bytes(payload).map_err(|e| StoreError::Record {
             lsn: *lsn,
@@ -137,6 +177,12 @@ impl Log for WalLog {
     fn fsyncs(&self) -> u64 {
         self.0.stats().fsyncs
     }
+
+    fn snapshot(&self, lsn: Lsn, state: &[u8]) -> Result<(), StoreError> {
+        self.0
+            .snapshot(lsn, state)
+            .map_err(|e| StoreError::Log(e.to_string()))
+    }
 }
 
 #[cfg(test)]
@@ -178,19 +224,49 @@ mod tests {
             .enumerate()
             .map(|(i, r)| (i as u64 + 1, encode(r)))
             .collect();
-        let r = replay(&records, 200).unwrap();
+        let r = replay(None, &records, 200).unwrap();
         assert_eq!(r.boot.incarnation, 2);
         assert_eq!(r.boot.lamport, 501);
         assert_eq!(r.cells["c0"].promised, b);
         assert_eq!(r.cells["c0"].log.len(), 1);
-        let fresh = replay(&[], 42).unwrap();
+        let fresh = replay(None, &[], 42).unwrap();
         assert_eq!(fresh.boot.incarnation, 0);
         assert_eq!(fresh.boot.lamport, 42);
     }
 
     #[test]
+    fn replay_starts_from_a_snapshot() {
+        let b = Ballot {
+            round: 3,
+            node: NodeId(2),
+        };
+        let snap = Snapshot {
+            boot: (4, 900),
+            cells: vec![("c1".into(), b, vec![(0, b, Command::Noop)])],
+        };
+        let bytes = postcard::to_stdvec(&snap).unwrap();
+        let after = encode(&WalRecord::Persist {
+            cell: "c1".into(),
+            writes: vec![DurableWrite::Accepted {
+                entry: Entry {
+                    slot: 1,
+                    ballot: b,
+                    command: Command::Noop,
+                },
+            }],
+        });
+        let r = replay(Some(&(10, bytes)), &[(11, after)], 5).unwrap();
+        assert_eq!(r.boot.incarnation, 5);
+        assert_eq!(r.boot.lamport, 901);
+        assert_eq!(r.cells["c1"].promised, b);
+        assert_eq!(r.cells["c1"].log.len(), 2);
+    }
+
+    #[test]
     fn a_foreign_record_is_an_error_naming_its_lsn() {
-        let err = replay(&[(7, vec![9, 9, 9])], 0).unwrap_err().to_string();
+        let err = replay(None, &[(7, vec![9, 9, 9])], 0)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("lsn 7"), "{err}");
     }
 }
