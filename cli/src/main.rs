@@ -4,10 +4,13 @@ mod bench;
 mod check;
 mod client;
 mod cluster;
+mod conform;
 mod explore;
 mod node;
 mod simulate;
+mod sweep;
 mod tla;
+mod verify;
 
 use std::process::ExitCode;
 
@@ -53,6 +56,16 @@ enum Command {
     Client(client::ClientArgs),
     /// Measure the node on loopback: commit latency, throughput, tracing cost, idle cells.
     Bench(bench::BenchArgs),
+    /// Replay a recorded trace (one file, or the per-node files of one run) against the
+    /// specification: every step must be one it allows, every safety property must hold on
+    /// every replayed state, the client history must be linearizable, and bounded liveness
+    /// must hold after GST. Exit 0: conforms; 1: does not; 2: the trace is unusable.
+    Conform(conform::ConformArgs),
+    /// The main job on built-in defaults: model-check the default configuration, simulate
+    /// seeds of a 7-node cell under faults, replay every trace against the specification,
+    /// check linearizability and bounded liveness, and print a summary table. Exit 1 on any
+    /// failure.
+    Verify(verify::VerifyArgs),
 }
 
 fn main() -> ExitCode {
@@ -61,6 +74,8 @@ fn main() -> ExitCode {
         Command::Check(args) => check::run(args),
         Command::Explore(args) => explore::run(args),
         Command::Simulate(args) => simulate::run(args),
+        Command::Conform(args) => conform::run(args),
+        Command::Verify(args) => verify::run(args),
         Command::Tla { cmd } => tla::run(cmd).map(|code| u8::try_from(code).unwrap_or(1)),
         Command::Node(args) => node::run(args),
         Command::Cluster { cmd } => cluster::run(cmd),

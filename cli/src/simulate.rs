@@ -123,6 +123,18 @@ pub fn run(args: &SimulateArgs) -> Result<u8> {
     Ok(if report.violations.is_empty() { 0 } else { 1 })
 }
 
+/// The trace header of a simulation: its cell, jury, α, GST and clock skew.
+pub fn sim_header(cfg: &SimConfig) -> Header {
+    let mut header = Header::new(
+        format!("sim-seed-{}", cfg.seed),
+        Config::with_nodes(cfg.nodes),
+        cfg.options.alpha,
+    );
+    header.gst = Some(cfg.gst);
+    header.clock_skew = cfg.clock_skew;
+    header
+}
+
 /// Runs with the `traces` layer as the default subscriber, one file per node.
 fn traced(
     cfg: &SimConfig,
@@ -131,11 +143,7 @@ fn traced(
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<SimReport> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let header = Header::new(
-        format!("sim-seed-{}", cfg.seed),
-        Config::with_nodes(cfg.nodes),
-        cfg.options.alpha,
-    );
+    let header = sim_header(cfg);
     let mut sinks = BTreeMap::new();
     for n in 0..cfg.nodes {
         let path = dir.join(format!("n{n}.jsonl"));

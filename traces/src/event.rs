@@ -33,6 +33,20 @@ pub struct Header {
     pub config: Config,
     /// The pipeline window α.
     pub alpha: u64,
+    /// The moment (in the events' `now` time, ms) from which the run injects no more faults
+    /// (global stabilisation time), if the recorder knows one: bounded liveness is checked
+    /// after it. Optional; absent means "no liveness claim".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gst: Option<u64>,
+    /// The largest difference between two nodes' clocks (ms), so that `now` stamps of
+    /// different nodes can be compared soundly (`a` is before `b` only if
+    /// `a.now + clock_skew < b.now`). Optional; absent means 0.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub clock_skew: u64,
+}
+
+fn is_zero(v: &u64) -> bool {
+    *v == 0
 }
 
 impl Header {
@@ -45,6 +59,8 @@ impl Header {
             nodes: config.members.clone(),
             config,
             alpha,
+            gst: None,
+            clock_skew: 0,
         }
     }
 }

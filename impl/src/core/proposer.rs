@@ -281,6 +281,7 @@ impl Cell {
         slots: &[Slot],
         commit: Slot,
     ) {
+        let own = self.commit;
         let Some(lead) = self.lead.as_mut().filter(|l| l.ballot == ballot) else {
             return;
         };
@@ -289,8 +290,10 @@ impl Cell {
         };
         // The latest report wins: a restarted peer's commit index goes back to 0. A stale
         // (reordered) report only costs a re-shipment, and the next `Commit` corrects it.
+        // Acknowledgements count from the lower of the two commit indexes (see
+        // `on_heartbeat`).
         peer.commit = commit;
-        let floor = peer.commit;
+        let floor = peer.commit.min(own);
         peer.acked.extend(slots.iter().copied());
         peer.acked.retain(|s| *s >= floor);
         for s in slots {
@@ -355,11 +358,17 @@ impl Cell {
         }
         let lead = self.lead.as_ref().expect("checked");
         let ballot = lead.ballot;
+        let own = self.commit;
         let mut shipments = Vec::new();
         for (peer, progress) in &lead.peers {
+            // From the lower of the peer's and the leader's commit index: a peer ahead of a
+            // new leader (it learned commits of the old one) must still vote at this ballot
+            // for the slots the leader has not committed, or the leader never commits them
+            // (found by bounded liveness in `physalia conform`, seed 169).
+            let floor = progress.commit.min(own).min(lead.next_slot);
             let proposals: Vec<Proposal> = self
                 .log
-                .range(progress.commit.min(lead.next_slot)..lead.next_slot)
+                .range(floor..lead.next_slot)
                 .filter(|(s, _)| !progress.acked.contains(s))
                 .take(self.opts.max_batch.max(1))
                 .map(|(s, (_, c))| Proposal {

@@ -42,6 +42,10 @@ use runtime::{Event, Runtime, Setup};
 use store::{Log, Replayed, StoreError, WalLog, WalRecord};
 use trace::CellFiles;
 
+/// The clock skew declared in trace headers: the nodes' `now` stamps are wall-clock ms of
+/// processes on one host (each sampled once at start, then monotonic).
+pub const CLOCK_SKEW_MS: u64 = 10;
+
 /// The size of a cell's jury when the cluster has at least that many nodes.
 pub const JURY: usize = 7;
 
@@ -141,7 +145,11 @@ impl NodeConfig {
     pub fn headers(&self) -> Vec<Header> {
         self.hosted()
             .into_iter()
-            .map(|(name, config)| Header::new(name, config, self.options.alpha))
+            .map(|(name, config)| {
+                let mut h = Header::new(name, config, self.options.alpha);
+                h.clock_skew = CLOCK_SKEW_MS;
+                h
+            })
             .collect()
     }
 }
@@ -184,7 +192,14 @@ pub fn boot(cfg: &NodeConfig) -> Result<Booted, NodeError> {
     let wall = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_micros() as u64);
-    let replayed = store::replay(recovered.snapshot.as_ref(), &recovered.records, wall)?;
+    let mut replayed = store::replay(recovered.snapshot.as_ref(), &recovered.records, wall)?;
+    // The boot file survives a repair of the log, so incarnations never repeat.
+    let boot_file = cfg.data_dir.join("incarnation");
+    if let Some((inc, floor)) = read_boot_file(&boot_file)? {
+        replayed.boot.incarnation = replayed.boot.incarnation.max(inc + 1);
+        replayed.boot.lamport = replayed.boot.lamport.max(floor + 1);
+    }
+    write_boot_file(&boot_file, replayed.boot.incarnation, replayed.boot.lamport)?;
     let log: Arc<dyn Log> = Arc::new(WalLog(wal));
     let record = WalRecord::Boot {
         incarnation: replayed.boot.incarnation,
@@ -198,6 +213,51 @@ pub fn boot(cfg: &NodeConfig) -> Result<Booted, NodeError> {
         truncated_tail_bytes: recovered.truncated_tail_bytes,
         discarded_records: recovered.discarded_records,
     })
+}
+
+/// Reads `incarnation lamport` from the boot file, if there is one.
+fn read_boot_file(path: &std::path::Path) -> Result<Option<(u64, u64)>, NodeError> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => {
+            return Err(NodeError::Config(format!(
+                "cannot read {}: {e}",
+                path.display()
+            )))
+        }
+    };
+    let bad = || {
+        NodeError::Config(format!(
+            "{} does not hold `INCARNATION LAMPORT`: {text:?}",
+            path.display()
+        ))
+    };
+    let mut parts = text.split_whitespace().map(str::parse::<u64>);
+    match (parts.next(), parts.next(), parts.next()) {
+        (Some(Ok(i)), Some(Ok(l)), None) => Ok(Some((i, l))),
+        _ => Err(bad()),
+    }
+}
+
+/// Writes the boot file atomically and durably (temporary file, fsync, rename, fsync of
+/// the directory).
+fn write_boot_file(path: &std::path::Path, inc: u64, lamport: u64) -> Result<(), NodeError> {
+    use std::io::Write;
+    let io = |what: &str, e: std::io::Error| {
+        NodeError::Config(format!("cannot {what} {}: {e}", path.display()))
+    };
+    let tmp = path.with_extension("tmp");
+    let mut f = std::fs::File::create(&tmp).map_err(|e| io("create", e))?;
+    writeln!(f, "{inc} {lamport}").map_err(|e| io("write", e))?;
+    f.sync_all().map_err(|e| io("fsync", e))?;
+    std::fs::rename(&tmp, path).map_err(|e| io("rename onto", e))?;
+    if let Some(dir) = path.parent() {
+        std::fs::File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| io("fsync the directory of", e))?;
+    }
+    Ok(())
 }
 
 /// A handle on a running node.

@@ -139,6 +139,10 @@ pub struct Runtime {
     inc: u64,
     opts: Options,
     start: Instant,
+    /// Wall-clock ms (Unix epoch) at `start`: the steps' `now` is `base_ms` plus the
+    /// monotonic time since `start`, so the `now` stamps of different nodes and runs are
+    /// comparable (up to clock skew), as the trace's linearizability check needs.
+    base_ms: u64,
     replicas: Vec<Replica>,
     index: HashMap<String, u32>,
     timers: BinaryHeap<Reverse<(u64, u32, u8)>>,
@@ -191,6 +195,9 @@ impl Runtime {
             inc: setup.boot.incarnation,
             opts: setup.options.clone(),
             start,
+            base_ms: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as u64),
             replicas: Vec::with_capacity(setup.cells.len()),
             index: HashMap::with_capacity(setup.cells.len()),
             timers: BinaryHeap::new(),
@@ -241,9 +248,10 @@ impl Runtime {
             let not_before = if designated == Some(rt.id) || !stored.promised.is_zero() {
                 0
             } else {
-                4 * setup.options.election_timeout
+                rt.base_ms + 4 * setup.options.election_timeout
             };
-            let (cell, out) = Cell::restart(rt.id, config, opts, stored, setup.boot, 0);
+            let now = rt.now_ms();
+            let (cell, out) = Cell::restart(rt.id, config, opts, stored, setup.boot, now);
             rt.index.insert(name.clone(), i as u32);
             rt.replicas.push(Replica {
                 name,
@@ -277,7 +285,7 @@ impl Runtime {
     }
 
     fn now_ms(&self) -> u64 {
-        self.start.elapsed().as_millis() as u64
+        self.base_ms + self.start.elapsed().as_millis() as u64
     }
 
     /// Runs the loop until [`Event::Shutdown`] or a storage failure.
@@ -286,10 +294,9 @@ impl Runtime {
         let mut next_tick = Instant::now();
         let mut synced = self.synced_rx.take().expect("run is called once");
         loop {
-            let next_timer = self
-                .timers
-                .peek()
-                .map(|Reverse((d, _, _))| self.start + Duration::from_millis(*d));
+            let next_timer = self.timers.peek().map(|Reverse((d, _, _))| {
+                self.start + Duration::from_millis(d.saturating_sub(self.base_ms))
+            });
             let wake = next_timer.map_or(next_tick, |t| t.min(next_tick));
             tokio::select! {
                 biased;

@@ -295,8 +295,8 @@ impl Sim {
         }
         node.armed.clear();
         self.report.crashes += 1;
-        let storage = self.nodes[id.0 as usize].storage.clone();
-        self.checker.on_storage(id, &storage);
+        self.checker
+            .on_storage(id, &self.nodes[id.0 as usize].storage);
     }
 
     /// Steps node `id` if it is up (a message to a down node is lost).
@@ -354,8 +354,9 @@ impl Sim {
             let p = node.pending.remove(0);
             node.storage.apply(&p.writes);
         }
-        let storage = node.storage.clone();
-        self.checker.on_storage(id, &storage);
+        // Borrow, not clone: the storage holds the whole log.
+        self.checker
+            .on_storage(id, &self.nodes[id.0 as usize].storage);
         self.step(id, Input::Persisted { up_to });
     }
 

@@ -27,6 +27,24 @@
 //! and may be called from async code directly. [`Wal::durable_lsn`] and
 //! [`Wal::is_durable`] never block on I/O.
 //!
+//! ```
+//! use physalia_impl::wal::{Wal, WalOptions};
+//!
+//! let dir = tempfile::tempdir().unwrap();
+//! let (wal, recovered) = Wal::open(dir.path(), WalOptions::default()).unwrap();
+//! assert!(recovered.records.is_empty() && recovered.snapshot.is_none());
+//! let a = wal.append(b"first").unwrap();
+//! let b = wal.append(b"second").unwrap();
+//! wal.sync_to(b).unwrap(); // one fdatasync covers both
+//! assert_eq!((a, b, wal.durable_lsn()), (1, 2, 2));
+//! wal.snapshot(1, b"state after record 1").unwrap();
+//! drop(wal);
+//!
+//! let (_, recovered) = Wal::open(dir.path(), WalOptions::default()).unwrap();
+//! assert_eq!(recovered.snapshot, Some((1, b"state after record 1".to_vec())));
+//! assert_eq!(recovered.records, vec![(2, b"second".to_vec())]);
+//! ```
+//!
 //! # On-disk format (version 1)
 //!
 //! One directory per node. All integers are little-endian; every checksum is CRC-32C
@@ -72,9 +90,20 @@
 //!    record and everything after it (the rest of its segment and every later segment) is
 //!    discarded instead; [`Recovered::discarded_records`] counts the damaged record plus
 //!    every record still recognisable after it.
+//!
+//!    In the last segment this rule can refuse a log that lost nothing acknowledged: a
+//!    machine crash after unsynced pages were written back out of order can leave an
+//!    unsynced record damaged and a later unsynced record intact. The rule cannot tell
+//!    that from bit rot, so it refuses; `repair` then loses nothing acknowledged, because
+//!    no record after the damaged one can have been acknowledged (its `fdatasync` would
+//!    have covered the damaged record too).
 //! 5. A record at or below the snapshot's LSN was acknowledged durable (the snapshot
 //!    syncs first), so a log ending below the snapshot is corruption too — unless
 //!    `repair`, where the log continues after the snapshot in a new segment.
+//!
+//! 6. Before `open` returns, the active segment is `fdatasync`ed and the directory
+//!    fsynced: after a process crash (the machine still up) the page cache holds records
+//!    that were never synced, and recovery hands them out as durable.
 //!
 //! A record acknowledged by `sync_to` is never dropped silently: the only records removed
 //! without `repair` are those of a torn tail, which were written after the last completed

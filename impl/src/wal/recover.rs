@@ -218,23 +218,73 @@ pub(super) fn open(dir: &Path, opts: &WalOptions) -> Result<Opened, WalError> {
         plan.remove.push(dir.join(format::segment_name(first)));
     }
 
-    let mut recovered = Recovered {
+    let scan = scan_live(dir, &live, snap, opts.repair)?;
+    plan.cut = scan.cut;
+    plan.drop_from = scan.drop_from;
+    let last_lsn = scan.expect - 1;
+    if !opts.repair {
+        refuse_missing_records(dir, &live, &scan, snapshot.is_some(), snap)?;
+    }
+    let recovered = Recovered {
         snapshot,
-        ..Recovered::default()
+        records: scan
+            .records
+            .into_iter()
+            .filter(|(lsn, _)| *lsn > snap)
+            .collect(),
+        truncated_tail_bytes: scan.truncated_tail_bytes,
+        discarded_records: scan.discarded_records,
     };
-    let mut records = Vec::new();
-    let mut expect = snap + 1;
-    let mut last_len = 0usize;
+    let (segments, active, active_len, next_lsn) = apply(dir, &live, plan, last_lsn, snap)?;
+    Ok(Opened {
+        recovered,
+        segments,
+        active,
+        active_len,
+        next_lsn,
+        snapshot_lsn: (snap > 0 || !listing.snapshots.is_empty()).then_some(snap),
+    })
+}
+
+/// What the scan of the live segments found.
+struct Scan {
+    /// Every valid record in order, those covered by the snapshot included.
+    records: Vec<(Lsn, Vec<u8>)>,
+    /// The LSN after the last valid record.
+    expect: Lsn,
+    /// `(segment index, offset)` where the log is cut (torn tail or repair).
+    cut: Option<(usize, usize)>,
+    /// Segments from this index on are dropped (a repair).
+    drop_from: Option<usize>,
+    /// The length of the last segment read.
+    last_len: usize,
+    truncated_tail_bytes: u64,
+    discarded_records: u64,
+}
+
+/// Reads the live segments in order, checking that they are contiguous from the
+/// snapshot on; stops at a torn tail, or at damage (an error unless `repair`).
+fn scan_live(dir: &Path, live: &[Lsn], snap: Lsn, repair: bool) -> Result<Scan, WalError> {
+    let mut scan = Scan {
+        records: Vec::new(),
+        expect: snap + 1,
+        cut: None,
+        drop_from: None,
+        last_len: 0,
+        truncated_tail_bytes: 0,
+        discarded_records: 0,
+    };
     for (i, &first) in live.iter().enumerate() {
         let path = dir.join(format::segment_name(first));
         let bytes = fs::read(&path).map_err(|e| WalError::io("read segment", &path, e))?;
         let is_last = i + 1 == live.len();
-        last_len = bytes.len();
+        scan.last_len = bytes.len();
+        let expect = scan.expect;
         let start = if i == 0 { 1..=expect } else { expect..=expect };
         let end = match check_header(&bytes, &path, first, is_last)? {
             Ok(lsn) if start.contains(&lsn) => {
-                let (end, next) = scan_segment(&bytes, lsn, is_last, &mut records);
-                expect = next;
+                let (end, next) = scan_segment(&bytes, lsn, is_last, &mut scan.records);
+                scan.expect = next;
                 end
             }
             Ok(lsn) if i == 0 => SegmentEnd::Damaged {
@@ -257,27 +307,38 @@ pub(super) fn open(dir: &Path, opts: &WalOptions) -> Result<Opened, WalError> {
         match end {
             SegmentEnd::Clean => {}
             SegmentEnd::Torn { at } => {
-                recovered.truncated_tail_bytes = (bytes.len() - at) as u64;
-                plan.cut = Some((i, at));
+                scan.truncated_tail_bytes = (bytes.len() - at) as u64;
+                scan.cut = Some((i, at));
             }
             SegmentEnd::Damaged { at, reason } => {
-                if !opts.repair {
+                if !repair {
                     return Err(WalError::Corrupt {
                         file: path,
                         offset: at as u64,
-                        lsn: expect,
+                        lsn: scan.expect,
                         reason,
                     });
                 }
-                recovered.discarded_records = discarded_count(dir, &live[i..], &bytes, at, expect)?;
-                plan.cut = Some((i, at));
-                plan.drop_from = Some(i + 1);
+                scan.discarded_records = discarded_count(dir, &live[i..], &bytes, at, scan.expect)?;
+                scan.cut = Some((i, at));
+                scan.drop_from = Some(i + 1);
                 break;
             }
         }
     }
-    let last_lsn = expect - 1;
-    if live.is_empty() && recovered.snapshot.is_some() && !opts.repair {
+    Ok(scan)
+}
+
+/// Refuses a log that lost records the snapshot proves were durable: no segment at all
+/// beside a snapshot, or a log ending below the snapshot's LSN.
+fn refuse_missing_records(
+    dir: &Path,
+    live: &[Lsn],
+    scan: &Scan,
+    has_snapshot: bool,
+    snap: Lsn,
+) -> Result<(), WalError> {
+    if live.is_empty() && has_snapshot {
         return Err(WalError::Corrupt {
             file: dir.join(format::segment_name(snap + 1)),
             offset: 0,
@@ -288,31 +349,23 @@ pub(super) fn open(dir: &Path, opts: &WalOptions) -> Result<Opened, WalError> {
             ),
         });
     }
-    if last_lsn < snap && !opts.repair {
-        let (file, offset) = match (plan.cut, live.last()) {
-            (Some((i, at)), _) => (dir.join(format::segment_name(live[i])), at as u64),
-            (None, Some(&first)) => (dir.join(format::segment_name(first)), last_len as u64),
-            (None, None) => unreachable!("an empty log with a snapshot was refused above"),
-        };
-        return Err(WalError::Corrupt {
-            file,
-            offset,
-            lsn: last_lsn + 1,
-            reason: format!(
-                "the log ends at LSN {last_lsn}, below the snapshot's LSN {snap}: \
-                 records that were acknowledged durable are missing"
-            ),
-        });
+    let last_lsn = scan.expect - 1;
+    if last_lsn >= snap {
+        return Ok(());
     }
-    recovered.records = records.into_iter().filter(|(lsn, _)| *lsn > snap).collect();
-    let (segments, active, active_len, next_lsn) = apply(dir, &live, plan, last_lsn, snap)?;
-    Ok(Opened {
-        recovered,
-        segments,
-        active,
-        active_len,
-        next_lsn,
-        snapshot_lsn: (snap > 0 || !listing.snapshots.is_empty()).then_some(snap),
+    let (file, offset) = match (scan.cut, live.last()) {
+        (Some((i, at)), _) => (dir.join(format::segment_name(live[i])), at as u64),
+        (None, Some(&first)) => (dir.join(format::segment_name(first)), scan.last_len as u64),
+        (None, None) => unreachable!("an empty log with a snapshot was refused above"),
+    };
+    Err(WalError::Corrupt {
+        file,
+        offset,
+        lsn: last_lsn + 1,
+        reason: format!(
+            "the log ends at LSN {last_lsn}, below the snapshot's LSN {snap}: \
+             records that were acknowledged durable are missing"
+        ),
     })
 }
 
@@ -380,15 +433,20 @@ fn apply(
     for path in &plan.remove {
         fs::remove_file(path).map_err(|e| WalError::io("delete", path, e))?;
     }
-    if !plan.remove.is_empty() {
-        fsync_dir(dir)?;
-    }
+    // Always, not only after deletions: a snapshot renamed or a segment created just
+    // before a process crash may not have its directory entry on disk yet.
+    fsync_dir(dir)?;
     if let Some(&first) = kept.last() {
         let path = dir.join(format::segment_name(first));
         let active = OpenOptions::new()
             .append(true)
             .open(&path)
             .map_err(|e| WalError::io("open segment", &path, e))?;
+        // After a process crash (not a machine crash) the page cache still holds records
+        // that were never synced; recovery reports them, so make them durable first.
+        active
+            .sync_data()
+            .map_err(|e| WalError::io("fdatasync", &path, e))?;
         let len = active
             .metadata()
             .map_err(|e| WalError::io("stat segment", &path, e))?

@@ -1,0 +1,241 @@
+//! `physalia conform`: replay a recorded trace (one file, or the per-node files of one run)
+//! against the specification, and check linearizability and bounded liveness on it.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use anyhow::Result;
+use clap::Args;
+use physalia_refinement::history::LivenessBounds;
+use physalia_refinement::replay::{self, Options, Report, MAPPING};
+
+/// Arguments of `physalia conform`.
+#[derive(Args, Debug)]
+pub struct ConformArgs {
+    /// Trace files (JSON Lines) of one run, or directories holding them (every `.jsonl`).
+    #[arg(value_name = "TRACE", required_unless_present = "mapping")]
+    pub traces: Vec<PathBuf>,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// B₁: a distinguished proposer must exist within this many ms after GST.
+    #[arg(long, default_value_t = LivenessBounds::default().leader_ms, value_name = "MS")]
+    pub leader_bound: u64,
+    /// B₂: every request first received after GST must be answered within this many ms.
+    #[arg(long, default_value_t = LivenessBounds::default().answer_ms, value_name = "MS")]
+    pub answer_bound: u64,
+    /// Most specification states kept in the replay frontier.
+    #[arg(long, default_value_t = Options::default().frontier_cap)]
+    pub frontier_cap: usize,
+    /// Print the mapping from trace event kinds to specification actions, and exit.
+    #[arg(long)]
+    pub mapping: bool,
+    /// When the trace does not conform, write its shortest failing prefix into this
+    /// directory, one file per node (`n0.jsonl`, ...), for a smaller reproduction.
+    #[arg(long, value_name = "DIR")]
+    pub save_prefix: Option<PathBuf>,
+}
+
+impl ConformArgs {
+    fn options(&self) -> Options {
+        Options {
+            frontier_cap: self.frontier_cap,
+            liveness: LivenessBounds {
+                leader_ms: self.leader_bound,
+                answer_ms: self.answer_bound,
+            },
+            ..Options::default()
+        }
+    }
+}
+
+/// Runs `physalia conform`: exit 0 if the trace conforms, 1 if it does not, 2 if it cannot
+/// be used (with why).
+pub fn run(args: &ConformArgs) -> Result<u8> {
+    if args.mapping {
+        print_mapping();
+        return Ok(0);
+    }
+    let merged = match replay::load(&args.traces) {
+        Ok(m) => m,
+        Err(e) => {
+            if args.json {
+                let v = serde_json::json!({ "verdict": "unusable", "error": e.to_string() });
+                println!("{v}");
+            } else {
+                eprintln!("error: the trace cannot be used: {e}");
+            }
+            return Ok(2);
+        }
+    };
+    let report = replay::conform(&merged, &args.options());
+    if args.json {
+        let mut v = serde_json::to_value(&report)?;
+        v["verdict"] = serde_json::json!(if report.conforms() {
+            "conforms"
+        } else {
+            "does not conform"
+        });
+        println!("{}", serde_json::to_string_pretty(&v)?);
+    } else {
+        print_report(
+            &report,
+            merged.header.config.members.len(),
+            args.traces.len(),
+        );
+    }
+    if let (Some(dir), Some(f)) = (&args.save_prefix, &report.failure) {
+        save_prefix(&merged, f.prefix_len, dir)?;
+        if !args.json {
+            println!(
+                "shortest failing prefix written to {} (`physalia conform {}` reproduces the failure)",
+                dir.display(),
+                dir.display()
+            );
+        }
+    }
+    Ok(if report.conforms() { 0 } else { 1 })
+}
+
+/// Writes the first `len` events of `merged` as per-node trace files in `dir`.
+fn save_prefix(merged: &physalia_traces::Merged, len: usize, dir: &std::path::Path) -> Result<()> {
+    use anyhow::Context;
+    use std::collections::BTreeMap;
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let mut writers = BTreeMap::new();
+    for loc in &merged.events[..len.min(merged.events.len())] {
+        let node = loc.event.node;
+        if !writers.contains_key(&node) {
+            let path = dir.join(format!("n{}.jsonl", node.0));
+            let file = std::fs::File::create(&path)
+                .with_context(|| format!("creating {}", path.display()))?;
+            let w =
+                physalia_traces::TraceWriter::new(std::io::BufWriter::new(file), &merged.header)
+                    .with_context(|| format!("writing {}", path.display()))?;
+            writers.insert(node, w);
+        }
+        let w = writers.get_mut(&node).expect("inserted above");
+        w.write(&loc.event).context("writing the prefix")?;
+    }
+    for w in writers.values_mut() {
+        w.flush().context("writing the prefix")?;
+    }
+    Ok(())
+}
+
+fn print_mapping() {
+    println!("trace event kind → specification actions ([X]: unlogged, inserted only when the event is otherwise disabled)\n");
+    for (kind, actions, cond) in MAPPING {
+        println!("  {kind:<32} {actions}");
+        if !cond.is_empty() {
+            println!("  {:<32}   ({cond})", "");
+        }
+    }
+}
+
+/// Prints the human report.
+pub fn print_report(r: &Report, nodes: usize, files: usize) {
+    println!(
+        "trace: cell {} ({nodes} nodes), {} events from {files} path(s)",
+        r.cell, r.events
+    );
+    println!(
+        "replay: {}/{} events matched in {:.3} s (frontier ≤ {}; unlogged actions inserted: {} crash(es), {} duplicate(s))",
+        r.matched, r.events, r.replay_seconds, r.frontier_max, r.silent_crashes, r.silent_duplicates
+    );
+    match &r.failure {
+        None => println!(
+            "safety: agreement, committed prefix, validity, promise monotonic, durability, applied in slot order held on every replayed state"
+        ),
+        Some(f) => {
+            println!();
+            println!(
+                "FAILED at event {} ({}:{}), {}: {}",
+                f.index, f.file, f.line, f.node, f.event
+            );
+            println!("  check failed: {}", f.check);
+            if let Some(why) = &f.disabled {
+                println!("  why: {why}");
+            }
+            if !f.findings.is_empty() {
+                println!("  what the specification allows vs what the node logged:");
+                for x in &f.findings {
+                    println!("    {}:", x.field);
+                    println!("      allowed: {}", x.allowed);
+                    println!("      logged:  {}", x.logged);
+                }
+            }
+            for v in &f.violations {
+                println!("  safety property `{}` broken: {}", v.property, v.detail);
+            }
+            println!("  enabled at {} before the event:", f.node);
+            for e in &f.enabled {
+                println!("    - {e}");
+            }
+            println!(
+                "  shortest failing prefix: the first {} events of the merged trace",
+                f.prefix_len
+            );
+            if !r.consequences.is_empty() {
+                println!("  replaying on from what the node logged, the divergence leads to:");
+                for c in &r.consequences {
+                    for v in &c.violations {
+                        println!(
+                            "    event {} ({}:{}), {}: {}: `{}` broken: {}",
+                            c.index, c.file, c.line, c.node, c.event, v.property, v.detail
+                        );
+                    }
+                }
+            }
+        }
+    }
+    if let Some(l) = &r.linearizability {
+        println!(
+            "linearizability: {} operations, {} ({:.3} s){}",
+            l.operations,
+            l.verdict,
+            r.lin_seconds,
+            l.detail
+                .as_ref()
+                .map(|d| format!("\n  {d}"))
+                .unwrap_or_default()
+        );
+    }
+    match &r.liveness {
+        Some(l) => {
+            println!(
+                "liveness after GST {} ms: leader {} (bound {} ms); {} request(s) answered, slowest {} ms (bound {} ms); {} too late in the trace to judge",
+                l.gst,
+                l.leader_after_ms.map_or("never seen".into(), |t| format!("after {t} ms")),
+                l.bounds.leader_ms,
+                l.requests_checked,
+                l.slowest_answer_ms,
+                l.bounds.answer_ms,
+                l.undecided
+            );
+            for f in &l.failures {
+                println!("  {f}");
+            }
+        }
+        None if r.failure.is_none() => println!("liveness: not checked (the trace states no GST)"),
+        None => {}
+    }
+    if r.unacknowledged_at_end > 0 {
+        println!(
+            "note: {} held message(s) were delivered before their write was acknowledged, and the trace ends first",
+            r.unacknowledged_at_end
+        );
+    }
+    println!(
+        "verdict: {}",
+        if r.conforms() {
+            "CONFORMS".to_owned()
+        } else {
+            format!(
+                "DOES NOT CONFORM ({})",
+                r.failed_check().unwrap_or_default()
+            )
+        }
+    );
+    let _ = std::io::stdout().flush();
+}

@@ -1,0 +1,266 @@
+//! `physalia verify`: the workbench's main job on built-in defaults. Model-check the default
+//! configuration, simulate a set of seeds of a 7-node cell under faults, replay every trace
+//! against the specification, check linearizability and bounded liveness, and print one
+//! summary table.
+
+use std::io::Write;
+use std::time::Instant;
+
+use anyhow::Result;
+use clap::Args;
+use physalia_impl::sim::SimConfig;
+use physalia_model::check::{self, CheckOptions, Strategy};
+use physalia_model::{CellConfig, CellModel};
+use physalia_refinement::replay::Options;
+
+use crate::sweep::simulate_and_conform;
+
+/// Arguments of `physalia verify`.
+#[derive(Args, Debug)]
+pub struct VerifyArgs {
+    /// Seeds to simulate and check.
+    #[arg(long, default_value_t = 20)]
+    pub seeds: u64,
+    /// The first seed.
+    #[arg(long, default_value_t = 0)]
+    pub first_seed: u64,
+    /// Simulator events per seed.
+    #[arg(long, default_value_t = 20_000)]
+    pub steps: u64,
+    /// Nodes in the simulated cell.
+    #[arg(long, default_value_t = 7, value_parser = clap::value_parser!(u32).range(1..=7))]
+    pub nodes: u32,
+    /// Simulated time (ms) after which no fault is injected (GST).
+    #[arg(long, default_value_t = 5_000)]
+    pub gst: u64,
+    /// Skip the model check (simulation and trace checks only: the large sweep).
+    #[arg(long)]
+    pub skip_model: bool,
+    /// Run every replica with this injected bug (a build with `--features bugs` only) and
+    /// stop at the first seed on which a check fails, saying which checks caught it.
+    #[cfg(feature = "bugs")]
+    #[arg(long, value_name = "NAME")]
+    pub bug: Option<physalia_impl::bugs::Bug>,
+}
+
+/// One row of the summary.
+#[derive(Default)]
+struct Row {
+    runs: u64,
+    passed: u64,
+    seconds: f64,
+    note: String,
+}
+
+impl Row {
+    fn failed(&self) -> u64 {
+        self.runs - self.passed
+    }
+}
+
+/// One line saying which checks caught an injected bug: `detected: seed S (N seeds run);
+/// online checks: …; conformance: CHECK at event E of T; linearizability: …; liveness: …`.
+#[cfg(feature = "bugs")]
+fn detection(seed: u64, seeds_run: u64, r: &crate::sweep::SeedRun) -> String {
+    let mut parts = vec![format!("detected: seed {seed} ({seeds_run} seeds run)")];
+    parts.push(format!(
+        "online checks: {}",
+        if r.sim.violations.is_empty() {
+            "held".to_owned()
+        } else {
+            format!(
+                "{} violation(s), first {}",
+                r.sim.violations.len(),
+                r.sim.violations[0]
+            )
+        }
+    ));
+    parts.push(match &r.conform.failure {
+        None => "conformance: held".to_owned(),
+        Some(f) => format!(
+            "conformance: {} at event {} of {}",
+            f.check, f.prefix_len, r.conform.events
+        ),
+    });
+    if let Some(l) = &r.conform.linearizability {
+        parts.push(format!("linearizability: {}", l.verdict));
+    }
+    if let Some(l) = &r.conform.liveness {
+        parts.push(format!(
+            "liveness: {}",
+            if l.holds() { "held" } else { "failed" }
+        ));
+    }
+    parts.join("; ")
+}
+
+/// Runs `physalia verify`; exit 0 if every check passed, 1 otherwise.
+pub fn run(args: &VerifyArgs) -> Result<u8> {
+    let mut rows: Vec<(&str, Row)> = Vec::new();
+    let mut failures: Vec<String> = Vec::new();
+    if !args.skip_model {
+        let cfg = CellConfig::default();
+        let symmetry = physalia_model::symmetry::is_exact(&cfg);
+        let opts = CheckOptions {
+            strategy: Strategy::Dfs,
+            threads: 1,
+            symmetry,
+        };
+        eprintln!("model check of the default configuration (physalia check)…");
+        let started = Instant::now();
+        let report = check::run(CellModel::new(cfg.clone()), &opts, |p| {
+            eprint!("\r  {} states, depth {}   ", p.unique, p.depth);
+        })
+        .map_err(anyhow::Error::msg)?;
+        eprintln!();
+        let ok = !report.failed();
+        if !ok {
+            failures.push(format!(
+                "model check: {} (run `physalia check` for the counterexamples)",
+                report
+                    .properties
+                    .iter()
+                    .filter(|p| p.verdict.is_failure())
+                    .map(|p| p.name)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+        rows.push((
+            "model check (default config)",
+            Row {
+                runs: 1,
+                passed: u64::from(ok),
+                seconds: started.elapsed().as_secs_f64(),
+                note: format!(
+                    "{} states{}, {} properties",
+                    report.stats.unique,
+                    if symmetry { " up to symmetry" } else { "" },
+                    report.properties.len()
+                ),
+            },
+        ));
+    }
+    let (mut sim, mut conf, mut lin, mut live) = (
+        Row::default(),
+        Row::default(),
+        Row::default(),
+        Row::default(),
+    );
+    let (mut events, mut ops, mut bytes) = (0usize, 0usize, 0usize);
+    let opts = Options::default();
+    for seed in args.first_seed..args.first_seed + args.seeds {
+        let cfg = SimConfig {
+            seed,
+            nodes: args.nodes,
+            steps: args.steps,
+            gst: args.gst,
+            #[cfg(feature = "bugs")]
+            bug: args.bug,
+            ..SimConfig::default()
+        };
+        let failures_before = failures.len();
+        eprint!("\r  seed {seed}: simulating and replaying…   ");
+        let r = simulate_and_conform(&cfg, &opts)?;
+        let repro = format!(
+            "physalia simulate --seed {seed} --nodes {} --steps {} --trace-out DIR && physalia conform DIR",
+            args.nodes, args.steps
+        );
+        events += r.conform.events;
+        bytes += r.trace_bytes;
+        sim.runs += 1;
+        sim.seconds += r.sim_seconds;
+        if r.sim.violations.is_empty() {
+            sim.passed += 1;
+        } else {
+            failures.push(format!(
+                "seed {seed}: online checks: {:?} ({repro})",
+                r.sim.violations
+            ));
+        }
+        conf.runs += 1;
+        conf.seconds += r.conform.replay_seconds;
+        match &r.conform.failure {
+            None => conf.passed += 1,
+            Some(f) => failures.push(format!(
+                "seed {seed}: conformance: {} at event {} ({}: {}) ({repro})",
+                f.check, f.index, f.node, f.event
+            )),
+        }
+        if let Some(l) = &r.conform.linearizability {
+            lin.runs += 1;
+            lin.seconds += r.conform.lin_seconds;
+            ops += l.operations;
+            if l.holds() {
+                lin.passed += 1;
+            } else {
+                failures.push(format!(
+                    "seed {seed}: linearizability: {} ({repro})",
+                    l.verdict
+                ));
+            }
+        }
+        if let Some(l) = &r.conform.liveness {
+            live.runs += 1;
+            if l.holds() {
+                live.passed += 1;
+            } else {
+                failures.push(format!(
+                    "seed {seed}: liveness: {} ({repro})",
+                    l.failures.join("; ")
+                ));
+            }
+        }
+        #[cfg(feature = "bugs")]
+        if args.bug.is_some() && failures.len() > failures_before {
+            eprintln!();
+            println!("{}", detection(seed, seed - args.first_seed + 1, &r));
+            break;
+        }
+        let _ = failures_before;
+    }
+    eprintln!();
+    sim.note = format!(
+        "{} nodes, faults until GST {} ms, {} events each",
+        args.nodes, args.gst, args.steps
+    );
+    conf.note = format!(
+        "{events} events, {:.0} events/s, {:.1} MB of trace",
+        events as f64 / conf.seconds.max(1e-9),
+        bytes as f64 / 1e6
+    );
+    lin.note = format!("{ops} operations");
+    live.note = "leader within 2000 ms, answers within 3000 ms".into();
+    rows.push(("simulation (online checks)", sim));
+    rows.push(("conformance (trace replay)", conf));
+    rows.push(("linearizability", lin));
+    rows.push(("liveness after GST", live));
+    println!();
+    println!(
+        "{:<30} {:>5} {:>7} {:>7} {:>9}",
+        "check", "runs", "passed", "failed", "time"
+    );
+    for (name, r) in &rows {
+        println!(
+            "{:<30} {:>5} {:>7} {:>7} {:>7.1} s   {}",
+            name,
+            r.runs,
+            r.passed,
+            r.failed(),
+            r.seconds,
+            r.note
+        );
+    }
+    let failed = rows.iter().any(|(_, r)| r.failed() > 0 || r.runs == 0);
+    if failed {
+        println!("\nFAILURES:");
+        for f in &failures {
+            println!("  {f}");
+        }
+        println!("verdict: FAILED");
+    } else {
+        println!("\nverdict: every check passed");
+    }
+    let _ = std::io::stdout().flush();
+    Ok(u8::from(failed))
+}

@@ -1,0 +1,249 @@
+//! The state of the implementation-granularity specification: one [`NodeSpec`] per node
+//! (the protocol state `docs/protocol.md` gives every node, plus what the implementation adds
+//! and `impl/README.md` lists: persist batches, held self-votes, the leader's vote tally),
+//! the [`Ghost`] variables the safety properties read, and the [`Network`] of sent messages.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use physalia_traces::{
+    Ballot, ClientId, Command, DurableWrite, Endpoint, Msg, MsgId, NodeId, OpSeq, PersistId, Role,
+    Slot, Txn, TxnResult,
+};
+
+use crate::kv::KvSpec;
+
+/// What a node's storage holds.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Storage {
+    /// The durable promise.
+    pub promised: Ballot,
+    /// The durable log: slot → (ballot, command).
+    pub log: BTreeMap<Slot, (Ballot, Command)>,
+}
+
+impl Storage {
+    /// Applies one durable write.
+    pub fn apply(&mut self, w: &DurableWrite) {
+        match w {
+            DurableWrite::Promised { ballot } => self.promised = *ballot,
+            DurableWrite::Accepted { entry } => {
+                self.log
+                    .insert(entry.slot, (entry.ballot, entry.command.clone()));
+            }
+        }
+    }
+}
+
+/// The applied prefix of a node's log: the store and, per client, its latest operation and
+/// that operation's first result (exactly-once: a repeat is answered with it).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Store {
+    /// The key-value store.
+    pub kv: KvSpec,
+    /// Per client: its latest applied operation and the result.
+    pub sessions: BTreeMap<ClientId, (OpSeq, TxnResult)>,
+    /// Slots applied.
+    pub applied: Slot,
+}
+
+impl Store {
+    /// Applies the command of slot `applied`; returns the client result it produces, if any.
+    pub fn apply(&mut self, command: &Command) -> Option<(ClientId, OpSeq, TxnResult)> {
+        self.applied += 1;
+        let Command::Op { client, seq, txn } = command else {
+            return None;
+        };
+        match self.sessions.get(client) {
+            Some((last, result)) if last == seq => return Some((*client, *seq, result.clone())),
+            Some((last, _)) if last > seq => return None,
+            _ => {}
+        }
+        let result = self.kv.apply(txn);
+        self.sessions.insert(*client, (*seq, result.clone()));
+        Some((*client, *seq, result))
+    }
+}
+
+/// A campaign in progress.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Campaign {
+    /// The ballot campaigned for.
+    pub ballot: Ballot,
+    /// The candidate's commit index when it started: `Prepare.from`.
+    pub from: Slot,
+    /// Peers whose `Promise` arrived.
+    pub promised_by: BTreeSet<NodeId>,
+    /// Whether the candidate's own promise is durable (its own vote counts only then).
+    pub self_durable: bool,
+    /// Per slot `>= from`, the highest-ballot entry reported (its own log included).
+    pub learned: BTreeMap<Slot, (Ballot, Command)>,
+}
+
+/// Leadership at one ballot.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Lead {
+    /// The ballot led with.
+    pub ballot: Ballot,
+    /// The commit index when elected: slots from here on are (re-)proposed at `ballot`.
+    pub start: Slot,
+    /// The first slot not proposed yet.
+    pub next_slot: Slot,
+    /// Per slot, the nodes whose acceptance at `ballot` is durable (known to the leader).
+    pub votes: BTreeMap<Slot, BTreeSet<NodeId>>,
+}
+
+/// One node as the specification sees it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NodeSpec {
+    /// Whether the node is running.
+    pub up: bool,
+    /// The incarnation running (or last run).
+    pub inc: Option<u64>,
+    /// The promise as issued (durable once its batch is).
+    pub promised: Ballot,
+    /// The log as issued.
+    pub log: BTreeMap<Slot, (Ballot, Command)>,
+    /// What storage holds.
+    pub storage: Storage,
+    /// Batches issued and not yet acknowledged durable, oldest first.
+    pub pending: Vec<(PersistId, Vec<DurableWrite>)>,
+    /// The last batch id issued in this incarnation.
+    pub issued: PersistId,
+    /// Follower, candidate or leader.
+    pub role: Role,
+    /// The ballot campaigned or led with.
+    pub ballot: Ballot,
+    /// Slots below it are known chosen.
+    pub commit: Slot,
+    /// The applied prefix.
+    pub store: Store,
+    /// The campaign, while a candidate.
+    pub campaign: Option<Campaign>,
+    /// The leadership, while a leader.
+    pub lead: Option<Lead>,
+    /// Client operations that reached this node in its current incarnation as a `Request`
+    /// (a leader may propose only those: Validity).
+    pub requested: BTreeMap<(ClientId, OpSeq), Txn>,
+    /// How many slots of `log` hold each client operation (kept with `log` by [`put`]).
+    ///
+    /// [`put`]: NodeSpec::put
+    pub ops_in_log: HashMap<(ClientId, OpSeq), u32>,
+}
+
+impl NodeSpec {
+    /// A node that never ran.
+    pub fn new() -> NodeSpec {
+        NodeSpec {
+            up: false,
+            inc: None,
+            promised: Ballot::ZERO,
+            log: BTreeMap::new(),
+            storage: Storage::default(),
+            pending: Vec::new(),
+            issued: 0,
+            role: Role::Follower,
+            ballot: Ballot::ZERO,
+            commit: 0,
+            store: Store::default(),
+            campaign: None,
+            lead: None,
+            requested: BTreeMap::new(),
+            ops_in_log: HashMap::new(),
+        }
+    }
+
+    /// Writes `entry` at `slot` of the issued log.
+    pub fn put(&mut self, slot: Slot, entry: (Ballot, Command)) {
+        if let Command::Op { client, seq, .. } = &entry.1 {
+            *self.ops_in_log.entry((*client, *seq)).or_default() += 1;
+        }
+        if let Some((_, Command::Op { client, seq, .. })) = self.log.insert(slot, entry) {
+            if let Some(n) = self.ops_in_log.get_mut(&(client, seq)) {
+                *n -= 1;
+                if *n == 0 {
+                    self.ops_in_log.remove(&(client, seq));
+                }
+            }
+        }
+    }
+
+    /// Replaces the issued log (at a restart).
+    pub fn set_log(&mut self, log: BTreeMap<Slot, (Ballot, Command)>) {
+        self.ops_in_log.clear();
+        for (_, c) in log.values() {
+            if let Command::Op { client, seq, .. } = c {
+                *self.ops_in_log.entry((*client, *seq)).or_default() += 1;
+            }
+        }
+        self.log = log;
+    }
+}
+
+impl Default for NodeSpec {
+    fn default() -> Self {
+        NodeSpec::new()
+    }
+}
+
+/// Ghost state: never read by the protocol rules, only by the safety properties.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Ghost {
+    /// Every durable acceptance ever made: `(slot, ballot)` → the command and who accepted it.
+    pub votes: BTreeMap<(Slot, Ballot), (Command, BTreeSet<NodeId>)>,
+    /// The command chosen at each slot (accepted durably by a quorum at one ballot), with the
+    /// ballot it was first chosen at.
+    pub chosen: BTreeMap<Slot, (Command, Ballot)>,
+    /// Every ballot a node campaigned with, in any incarnation.
+    pub campaigns: BTreeSet<Ballot>,
+    /// The client operations that reached any node as a `Request`.
+    pub requested: BTreeSet<(ClientId, OpSeq)>,
+    /// The client operations chosen in some slot.
+    pub chosen_ops: BTreeSet<(ClientId, OpSeq)>,
+    /// Held messages delivered before the sender acknowledged the batch they wait for (the
+    /// merged order may show the receive first): per `(sender, incarnation)`, `(batch,
+    /// message, event index of the receive)`. Each must be acknowledged, or survive a crash,
+    /// in that incarnation.
+    pub early: BTreeMap<(NodeId, u64), Vec<EarlyDelivery>>,
+}
+
+/// What an `Accepted` reports: `(slot, ballot, command)` accepted durably by its sender.
+pub type Report = (Slot, Ballot, Command);
+
+/// A held message delivered early: `(batch it waits for, message, event index of the
+/// receive)`.
+pub type EarlyDelivery = (PersistId, MsgId, usize);
+
+/// A message as sent, kept for the receive that names it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SentMsg {
+    /// The sending node.
+    pub from: NodeId,
+    /// Its destination.
+    pub to: Endpoint,
+    /// The sender's Lamport clock when it created the message.
+    pub lc: u64,
+    /// The persist batch it waits for, if held.
+    pub after_persist: Option<PersistId>,
+    /// The message.
+    pub msg: Msg,
+    /// Copies in flight (a send makes one; a duplication adds one; a delivery takes one).
+    pub copies: u32,
+    /// For an `Accepted`: the acceptances it reports, `(slot, ballot, command)`.
+    pub reports: Vec<Report>,
+}
+
+/// Every message sent so far (the same for every state of a frontier: sends are logged).
+#[derive(Clone, Debug, Default)]
+pub struct Network {
+    /// Sent messages by id.
+    pub msgs: HashMap<MsgId, SentMsg>,
+    /// Per `(sender, incarnation)`: the highest batch acknowledged durable.
+    pub persisted: HashMap<(NodeId, u64), PersistId>,
+}
+
+impl Network {
+    /// The message `id`, if it was sent.
+    pub fn get(&self, id: &MsgId) -> Option<&SentMsg> {
+        self.msgs.get(id)
+    }
+}
