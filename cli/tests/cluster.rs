@@ -226,7 +226,8 @@ impl Cluster {
 
     /// Stops every node (SIGKILL), then reads and merges every cell's trace files (the
     /// checks of `physalia_traces::merge`: dense sequences, Lamport order, every receive
-    /// names a recorded send). Returns the number of events.
+    /// names a recorded send) and runs `physalia conform` on each cell's directory.
+    /// Returns the number of events.
     fn check_traces(&mut self) -> usize {
         for i in 0..self.addrs.len() as u32 {
             self.kill(i);
@@ -241,6 +242,20 @@ impl Cluster {
             }
             let merged = physalia_traces::merge(files).unwrap_or_else(|e| panic!("{e}"));
             events += merged.events.len();
+            // Refinement: every step one the specification allows, safety on every state,
+            // and the client history recorded in the trace linearizable.
+            let out = Command::new(env!("CARGO_BIN_EXE_physalia"))
+                .arg("conform")
+                .arg(&dir)
+                .output()
+                .unwrap();
+            let report = String::from_utf8_lossy(&out.stdout);
+            assert!(
+                out.status.success(),
+                "c{cell} does not conform:\n{report}{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            assert!(report.contains(", linearizable"), "{report}");
         }
         events
     }
@@ -562,6 +577,7 @@ fn torn_tail_is_recovered_and_a_corrupt_middle_stops_the_node() {
         let mut client = cluster.client(7);
         client.put("c0", "again", int(1)).await.unwrap();
     });
+    cluster.check_traces(); // the runs before the repair
 }
 
 /// Sends raw frames to node 0 as a client would, and returns whether a well-formed
@@ -586,7 +602,7 @@ fn send_raw(addr: &str, frames: &[Vec<u8>], then: Option<&[u8]>) -> Option<Vec<u
 #[test]
 fn garbage_and_wrong_hmac_frames_are_rejected_and_counted() {
     let _g = serial();
-    let cluster = Cluster::new("garbage_and_wrong_hmac_frames", 3, 1);
+    let mut cluster = Cluster::new("garbage_and_wrong_hmac_frames", 3, 1);
     let rt = runtime();
     let addr = cluster.addrs[0].clone();
     let status = Wire::Request {
@@ -661,6 +677,7 @@ fn garbage_and_wrong_hmac_frames_are_rejected_and_counted() {
         client.put("c0", "after", int(1)).await.unwrap();
         assert_eq!(client.get("c0", "after").await.unwrap(), Some(int(1)));
     });
+    cluster.check_traces();
 }
 
 #[test]
