@@ -4,8 +4,10 @@
 //! with many cells writes one file per cell and incarnation:
 //! `DIR/<cell>/n<node>.i<incarnation>.jsonl`. The layer's sink learns which cell an event
 //! belongs to from [`record`], which the runtime calls on the thread that steps the cell.
-//! Each line reaches the kernel before the step's messages are queued (a line-buffered
-//! file), so a node killed with SIGKILL leaves no receive without its send in the traces.
+//! Each line reaches the kernel (a line-buffered file) before the step's WAL record is
+//! written and its messages are queued, so a node killed with SIGKILL leaves no durable
+//! write and no receive that its trace does not show. (Buffering lines across steps would
+//! have to flush before every WAL append and send anyway: the page cache survives SIGKILL.)
 
 use std::cell::Cell as StdCell;
 use std::collections::HashMap;
