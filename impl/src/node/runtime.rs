@@ -23,16 +23,21 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use physalia_traces::{
-    ClientId, Config, Envelope, Key, Msg, NodeId, OpSeq, PersistId, Role, TimeoutKind, Txn,
+    ClientId, Config, Envelope, Msg, NodeId, OpSeq, PersistId, Role, TimeoutKind,
 };
 use tokio::sync::{mpsc, oneshot};
 
 use super::metrics::Metrics;
 use super::store::{encode, Log, Lsn, StoreError, WalRecord};
 use super::trace::CellFiles;
-use super::wire::{CellStatus, ClientRequest, ClientResponse, NodeStatus, PeerMsg};
+use super::wire::{ClientRequest, ClientResponse, PeerMsg};
 use crate::core::{Boot, Cell, ClientReply, Durable, Input, Options, Output, Timers};
 use crate::sm::LocalRead;
+
+mod clients;
+mod idle;
+
+use idle::designated;
 
 /// Heartbeats with nothing in flight (each re-sends `Commit`) before a leader is parked.
 pub const IDLE_BEATS: u8 = 1;
@@ -168,14 +173,6 @@ pub struct Runtime {
     /// Replicas campaigning right now (role `Candidate`).
     campaigning: usize,
     rng: u64,
-}
-
-/// The member that runs a fresh cell's first election: for cell `c<i>`, member `i mod k`
-/// of its jury of `k` (so the first leaders spread over the nodes).
-fn designated(name: &str, config: &Config) -> Option<NodeId> {
-    let i: usize = name.strip_prefix('c')?.parse().ok()?;
-    let m = &config.members;
-    (!m.is_empty()).then(|| m[i % m.len()])
 }
 
 const KINDS: [TimeoutKind; 3] = [
@@ -488,110 +485,6 @@ impl Runtime {
         }
     }
 
-    fn fire(&mut self, idx: u32, kind: TimeoutKind) {
-        use std::sync::atomic::Ordering::Relaxed;
-        let now = self.now_ms();
-        let r = &mut self.replicas[idx as usize];
-        match kind {
-            TimeoutKind::Election => {
-                let fresh = r.cell.promised().is_zero();
-                // A fresh cell waits for its designated first proposer while that node
-                // is alive (parked under it), or at least until `not_before`.
-                let first = r.designated.filter(|d| *d != self.id);
-                if let Some(d) =
-                    first.filter(|d| fresh && self.peers.get(d).is_some_and(|p| p.live))
-                {
-                    r.parked = Parked::Follower(d);
-                    self.parked_by.entry(d).or_default().push(idx);
-                    self.metrics.parked.fetch_add(1, Relaxed);
-                    return;
-                }
-                if fresh && now < r.not_before {
-                    let d = r.not_before;
-                    r.armed[0] = Some(d);
-                    self.timers.push(Reverse((d, idx, 0)));
-                    return;
-                }
-                // Bound the campaigns in flight on this node: the rest try again later.
-                if self.campaigning >= MAX_CAMPAIGNS && r.cell.role() != Role::Candidate {
-                    let d = now + 1 + self.rng_below(self.opts.election_timeout.max(1));
-                    let r = &mut self.replicas[idx as usize];
-                    r.armed[0] = Some(d);
-                    self.timers.push(Reverse((d, idx, 0)));
-                    return;
-                }
-                let r = &mut self.replicas[idx as usize];
-                let leader = r.cell.leader_hint().filter(|l| *l != self.id);
-                if let Some(l) = leader {
-                    let peer_inc = self.peers.get(&l).filter(|p| p.live).and_then(|p| p.inc);
-                    if peer_inc.is_some() && r.heard == Some((l, peer_inc.unwrap_or(0))) {
-                        r.parked = Parked::Follower(l);
-                        self.parked_by.entry(l).or_default().push(idx);
-                        self.metrics.parked.fetch_add(1, Relaxed);
-                        return;
-                    }
-                }
-            }
-            TimeoutKind::Heartbeat => {
-                if r.cell.leader_idle() {
-                    r.idle_beats = r.idle_beats.saturating_add(1);
-                    if r.idle_beats > IDLE_BEATS {
-                        r.parked = Parked::Leader;
-                        self.parked_leaders.push(idx);
-                        self.metrics.parked.fetch_add(1, Relaxed);
-                        return;
-                    }
-                } else {
-                    r.idle_beats = 0;
-                }
-            }
-            TimeoutKind::Retry => {}
-        }
-        self.metrics.timeouts.fetch_add(1, Relaxed);
-        self.step(idx, Input::Timeout(kind));
-    }
-
-    fn unpark(&mut self, idx: u32) {
-        let r = &mut self.replicas[idx as usize];
-        if r.parked != Parked::No {
-            r.parked = Parked::No;
-            r.armed = [None; 3];
-            self.metrics
-                .parked
-                .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
-        }
-    }
-
-    /// Wakes the followers parked under `leader`: their election timers are re-armed with
-    /// jitter in `[0, election_timeout)`.
-    fn wake_followers_of(&mut self, leader: NodeId) {
-        let now = self.now_ms();
-        let t = self.opts.election_timeout.max(1);
-        for idx in self.parked_by.remove(&leader).unwrap_or_default() {
-            if self.replicas[idx as usize].parked != Parked::Follower(leader) {
-                continue;
-            }
-            self.unpark(idx);
-            let d = now + self.random() % t;
-            self.replicas[idx as usize].armed[0] = Some(d);
-            self.timers.push(Reverse((d, idx, 0)));
-        }
-    }
-
-    /// Wakes every parked leader: its heartbeat fires now.
-    fn wake_leaders(&mut self) {
-        let now = self.now_ms();
-        for idx in std::mem::take(&mut self.parked_leaders) {
-            if self.replicas[idx as usize].parked != Parked::Leader {
-                continue;
-            }
-            self.unpark(idx);
-            self.replicas[idx as usize].idle_beats = 0;
-            self.replicas[idx as usize].armed[1] = Some(now);
-            self.timers.push(Reverse((now, idx, 1)));
-        }
-    }
-
     fn kick_sync(&mut self) {
         if self.syncing || self.unsynced.is_empty() {
             return;
@@ -748,121 +641,5 @@ impl Runtime {
         }
         self.waiting.retain(|_, w| w.since.elapsed() < WAIT_LIMIT);
         self.flush_trace();
-    }
-
-    fn on_client(&mut self, req: ClientRequest, reply: oneshot::Sender<ClientResponse>) {
-        let unknown = |cell: String| ClientResponse::UnknownCell { cell };
-        match req {
-            ClientRequest::Op {
-                cell,
-                client,
-                op,
-                txn,
-            } => {
-                let Some(&idx) = self.index.get(&cell) else {
-                    let _ = reply.send(unknown(cell));
-                    return;
-                };
-                self.request(idx, client, op, txn, reply);
-            }
-            ClientRequest::Read {
-                cell,
-                client,
-                keys,
-                min_applied,
-            } => {
-                let Some(&idx) = self.index.get(&cell) else {
-                    let _ = reply.send(unknown(cell));
-                    return;
-                };
-                let _ = reply.send(self.local_read(idx, client, keys, min_applied));
-            }
-            ClientRequest::Locate { cell } => {
-                let Some(&idx) = self.index.get(&cell) else {
-                    let _ = reply.send(unknown(cell));
-                    return;
-                };
-                let r = &self.replicas[idx as usize];
-                let mut nodes: Vec<(NodeId, String)> = self
-                    .peers
-                    .iter()
-                    .map(|(id, p)| (*id, p.addr.clone()))
-                    .collect();
-                nodes.push((self.id, self.addr.clone()));
-                nodes.sort();
-                let members = r.cell.state_machine().jury().at(r.cell.commit()).clone();
-                let _ = reply.send(ClientResponse::Directory {
-                    nodes,
-                    members,
-                    leader: r.cell.leader_hint(),
-                });
-            }
-            ClientRequest::Status { limit } => {
-                let mut cells: Vec<CellStatus> = self
-                    .replicas
-                    .iter()
-                    .take((limit as usize).min(MAX_STATUS_CELLS))
-                    .map(|r| CellStatus {
-                        cell: r.name.clone(),
-                        members: r
-                            .cell
-                            .state_machine()
-                            .jury()
-                            .at(r.cell.commit())
-                            .members
-                            .clone(),
-                        role: r.cell.role(),
-                        promised: r.cell.promised(),
-                        commit: r.cell.commit(),
-                    })
-                    .collect();
-                cells.sort_by(|a, b| a.cell.cmp(&b.cell));
-                let _ = reply.send(ClientResponse::Status(NodeStatus {
-                    node: self.id,
-                    inc: self.inc,
-                    cells_total: self.replicas.len() as u64,
-                    cells,
-                }));
-            }
-        }
-    }
-
-    fn request(
-        &mut self,
-        idx: u32,
-        client: ClientId,
-        op: OpSeq,
-        txn: Txn,
-        reply: oneshot::Sender<ClientResponse>,
-    ) {
-        let since = Instant::now();
-        self.waiting
-            .insert((idx, client), Waiting { op, reply, since });
-        self.step(idx, Input::Request { client, op, txn });
-    }
-
-    fn local_read(
-        &mut self,
-        idx: u32,
-        client: ClientId,
-        keys: Vec<Key>,
-        min_applied: u64,
-    ) -> ClientResponse {
-        self.local_reads.clear();
-        let input = Input::LocalRead {
-            client,
-            keys,
-            min_applied,
-        };
-        self.step(idx, input);
-        match self.local_reads.pop() {
-            Some((_, LocalRead::Values { applied, values })) => {
-                ClientResponse::Read { applied, values }
-            }
-            Some((_, LocalRead::Behind { applied })) => ClientResponse::Behind { applied },
-            None => ClientResponse::Unavailable {
-                reason: "the local read was not answered".into(),
-            },
-        }
     }
 }
