@@ -655,13 +655,14 @@ fn garbage_and_wrong_hmac_frames_are_rejected_and_counted() {
             env,
         }))
         .unwrap();
-    send_raw(&addr, &[hello, unknown], None);
+    // (n1 dials n2: the lower id dials, so n2 takes a hello from n1.)
+    send_raw(&cluster.addrs[2], &[hello, unknown], None);
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let bad = cluster.metric(0, "physalia_rejected_frames_total{reason=\"bad_hmac\"} ");
         let crc = cluster.metric(0, "physalia_rejected_frames_total{reason=\"checksum\"} ");
         let big = cluster.metric(0, "physalia_rejected_frames_total{reason=\"oversized\"} ");
-        let unk = cluster.metric(0, "physalia_unknown_cell_total ");
+        let unk = cluster.metric(2, "physalia_unknown_cell_total ");
         if bad > before && crc >= 2 && big >= 1 && unk >= 1 {
             break;
         }

@@ -5,8 +5,8 @@
 //!
 //! - [`frame`]: the frame codec (length prefix, postcard, CRC-32C, HMAC-SHA256 with the
 //!   cluster key); [`wire`]: what frames carry.
-//! - [`net`]: one listener for peers and clients; one outgoing link per peer carrying every
-//!   cell's messages (so a pair of nodes has one connection in each direction).
+//! - [`net`]: one listener for peers and clients; one connection per pair of nodes carrying
+//!   every cell's messages both ways (the lower id dials).
 //! - [`store`]: what goes into the node's one write-ahead log ([`crate::wal`]) and how boot
 //!   rebuilds every cell from it (incarnation bumped and made durable before serving).
 //! - [`runtime`]: the event loop stepping every cell: persist → group commit → `Persisted`
@@ -306,24 +306,39 @@ pub async fn start(
         None => None,
     };
     let inc = booted.incarnation();
+    let (events, rx) = mpsc::channel(65_536);
+    let clocks = net::PeerClocks::new(cfg.peers.keys().copied());
+    let mut ctx = net::ListenCtx {
+        key: cfg.key.clone(),
+        events: events.clone(),
+        metrics: Arc::clone(&metrics),
+        accepted: Arc::new(Vec::new()),
+        clocks: Arc::clone(&clocks),
+    };
+    // One connection per pair of nodes: the node with the lower id dials, and both send
+    // on it.
     let mut peers = Vec::new();
+    let mut accepted = Vec::new();
     for (id, paddr) in &cfg.peers {
         let (tx, rx) = mpsc::channel(net::PEER_QUEUE);
-        tokio::spawn(net::peer_link(
-            cfg.id,
-            inc,
-            paddr.clone(),
-            rx,
-            cfg.key.clone(),
-            Arc::clone(&metrics),
-        ));
+        if *id > cfg.id {
+            tokio::spawn(net::peer_link(
+                cfg.id,
+                inc,
+                *id,
+                paddr.clone(),
+                rx,
+                ctx.clone(),
+            ));
+        } else {
+            accepted.push((*id, Arc::new(tokio::sync::Mutex::new(rx))));
+        }
         peers.push((*id, paddr.clone(), tx));
     }
-    let clocks = net::PeerClocks::new(cfg.peers.keys().copied());
+    ctx.accepted = Arc::new(accepted);
     let outs = peers.iter().map(|(_, _, tx)| tx.clone()).collect();
     let every = std::time::Duration::from_millis(cfg.options.heartbeat_interval.max(1));
     tokio::spawn(net::heartbeats(cfg.id, inc, outs, every));
-    let (events, rx) = mpsc::channel(65_536);
     let setup = Setup {
         id: cfg.id,
         addr: addr.to_string(),
@@ -335,18 +350,11 @@ pub async fn start(
         peers,
         metrics: Arc::clone(&metrics),
         trace,
-        clocks: Arc::clone(&clocks),
+        clocks,
         snapshot_every: cfg.snapshot_every,
     };
     let runtime = Runtime::new(setup);
     let done = tokio::spawn(runtime.run(rx));
-    let ctx = net::ListenCtx {
-        key: cfg.key.clone(),
-        events: events.clone(),
-        metrics: Arc::clone(&metrics),
-        peers: Arc::new(cfg.peers.keys().copied().collect()),
-        clocks,
-    };
     tokio::spawn(net::accept_loop(listener, ctx));
     Ok(Running {
         metrics,

@@ -1,4 +1,9 @@
-//! Connections: the one listener (peers and clients), and one outgoing link per peer.
+//! Connections: the one listener (peers and clients), and one link per pair of nodes.
+//!
+//! Between two nodes there is exactly one TCP connection, carrying every cell's messages
+//! both ways: the node with the lower id dials ([`peer_link`], reconnecting with backoff)
+//! and opens with `Hello`; the other takes it in `serve` and sends its own queue for that
+//! peer on it until it ends (a newer connection from the same peer takes the queue over).
 //!
 //! Every connection carries length-delimited frames sealed with the cluster key
 //! ([`super::frame`]). A frame that fails its checksum, its HMAC or decoding is dropped
@@ -93,11 +98,15 @@ pub struct ListenCtx {
     pub events: mpsc::Sender<Event>,
     /// Counters.
     pub metrics: Arc<Metrics>,
-    /// The nodes allowed to introduce themselves as peers.
-    pub peers: Arc<Vec<NodeId>>,
+    /// The peers that dial this node (those with a lower id), each with the queue of
+    /// messages for it, which the connection it dialed carries back.
+    pub accepted: Arc<Vec<(NodeId, AcceptedQueue)>>,
     /// When each peer was last heard from.
     pub clocks: Arc<PeerClocks>,
 }
+
+/// The outgoing queue of a peer that dials this node, taken by its current connection.
+pub type AcceptedQueue = Arc<tokio::sync::Mutex<mpsc::Receiver<PeerMsg>>>;
 
 /// Accepts connections forever.
 pub async fn accept_loop(listener: TcpListener, ctx: ListenCtx) {
@@ -118,7 +127,6 @@ pub async fn accept_loop(listener: TcpListener, ctx: ListenCtx) {
 /// Who is on the other end of an accepted connection.
 enum Mode {
     Unknown,
-    Peer(NodeId),
     Client(mpsc::Sender<Wire>),
 }
 
@@ -151,12 +159,12 @@ async fn serve(sock: TcpStream, from: SocketAddr, ctx: ListenCtx) {
         ctx.metrics.frames_in.fetch_add(1, Relaxed);
         match (&mode, wire) {
             (Mode::Unknown, Wire::Peer(PeerMsg::Hello { node, inc })) => {
-                if !ctx.peers.contains(&node) {
+                let queue = ctx.accepted.iter().find(|(n, _)| *n == node);
+                let (Some((_, queue)), Some(w_half)) = (queue, writer.take()) else {
                     ctx.metrics.rejected_malformed.fetch_add(1, Relaxed);
-                    tracing::warn!(%from, %node, "a node outside the cluster said hello; closing");
+                    tracing::warn!(%from, %node, "a node that does not dial this one said hello; closing");
                     return;
-                }
-                mode = Mode::Peer(node);
+                };
                 ctx.clocks.touch(node);
                 let msg = PeerMsg::Hello { node, inc };
                 if ctx
@@ -167,13 +175,23 @@ async fn serve(sock: TcpStream, from: SocketAddr, ctx: ListenCtx) {
                 {
                     return;
                 }
-            }
-            (Mode::Peer(node), Wire::Peer(msg)) => {
-                let from = *node;
-                ctx.clocks.touch(from);
-                if ctx.events.send(Event::Peer { from, msg }).await.is_err() {
-                    return;
-                }
+                // This connection carries our messages to `node` too, until it ends (the
+                // writer stops when `_stop` is dropped, i.e. when this reader returns).
+                let (_stop, stop_rx) = oneshot::channel::<()>();
+                let sink = FramedWrite::new(w_half, codec());
+                let (queue, key, metrics) =
+                    (Arc::clone(queue), ctx.key.clone(), Arc::clone(&ctx.metrics));
+                tokio::spawn(async move {
+                    let mut stop_rx = stop_rx;
+                    let mut rx = tokio::select! {
+                        rx = queue.lock() => rx,
+                        _ = &mut stop_rx => return,
+                    };
+                    let mut sink = sink;
+                    write_loop(&mut sink, &mut rx, &key, &metrics, &mut stop_rx).await;
+                });
+                read_peer_frames(&mut reader, node, &ctx).await;
+                return;
             }
             (Mode::Unknown, w @ Wire::Request { .. }) => {
                 let Some(w_half) = writer.take() else { return };
@@ -243,16 +261,102 @@ async fn client_writer(
     }
 }
 
-/// The outgoing link to one peer: connect (with backoff), say hello, then write every
-/// queued message. While the peer is unreachable, queued messages are dropped (counted).
+/// Reads a peer's frames (after its hello) until the connection ends.
+async fn read_peer_frames(
+    reader: &mut FramedRead<
+        tokio::net::tcp::OwnedReadHalf,
+        tokio_util::codec::LengthDelimitedCodec,
+    >,
+    node: NodeId,
+    ctx: &ListenCtx,
+) {
+    while let Some(frame) = reader.next().await {
+        let Ok(body) = frame else {
+            ctx.metrics.reject(&FrameError::Oversized {
+                len: 0,
+                max: super::frame::MAX_FRAME,
+            });
+            return;
+        };
+        match ctx.key.open::<Wire>(&body) {
+            Ok(Wire::Peer(msg)) => {
+                ctx.metrics.frames_in.fetch_add(1, Relaxed);
+                ctx.clocks.touch(node);
+                if ctx
+                    .events
+                    .send(Event::Peer { from: node, msg })
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+            }
+            Ok(other) => {
+                ctx.metrics.rejected_malformed.fetch_add(1, Relaxed);
+                tracing::warn!(peer = %node, "dropped an out-of-place frame: {:?}", kind(&other));
+            }
+            Err(e) => {
+                ctx.metrics.reject(&e);
+                tracing::warn!(peer = %node, reason = e.label(), "dropped a frame: {e}");
+            }
+        }
+    }
+}
+
+/// Writes queued messages to a peer until a write fails, `stop` fires, or the queue is
+/// closed (then it returns `true`).
+async fn write_loop(
+    sink: &mut FramedWrite<
+        tokio::net::tcp::OwnedWriteHalf,
+        tokio_util::codec::LengthDelimitedCodec,
+    >,
+    rx: &mut mpsc::Receiver<PeerMsg>,
+    key: &FrameKey,
+    metrics: &Metrics,
+    stop: &mut oneshot::Receiver<()>,
+) -> bool {
+    loop {
+        let first = tokio::select! {
+            m = rx.recv() => match m {
+                Some(m) => m,
+                None => return true,
+            },
+            _ = &mut *stop => return false,
+        };
+        let mut batch = vec![first];
+        while batch.len() < WRITE_BATCH {
+            match rx.try_recv() {
+                Ok(m) => batch.push(m),
+                Err(_) => break,
+            }
+        }
+        for m in batch {
+            let Ok(body) = key.seal(&Wire::Peer(m)) else {
+                continue;
+            };
+            if sink.feed(Bytes::from(body)).await.is_err() {
+                metrics.frames_dropped_out.fetch_add(1, Relaxed);
+                return false;
+            }
+        }
+        if SinkExt::<Bytes>::flush(sink).await.is_err() {
+            return false;
+        }
+    }
+}
+
+/// The link to a peer with a higher id, which this node dials: connect (with backoff), say
+/// hello, then write every queued message and read the peer's messages on the same
+/// connection. While the peer is unreachable, queued messages are dropped (counted).
 pub async fn peer_link(
     me: NodeId,
     inc: u64,
+    peer: NodeId,
     addr: String,
     mut rx: mpsc::Receiver<PeerMsg>,
-    key: FrameKey,
-    metrics: Arc<Metrics>,
+    ctx: ListenCtx,
 ) {
+    let (key, metrics) = (ctx.key.clone(), Arc::clone(&ctx.metrics));
     let mut backoff = BACKOFF_MIN;
     loop {
         let sock = match TcpStream::connect(&addr).await {
@@ -273,32 +377,22 @@ pub async fn peer_link(
         };
         backoff = BACKOFF_MIN;
         let _ = sock.set_nodelay(true);
-        let mut sink = FramedWrite::new(sock, codec());
+        let (r, w) = sock.into_split();
+        let mut sink = FramedWrite::new(w, codec());
         let hello = Wire::Peer(PeerMsg::Hello { node: me, inc });
         let Ok(body) = key.seal(&hello) else { return };
         if sink.send(Bytes::from(body)).await.is_err() {
             continue;
         }
-        'conn: loop {
-            let Some(first) = rx.recv().await else { return };
-            let mut batch = vec![first];
-            while batch.len() < WRITE_BATCH {
-                match rx.try_recv() {
-                    Ok(m) => batch.push(m),
-                    Err(_) => break,
-                }
-            }
-            for m in batch {
-                let Ok(body) = key.seal(&Wire::Peer(m)) else {
-                    continue;
-                };
-                if sink.feed(Bytes::from(body)).await.is_err() {
-                    break 'conn;
-                }
-            }
-            if SinkExt::<Bytes>::flush(&mut sink).await.is_err() {
-                break 'conn;
-            }
+        let (stop_tx, mut stop_rx) = oneshot::channel::<()>();
+        let reader_ctx = ctx.clone();
+        tokio::spawn(async move {
+            let mut reader = FramedRead::new(r, codec());
+            read_peer_frames(&mut reader, peer, &reader_ctx).await;
+            drop(stop_tx);
+        });
+        if write_loop(&mut sink, &mut rx, &key, &metrics, &mut stop_rx).await {
+            return;
         }
         tracing::info!(peer = %addr, "link lost; reconnecting");
     }
