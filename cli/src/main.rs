@@ -1,8 +1,12 @@
 //! `physalia`: the workbench's command line. One subcommand per job.
 
+mod bench;
 mod check;
+mod client;
+mod cluster;
 mod conform;
 mod explore;
+mod node;
 mod simulate;
 mod sweep;
 mod tla;
@@ -41,6 +45,17 @@ enum Command {
         #[command(subcommand)]
         cmd: tla::TlaCommand,
     },
+    /// Run one production node (many cells, WAL, authenticated TCP) until SIGTERM.
+    Node(node::NodeArgs),
+    /// Manage a local cluster of node processes on 127.0.0.1.
+    Cluster {
+        #[command(subcommand)]
+        cmd: cluster::ClusterCommand,
+    },
+    /// Run one operation against a cluster (get, put, cas, incr, txn, read) and print JSON.
+    Client(client::ClientArgs),
+    /// Measure the node on loopback: commit latency, throughput, tracing cost, idle cells.
+    Bench(bench::BenchArgs),
     /// Replay a recorded trace (one file, or the per-node files of one run) against the
     /// specification: every step must be one it allows, every safety property must hold on
     /// every replayed state, the client history must be linearizable, and bounded liveness
@@ -62,6 +77,10 @@ fn main() -> ExitCode {
         Command::Conform(args) => conform::run(args),
         Command::Verify(args) => verify::run(args),
         Command::Tla { cmd } => tla::run(cmd).map(|code| u8::try_from(code).unwrap_or(1)),
+        Command::Node(args) => node::run(args),
+        Command::Cluster { cmd } => cluster::run(cmd),
+        Command::Client(args) => client::run(args),
+        Command::Bench(args) => bench::run(args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

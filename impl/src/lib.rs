@@ -11,14 +11,19 @@
 //! - [`wal`]: the node's write-ahead log: segmented, checksummed, with group commit and
 //!   snapshots; shared by every cell of a node.
 //!
-//! The production node shell is not built yet.
+//! - [`node`]: the production node on tokio: many cells per process, the WAL with group
+//!   commit, one authenticated TCP link per peer, idle cells parked, traces and metrics.
+//! - [`client`]: the client library: discovery, redirects, retries with jitter, typed
+//!   errors.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 #[cfg(feature = "bugs")]
 pub mod bugs;
+pub mod client;
 pub mod core;
+pub mod node;
 pub mod sim;
 pub mod sm;
 pub mod wal;

@@ -387,3 +387,26 @@ impl Cell {
         self.timers.heartbeat = Some(self.now + self.opts.heartbeat_interval);
     }
 }
+
+impl Cell {
+    /// Whether this replica leads and has nothing in flight: no queued or uncommitted
+    /// proposal, no write waiting for durability, and every peer has acknowledged every
+    /// slot the leader's heartbeat would ship it. A shell query (it changes nothing): the
+    /// production node stops the heartbeat timer of an idle leader and relies on its
+    /// node-level heartbeat until the cell's next input.
+    pub fn leader_idle(&self) -> bool {
+        let Some(lead) = self.lead.as_ref() else {
+            return false;
+        };
+        lead.queue.is_empty()
+            && lead.pending.is_empty()
+            && lead.next_slot == self.commit
+            && self.held.is_empty()
+            && self.issued == self.durable
+            && lead.peers.values().all(|p| {
+                self.log
+                    .range(p.commit.min(lead.next_slot)..lead.next_slot)
+                    .all(|(s, _)| p.acked.contains(s))
+            })
+    }
+}

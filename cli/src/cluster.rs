@@ -1,0 +1,350 @@
+//! `physalia cluster up|status|down`: a local cluster of real node processes on 127.0.0.1.
+//!
+//! `up` writes everything into `DIR`: `key` (the cluster key), `cluster.json` (each node's
+//! id, address, metrics address, pid, data directory and log file), `data/n<i>/`,
+//! `logs/n<i>.log` and, with `--trace`, `traces/`. `status` and `down` read `cluster.json`.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Subcommand};
+use physalia_impl::client::{Client, ClientOptions};
+use physalia_impl::node::frame::FrameKey;
+use physalia_impl::node::wire::NodeStatus;
+use physalia_traces::{Ballot, NodeId, Role};
+use serde::{Deserialize, Serialize};
+
+/// `physalia cluster` subcommands.
+#[derive(Subcommand, Debug)]
+pub enum ClusterCommand {
+    /// Start N node processes and wait until each answers.
+    Up(UpArgs),
+    /// Show each cell's members, distinguished proposer and commit index.
+    Status(DirArgs),
+    /// Stop every node (SIGTERM, then SIGKILL after 5 s).
+    Down(DirArgs),
+}
+
+/// Options of `cluster up`.
+#[derive(Args, Debug)]
+pub struct UpArgs {
+    /// Number of nodes.
+    #[arg(long, default_value_t = 7)]
+    pub nodes: u32,
+    /// The cluster's directory (created; must not hold a running cluster).
+    #[arg(long)]
+    pub dir: PathBuf,
+    /// Number of cells (`c0..`), each on 7 nodes (or all, if fewer).
+    #[arg(long, default_value_t = 1)]
+    pub cells: u32,
+    /// Record per-node trace files under DIR/traces.
+    #[arg(long)]
+    pub trace: bool,
+    /// Base election timeout (ms) of every node.
+    #[arg(long, default_value_t = 300)]
+    pub election_timeout_ms: u64,
+}
+
+/// Options naming a cluster directory.
+#[derive(Args, Debug)]
+pub struct DirArgs {
+    /// The cluster's directory.
+    #[arg(long)]
+    pub dir: PathBuf,
+}
+
+/// `DIR/cluster.json`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ClusterFile {
+    /// The key file.
+    pub key_file: PathBuf,
+    /// Number of cells.
+    pub cells: u32,
+    /// The nodes.
+    pub nodes: Vec<NodeEntry>,
+}
+
+/// One node of `cluster.json`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct NodeEntry {
+    /// Its id.
+    pub id: u32,
+    /// Its listen address.
+    pub addr: String,
+    /// Its metrics address.
+    pub metrics: String,
+    /// Its process id.
+    pub pid: u32,
+    /// Its data directory.
+    pub data_dir: PathBuf,
+    /// Its log file.
+    pub log: PathBuf,
+}
+
+/// Runs a `cluster` subcommand.
+pub fn run(cmd: &ClusterCommand) -> Result<u8> {
+    match cmd {
+        ClusterCommand::Up(a) => up(a),
+        ClusterCommand::Status(a) => status(&a.dir),
+        ClusterCommand::Down(a) => down(&a.dir),
+    }
+}
+
+/// A port on 127.0.0.1 that was free a moment ago, below Linux's ephemeral range
+/// (32768..) so that outgoing connections do not take it before the node binds it.
+pub fn free_port() -> Result<u16> {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    static SEED: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    let seed = *SEED.get_or_init(|| {
+        std::process::id()
+            ^ std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.subsec_nanos())
+    });
+    for _ in 0..2000 {
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let port = 20_000 + (seed.wrapping_add(n.wrapping_mul(7919)) % 12_000) as u16;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return Ok(port);
+        }
+    }
+    bail!("no free port found in 20000..32000")
+}
+
+/// Writes a fresh random cluster key (32 bytes, hex) to `path`.
+pub fn write_key(path: &Path) -> Result<()> {
+    let mut bytes = [0u8; 32];
+    fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut bytes))
+        .context("cannot read /dev/urandom for the cluster key")?;
+    fs::write(path, format!("{}\n", hex::encode(bytes)))
+        .with_context(|| format!("cannot write {}", path.display()))
+}
+
+fn read_cluster(dir: &Path) -> Result<ClusterFile> {
+    let path = dir.join("cluster.json");
+    let text = fs::read_to_string(&path)
+        .with_context(|| format!("cannot read {} (is a cluster up there?)", path.display()))?;
+    serde_json::from_str(&text).with_context(|| format!("{} is not a cluster file", path.display()))
+}
+
+fn up(a: &UpArgs) -> Result<u8> {
+    if a.nodes == 0 {
+        bail!("--nodes must be at least 1");
+    }
+    if a.dir.join("cluster.json").exists() {
+        bail!(
+            "{} already holds a cluster; run `physalia cluster down --dir {}` first or pick another directory",
+            a.dir.display(),
+            a.dir.display()
+        );
+    }
+    fs::create_dir_all(a.dir.join("logs"))?;
+    let dir = fs::canonicalize(&a.dir)?;
+    let key_file = dir.join("key");
+    write_key(&key_file)?;
+    let mut ports = Vec::new();
+    for _ in 0..a.nodes {
+        ports.push((free_port()?, free_port()?));
+    }
+    let addrs: Vec<String> = ports
+        .iter()
+        .map(|(p, _)| format!("127.0.0.1:{p}"))
+        .collect();
+    let exe = std::env::current_exe().context("cannot find the physalia binary")?;
+    let mut nodes = Vec::new();
+    for i in 0..a.nodes {
+        let peers: Vec<String> = (0..a.nodes)
+            .filter(|j| *j != i)
+            .map(|j| format!("{j}={}", addrs[j as usize]))
+            .collect();
+        let data_dir = dir.join("data").join(format!("n{i}"));
+        let log = dir.join("logs").join(format!("n{i}.log"));
+        let metrics = format!("127.0.0.1:{}", ports[i as usize].1);
+        let out = fs::File::create(&log)?;
+        let mut cmd = Command::new(&exe);
+        cmd.arg("node")
+            .args(["--id", &i.to_string(), "--listen", &addrs[i as usize]])
+            .args(["--peers", &peers.join(",")])
+            .arg("--data-dir")
+            .arg(&data_dir)
+            .arg("--key-file")
+            .arg(&key_file)
+            .args(["--metrics-listen", &metrics])
+            .args(["--cells", &a.cells.to_string()])
+            .args(["--election-timeout-ms", &a.election_timeout_ms.to_string()])
+            .stdin(Stdio::null())
+            .stdout(out.try_clone()?)
+            .stderr(out);
+        if a.trace {
+            cmd.arg("--trace-dir").arg(dir.join("traces"));
+        }
+        let child = cmd
+            .spawn()
+            .with_context(|| format!("cannot start node n{i}"))?;
+        nodes.push(NodeEntry {
+            id: i,
+            addr: addrs[i as usize].clone(),
+            metrics,
+            pid: child.id(),
+            data_dir,
+            log,
+        });
+    }
+    let file = ClusterFile {
+        key_file: key_file.clone(),
+        cells: a.cells,
+        nodes,
+    };
+    fs::write(
+        dir.join("cluster.json"),
+        serde_json::to_string_pretty(&file)?,
+    )?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let key = FrameKey::from_file(&key_file)?;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    rt.block_on(async {
+        for n in &file.nodes {
+            let mut client = probe_client(&key);
+            loop {
+                if client.status(&n.addr, 0).await.is_ok() {
+                    break;
+                }
+                if Instant::now() > deadline {
+                    bail!(
+                        "node n{} did not answer within 20 s; see {}",
+                        n.id,
+                        n.log.display()
+                    );
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+        Ok(())
+    })?;
+    println!(
+        "cluster of {} nodes and {} cells up in {}",
+        a.nodes,
+        a.cells,
+        dir.display()
+    );
+    for n in &file.nodes {
+        println!(
+            "  n{}  {}  metrics http://{}/metrics  pid {}",
+            n.id, n.addr, n.metrics, n.pid
+        );
+    }
+    Ok(0)
+}
+
+fn probe_client(key: &FrameKey) -> Client {
+    let opts = ClientOptions {
+        attempt_timeout: Duration::from_millis(500),
+        ..ClientOptions::default()
+    };
+    Client::new(Vec::new(), key.clone(), Client::random_id(), opts)
+}
+
+/// One cell as the nodes see it.
+#[derive(Debug, Default)]
+struct CellView {
+    members: Vec<NodeId>,
+    leader: Option<(Ballot, NodeId)>,
+    commit: u64,
+    replicas: usize,
+}
+
+fn status(dir: &Path) -> Result<u8> {
+    let file = read_cluster(dir)?;
+    let key = FrameKey::from_file(&file.key_file)?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let views: Vec<(u32, Option<NodeStatus>)> = rt.block_on(async {
+        let mut out = Vec::new();
+        for n in &file.nodes {
+            let mut client = probe_client(&key);
+            out.push((n.id, client.status(&n.addr, u32::MAX).await.ok()));
+        }
+        out
+    });
+    let mut cells: BTreeMap<String, CellView> = BTreeMap::new();
+    let mut up = 0;
+    for (id, s) in &views {
+        let Some(s) = s else {
+            println!("n{id}: down");
+            continue;
+        };
+        up += 1;
+        println!("n{id}: up, incarnation {}, {} cells", s.inc, s.cells_total);
+        for c in &s.cells {
+            let v = cells.entry(c.cell.clone()).or_default();
+            v.members = c.members.clone();
+            v.commit = v.commit.max(c.commit);
+            v.replicas += 1;
+            if c.role == Role::Leader && v.leader.is_none_or(|(b, _)| b < c.promised) {
+                v.leader = Some((c.promised, s.node));
+            }
+        }
+    }
+    println!("{up}/{} nodes up", file.nodes.len());
+    for (name, v) in &cells {
+        let members: Vec<String> = v.members.iter().map(|m| m.to_string()).collect();
+        let leader = v.leader.map_or("none".to_owned(), |(b, n)| {
+            format!("{n} (ballot {}.{})", b.round, b.node.0)
+        });
+        println!(
+            "{name}: members [{}]  distinguished proposer {leader}  commit {}  replicas answering {}",
+            members.join(","),
+            v.commit,
+            v.replicas
+        );
+    }
+    Ok(if up == file.nodes.len() { 0 } else { 1 })
+}
+
+fn alive(pid: u32) -> bool {
+    // A zombie still has a /proc entry; its state letter is Z.
+    match fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(s) => !s
+            .rsplit_once(") ")
+            .is_some_and(|(_, rest)| rest.starts_with('Z')),
+        Err(_) => false,
+    }
+}
+
+fn signal(pid: u32, sig: &str) {
+    let _ = Command::new("kill")
+        .args([sig, &pid.to_string()])
+        .stderr(Stdio::null())
+        .status();
+}
+
+fn down(dir: &Path) -> Result<u8> {
+    let file = read_cluster(dir)?;
+    for n in &file.nodes {
+        if alive(n.pid) {
+            signal(n.pid, "-TERM");
+        }
+    }
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while file.nodes.iter().any(|n| alive(n.pid)) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    for n in &file.nodes {
+        if alive(n.pid) {
+            println!("n{} (pid {}) ignored SIGTERM; sending SIGKILL", n.id, n.pid);
+            signal(n.pid, "-KILL");
+        }
+    }
+    fs::rename(dir.join("cluster.json"), dir.join("cluster.json.down"))?;
+    println!("cluster in {} is down", dir.display());
+    Ok(0)
+}

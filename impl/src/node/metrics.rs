@@ -1,0 +1,267 @@
+//! The node's counters and their Prometheus text rendering, served over plain HTTP.
+
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+use super::frame::FrameError;
+
+/// Upper bounds (ms) of the client-latency histogram buckets.
+const BUCKETS_MS: [u64; 12] = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000];
+
+/// Counters shared by the node's tasks (all monotonic except the gauges noted).
+#[derive(Debug, Default)]
+pub struct Metrics {
+    /// Slots committed, summed over cells (as seen by this node's replicas).
+    pub commits: AtomicU64,
+    /// Client operations answered with a result.
+    pub replies: AtomicU64,
+    /// Client requests redirected.
+    pub redirects: AtomicU64,
+    /// WAL appends.
+    pub wal_appends: AtomicU64,
+    /// WAL group commits (each one `fdatasync`).
+    pub fsyncs: AtomicU64,
+    /// Core steps taken.
+    pub steps: AtomicU64,
+    /// Timer firings delivered to cells.
+    pub timeouts: AtomicU64,
+    /// Cells parked (no timer armed) right now (gauge).
+    pub parked: AtomicU64,
+    /// Cells hosted (gauge).
+    pub cells: AtomicU64,
+    /// Frames sent to peers.
+    pub frames_out: AtomicU64,
+    /// Frames accepted.
+    pub frames_in: AtomicU64,
+    /// Frames to peers dropped because the peer's queue was full or it was unreachable.
+    pub frames_dropped_out: AtomicU64,
+    /// Frames refused, by reason.
+    pub rejected_too_short: AtomicU64,
+    /// Frames refused: over the size limit.
+    pub rejected_oversized: AtomicU64,
+    /// Frames refused: checksum mismatch.
+    pub rejected_checksum: AtomicU64,
+    /// Frames refused: HMAC mismatch.
+    pub rejected_bad_hmac: AtomicU64,
+    /// Frames refused: payload does not decode, or is out of place.
+    pub rejected_malformed: AtomicU64,
+    /// Messages naming a cell this node does not host.
+    pub unknown_cell: AtomicU64,
+    /// Latency histogram of client operations (ms), one counter per bucket + `+Inf`.
+    latency_buckets: [AtomicU64; BUCKETS_MS.len() + 1],
+    latency_sum_us: AtomicU64,
+    latency_count: AtomicU64,
+}
+
+impl Metrics {
+    /// New counters, shared.
+    pub fn new() -> Arc<Metrics> {
+        Arc::new(Metrics::default())
+    }
+
+    /// Counts a refused frame under its reason.
+    pub fn reject(&self, err: &FrameError) {
+        let c = match err {
+            FrameError::TooShort { .. } => &self.rejected_too_short,
+            FrameError::Oversized { .. } => &self.rejected_oversized,
+            FrameError::Checksum { .. } => &self.rejected_checksum,
+            FrameError::BadMac => &self.rejected_bad_hmac,
+            FrameError::Decode(_) | FrameError::Encode(_) => &self.rejected_malformed,
+        };
+        c.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Frames refused for any reason.
+    pub fn rejected_total(&self) -> u64 {
+        [
+            &self.rejected_too_short,
+            &self.rejected_oversized,
+            &self.rejected_checksum,
+            &self.rejected_bad_hmac,
+            &self.rejected_malformed,
+        ]
+        .iter()
+        .map(|c| c.load(Ordering::Relaxed))
+        .sum()
+    }
+
+    /// Records one client operation's latency.
+    pub fn observe_latency(&self, micros: u64) {
+        let ms = micros / 1000;
+        let i = BUCKETS_MS
+            .iter()
+            .position(|b| ms < *b)
+            .unwrap_or(BUCKETS_MS.len());
+        self.latency_buckets[i].fetch_add(1, Ordering::Relaxed);
+        self.latency_sum_us.fetch_add(micros, Ordering::Relaxed);
+        self.latency_count.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The Prometheus text exposition of every counter.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        let simple: [(&str, &str, &str, &AtomicU64); 13] = [
+            (
+                "physalia_commits_total",
+                "counter",
+                "slots committed",
+                &self.commits,
+            ),
+            (
+                "physalia_replies_total",
+                "counter",
+                "client operations answered",
+                &self.replies,
+            ),
+            (
+                "physalia_redirects_total",
+                "counter",
+                "client requests redirected",
+                &self.redirects,
+            ),
+            (
+                "physalia_wal_appends_total",
+                "counter",
+                "WAL records appended",
+                &self.wal_appends,
+            ),
+            (
+                "physalia_fsyncs_total",
+                "counter",
+                "WAL group commits (fdatasync)",
+                &self.fsyncs,
+            ),
+            ("physalia_steps_total", "counter", "core steps", &self.steps),
+            (
+                "physalia_timeouts_total",
+                "counter",
+                "timers fired",
+                &self.timeouts,
+            ),
+            (
+                "physalia_parked_cells",
+                "gauge",
+                "cells with no timer armed",
+                &self.parked,
+            ),
+            ("physalia_cells", "gauge", "cells hosted", &self.cells),
+            (
+                "physalia_frames_out_total",
+                "counter",
+                "frames sent to peers",
+                &self.frames_out,
+            ),
+            (
+                "physalia_frames_in_total",
+                "counter",
+                "frames accepted",
+                &self.frames_in,
+            ),
+            (
+                "physalia_frames_dropped_out_total",
+                "counter",
+                "outgoing frames dropped",
+                &self.frames_dropped_out,
+            ),
+            (
+                "physalia_unknown_cell_total",
+                "counter",
+                "messages for cells not hosted here",
+                &self.unknown_cell,
+            ),
+        ];
+        for (name, kind, help, c) in simple {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {}",
+                get(c)
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP physalia_rejected_frames_total frames dropped, by reason\n# TYPE physalia_rejected_frames_total counter"
+        );
+        for (reason, c) in [
+            ("too_short", &self.rejected_too_short),
+            ("oversized", &self.rejected_oversized),
+            ("checksum", &self.rejected_checksum),
+            ("bad_hmac", &self.rejected_bad_hmac),
+            ("malformed", &self.rejected_malformed),
+        ] {
+            let _ = writeln!(
+                out,
+                "physalia_rejected_frames_total{{reason=\"{reason}\"}} {}",
+                get(c)
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP physalia_request_latency_seconds client operation latency at the node\n# TYPE physalia_request_latency_seconds histogram"
+        );
+        let mut cumulative = 0;
+        for (i, b) in BUCKETS_MS.iter().enumerate() {
+            cumulative += get(&self.latency_buckets[i]);
+            let _ = writeln!(
+                out,
+                "physalia_request_latency_seconds_bucket{{le=\"{}\"}} {cumulative}",
+                *b as f64 / 1000.0
+            );
+        }
+        cumulative += get(&self.latency_buckets[BUCKETS_MS.len()]);
+        let _ = writeln!(
+            out,
+            "physalia_request_latency_seconds_bucket{{le=\"+Inf\"}} {cumulative}\nphysalia_request_latency_seconds_sum {}\nphysalia_request_latency_seconds_count {}",
+            get(&self.latency_sum_us) as f64 / 1e6,
+            get(&self.latency_count)
+        );
+        out
+    }
+}
+
+/// Serves `GET /metrics` (any path, in fact) on `listener` until the task is dropped.
+pub async fn serve(listener: TcpListener, metrics: Arc<Metrics>) {
+    loop {
+        let Ok((mut sock, _)) = listener.accept().await else {
+            continue;
+        };
+        let metrics = Arc::clone(&metrics);
+        tokio::spawn(async move {
+            let mut buf = [0u8; 1024];
+            // One bounded read of the request head is enough: we answer every path alike.
+            let _ =
+                tokio::time::timeout(std::time::Duration::from_secs(2), sock.read(&mut buf)).await;
+            let body = metrics.render();
+            let head = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len()
+            );
+            let _ = sock.write_all(head.as_bytes()).await;
+            let _ = sock.write_all(body.as_bytes()).await;
+            let _ = sock.shutdown().await;
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_rejections_and_latency() {
+        let m = Metrics::default();
+        m.reject(&FrameError::BadMac);
+        m.reject(&FrameError::Decode("x".into()));
+        m.observe_latency(3_000);
+        let text = m.render();
+        assert!(text.contains("physalia_rejected_frames_total{reason=\"bad_hmac\"} 1"));
+        assert!(text.contains("physalia_rejected_frames_total{reason=\"malformed\"} 1"));
+        assert!(text.contains("physalia_request_latency_seconds_bucket{le=\"0.005\"} 1"));
+        assert!(text.contains("physalia_request_latency_seconds_count 1"));
+        assert_eq!(m.rejected_total(), 2);
+    }
+}

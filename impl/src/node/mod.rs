@@ -1,0 +1,384 @@
+//! The production node: the pure core inside a tokio shell.
+//!
+//! One process hosts many cells ([`placement`] decides which, identically on every node).
+//! Pieces:
+//!
+//! - [`frame`]: the frame codec (length prefix, postcard, CRC-32C, HMAC-SHA256 with the
+//!   cluster key); [`wire`]: what frames carry.
+//! - [`net`]: one listener for peers and clients; one connection per pair of nodes carrying
+//!   every cell's messages both ways (the lower id dials).
+//! - [`store`]: what goes into the node's one write-ahead log ([`crate::wal`]) and how boot
+//!   rebuilds every cell from it (incarnation bumped and made durable before serving).
+//! - [`runtime`]: the event loop stepping every cell: persist → group commit → `Persisted`
+//!   → release; one timer heap; idle cells parked with no timer; coalesced heartbeats.
+//! - [`trace`]: per-node, per-cell trace files through the `tracing` layer of `traces/`.
+//! - [`metrics`]: counters in Prometheus text over HTTP.
+//!
+//! Client protocol: the same listener and frames; a connection whose first frame is a
+//! [`wire::Wire::Request`] is a client (see [`crate::client`]).
+
+pub mod frame;
+pub mod metrics;
+pub mod net;
+pub mod runtime;
+pub mod store;
+pub mod trace;
+pub mod wire;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use physalia_traces::{Config, Header, NodeId};
+use thiserror::Error;
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+
+use crate::core::Options;
+use frame::FrameKey;
+use metrics::Metrics;
+use runtime::{Event, Runtime, Setup};
+use store::{Log, Replayed, StoreError, WalLog, WalRecord};
+use trace::CellFiles;
+
+/// The clock skew declared in trace headers: the nodes' `now` stamps are wall-clock ms of
+/// processes on one host (each sampled once at start, then monotonic).
+pub const CLOCK_SKEW_MS: u64 = 10;
+
+/// The size of a cell's jury when the cluster has at least that many nodes.
+pub const JURY: usize = 7;
+
+/// Everything a node is started with.
+#[derive(Clone, Debug)]
+pub struct NodeConfig {
+    /// This node.
+    pub id: NodeId,
+    /// Where it listens for peers and clients.
+    pub listen: String,
+    /// Every other node and its address.
+    pub peers: BTreeMap<NodeId, String>,
+    /// Where its write-ahead log lives.
+    pub data_dir: PathBuf,
+    /// The cluster key.
+    pub key: FrameKey,
+    /// Where to write trace files, if anywhere.
+    pub trace_dir: Option<PathBuf>,
+    /// Where to serve metrics, if anywhere.
+    pub metrics_listen: Option<String>,
+    /// How many cells the cluster has (`c0..`); this node hosts those whose jury holds it.
+    pub cells: u32,
+    /// Discard a damaged log suffix instead of refusing to start.
+    pub repair: bool,
+    /// Snapshot the durable state after this many WAL appends (0: never).
+    pub snapshot_every: u64,
+    /// WAL segment size (bytes).
+    pub segment_bytes: u64,
+    /// Core tunables.
+    pub options: Options,
+}
+
+/// Why a node cannot start or had to stop.
+#[derive(Debug, Error)]
+pub enum NodeError {
+    /// The log cannot be opened (e.g. damaged in the middle).
+    #[error("cannot open the write-ahead log in {dir}")]
+    Wal {
+        /// The directory.
+        dir: String,
+        /// The cause.
+        source: crate::wal::WalError,
+    },
+    /// A storage failure.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A socket could not be bound.
+    #[error("cannot listen on {addr}")]
+    Listen {
+        /// The address.
+        addr: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// Bad configuration.
+    #[error("{0}")]
+    Config(String),
+}
+
+/// The cells of a cluster of `nodes` with `cells` cells: cell `ci`'s jury is the
+/// [`JURY`] nodes (or all, if fewer) starting at position `i mod n` of the sorted node
+/// list. Every node computes the same placement.
+pub fn placement(nodes: &[NodeId], cells: u32) -> Vec<(String, Config)> {
+    let mut sorted = nodes.to_vec();
+    sorted.sort();
+    sorted.dedup();
+    let n = sorted.len();
+    let k = JURY.min(n);
+    (0..cells)
+        .map(|i| {
+            let start = i as usize % n.max(1);
+            let mut members: Vec<NodeId> = (0..k).map(|j| sorted[(start + j) % n]).collect();
+            members.sort();
+            (format!("c{i}"), Config { members })
+        })
+        .collect()
+}
+
+impl NodeConfig {
+    /// Every node of the cluster.
+    pub fn nodes(&self) -> Vec<NodeId> {
+        let mut v: Vec<NodeId> = self.peers.keys().copied().collect();
+        v.push(self.id);
+        v.sort();
+        v
+    }
+
+    /// The cells this node hosts.
+    pub fn hosted(&self) -> Vec<(String, Config)> {
+        placement(&self.nodes(), self.cells)
+            .into_iter()
+            .filter(|(_, c)| c.contains(self.id))
+            .collect()
+    }
+
+    /// The trace headers of the hosted cells, in local-index order.
+    pub fn headers(&self) -> Vec<Header> {
+        self.hosted()
+            .into_iter()
+            .map(|(name, config)| {
+                let mut h = Header::new(name, config, self.options.alpha);
+                h.clock_skew = CLOCK_SKEW_MS;
+                h
+            })
+            .collect()
+    }
+}
+
+/// A node that has recovered its log and made its new incarnation durable.
+pub struct Booted {
+    log: Arc<dyn Log>,
+    replayed: Replayed,
+    /// How many torn-tail bytes recovery removed.
+    pub truncated_tail_bytes: u64,
+    /// How many records a repair discarded.
+    pub discarded_records: u64,
+}
+
+impl Booted {
+    /// This run's incarnation.
+    pub fn incarnation(&self) -> u64 {
+        self.replayed.boot.incarnation
+    }
+}
+
+/// Opens and replays the log, then appends and syncs this run's boot record. A log
+/// damaged in the middle is an error (unless `repair`).
+pub fn boot(cfg: &NodeConfig) -> Result<Booted, NodeError> {
+    let dir = cfg.data_dir.join("wal");
+    std::fs::create_dir_all(&dir).map_err(|e| {
+        NodeError::Config(format!(
+            "cannot create the data directory {}: {e}",
+            dir.display()
+        ))
+    })?;
+    let opts = crate::wal::WalOptions {
+        repair: cfg.repair,
+        segment_bytes: cfg.segment_bytes,
+    };
+    let (wal, recovered) = crate::wal::Wal::open(&dir, opts).map_err(|source| NodeError::Wal {
+        dir: dir.display().to_string(),
+        source,
+    })?;
+    let wall = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as u64);
+    let mut replayed = store::replay(recovered.snapshot.as_ref(), &recovered.records, wall)?;
+    // The boot file survives a repair of the log, so incarnations never repeat.
+    let boot_file = cfg.data_dir.join("incarnation");
+    if let Some((inc, floor)) = read_boot_file(&boot_file)? {
+        replayed.boot.incarnation = replayed.boot.incarnation.max(inc + 1);
+        replayed.boot.lamport = replayed.boot.lamport.max(floor + 1);
+    }
+    write_boot_file(&boot_file, replayed.boot.incarnation, replayed.boot.lamport)?;
+    let log: Arc<dyn Log> = Arc::new(WalLog(wal));
+    let record = WalRecord::Boot {
+        incarnation: replayed.boot.incarnation,
+        lamport: replayed.boot.lamport,
+    };
+    let lsn = log.append(&store::encode(&record))?;
+    log.sync_to(lsn)?;
+    Ok(Booted {
+        log,
+        replayed,
+        truncated_tail_bytes: recovered.truncated_tail_bytes,
+        discarded_records: recovered.discarded_records,
+    })
+}
+
+/// Reads `incarnation lamport` from the boot file, if there is one.
+fn read_boot_file(path: &std::path::Path) -> Result<Option<(u64, u64)>, NodeError> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => {
+            return Err(NodeError::Config(format!(
+                "cannot read {}: {e}",
+                path.display()
+            )))
+        }
+    };
+    let bad = || {
+        NodeError::Config(format!(
+            "{} does not hold `INCARNATION LAMPORT`: {text:?}",
+            path.display()
+        ))
+    };
+    let mut parts = text.split_whitespace().map(str::parse::<u64>);
+    match (parts.next(), parts.next(), parts.next()) {
+        (Some(Ok(i)), Some(Ok(l)), None) => Ok(Some((i, l))),
+        _ => Err(bad()),
+    }
+}
+
+/// Writes the boot file atomically and durably (temporary file, fsync, rename, fsync of
+/// the directory).
+fn write_boot_file(path: &std::path::Path, inc: u64, lamport: u64) -> Result<(), NodeError> {
+    use std::io::Write;
+    let io = |what: &str, e: std::io::Error| {
+        NodeError::Config(format!("cannot {what} {}: {e}", path.display()))
+    };
+    let tmp = path.with_extension("tmp");
+    let mut f = std::fs::File::create(&tmp).map_err(|e| io("create", e))?;
+    writeln!(f, "{inc} {lamport}").map_err(|e| io("write", e))?;
+    f.sync_all().map_err(|e| io("fsync", e))?;
+    std::fs::rename(&tmp, path).map_err(|e| io("rename onto", e))?;
+    if let Some(dir) = path.parent() {
+        std::fs::File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| io("fsync the directory of", e))?;
+    }
+    Ok(())
+}
+
+/// A handle on a running node.
+pub struct Running {
+    /// Counters.
+    pub metrics: Arc<Metrics>,
+    /// Stops the node (its loop flushes traces and returns).
+    pub events: mpsc::Sender<Event>,
+    /// The address it listens on.
+    pub addr: std::net::SocketAddr,
+    /// The metrics address, if any.
+    pub metrics_addr: Option<std::net::SocketAddr>,
+    /// The event loop; its result is the node's.
+    pub done: tokio::task::JoinHandle<Result<(), StoreError>>,
+}
+
+/// Starts a booted node: binds, links to the peers, starts the event loop.
+pub async fn start(
+    cfg: &NodeConfig,
+    booted: Booted,
+    trace: Option<Arc<Mutex<CellFiles>>>,
+) -> Result<Running, NodeError> {
+    let metrics = Metrics::new();
+    let listener = TcpListener::bind(&cfg.listen)
+        .await
+        .map_err(|source| NodeError::Listen {
+            addr: cfg.listen.clone(),
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(|source| NodeError::Listen {
+        addr: cfg.listen.clone(),
+        source,
+    })?;
+    let metrics_addr = match &cfg.metrics_listen {
+        Some(m) => {
+            let l = TcpListener::bind(m)
+                .await
+                .map_err(|source| NodeError::Listen {
+                    addr: m.clone(),
+                    source,
+                })?;
+            let a = l.local_addr().ok();
+            tokio::spawn(metrics::serve(l, Arc::clone(&metrics)));
+            a
+        }
+        None => None,
+    };
+    let inc = booted.incarnation();
+    let (events, rx) = mpsc::channel(65_536);
+    let clocks = net::PeerClocks::new(cfg.peers.keys().copied());
+    let mut ctx = net::ListenCtx {
+        key: cfg.key.clone(),
+        events: events.clone(),
+        metrics: Arc::clone(&metrics),
+        accepted: Arc::new(Vec::new()),
+        clocks: Arc::clone(&clocks),
+    };
+    // One connection per pair of nodes: the node with the lower id dials, and both send
+    // on it.
+    let mut peers = Vec::new();
+    let mut accepted = Vec::new();
+    for (id, paddr) in &cfg.peers {
+        let (tx, rx) = mpsc::channel(net::PEER_QUEUE);
+        if *id > cfg.id {
+            tokio::spawn(net::peer_link(
+                cfg.id,
+                inc,
+                *id,
+                paddr.clone(),
+                rx,
+                ctx.clone(),
+            ));
+        } else {
+            accepted.push((*id, Arc::new(tokio::sync::Mutex::new(rx))));
+        }
+        peers.push((*id, paddr.clone(), tx));
+    }
+    ctx.accepted = Arc::new(accepted);
+    let outs = peers.iter().map(|(_, _, tx)| tx.clone()).collect();
+    let every = std::time::Duration::from_millis(cfg.options.heartbeat_interval.max(1));
+    tokio::spawn(net::heartbeats(cfg.id, inc, outs, every));
+    let setup = Setup {
+        id: cfg.id,
+        addr: addr.to_string(),
+        boot: booted.replayed.boot,
+        options: cfg.options.clone(),
+        cells: cfg.hosted(),
+        durable: booted.replayed.cells,
+        log: booted.log,
+        peers,
+        metrics: Arc::clone(&metrics),
+        trace,
+        clocks,
+        snapshot_every: cfg.snapshot_every,
+    };
+    let runtime = Runtime::new(setup);
+    let done = tokio::spawn(runtime.run(rx));
+    tokio::spawn(net::accept_loop(listener, ctx));
+    Ok(Running {
+        metrics,
+        events,
+        addr,
+        metrics_addr,
+        done,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placement_spreads_juries_and_agrees_everywhere() {
+        let nodes: Vec<NodeId> = (0..9).map(NodeId).collect();
+        let p = placement(&nodes, 4);
+        assert_eq!(p.len(), 4);
+        assert!(p.iter().all(|(_, c)| c.members.len() == JURY));
+        assert_eq!(p[1].1.members[0], NodeId(1));
+        assert_eq!(p[3].1.members[0], NodeId(0)); // wraps: n3..n8 then n0
+        assert_ne!(p[0].1, p[1].1);
+        let small = placement(&nodes[..3], 2);
+        assert!(small.iter().all(|(_, c)| c.members.len() == 3));
+    }
+}

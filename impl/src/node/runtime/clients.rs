@@ -1,0 +1,128 @@
+//! Client requests: operations through the log, local reads, discovery and status.
+
+use std::time::Instant;
+
+use tokio::sync::oneshot;
+
+use physalia_traces::{ClientId, Key, NodeId, OpSeq, Txn};
+
+use super::{Input, LocalRead, Runtime, Waiting, MAX_STATUS_CELLS};
+use crate::node::wire::{CellStatus, ClientRequest, ClientResponse, NodeStatus};
+
+impl Runtime {
+    pub(super) fn on_client(&mut self, req: ClientRequest, reply: oneshot::Sender<ClientResponse>) {
+        let unknown = |cell: String| ClientResponse::UnknownCell { cell };
+        match req {
+            ClientRequest::Op {
+                cell,
+                client,
+                op,
+                txn,
+            } => {
+                let Some(&idx) = self.index.get(&cell) else {
+                    let _ = reply.send(unknown(cell));
+                    return;
+                };
+                self.request(idx, client, op, txn, reply);
+            }
+            ClientRequest::Read {
+                cell,
+                client,
+                keys,
+                min_applied,
+            } => {
+                let Some(&idx) = self.index.get(&cell) else {
+                    let _ = reply.send(unknown(cell));
+                    return;
+                };
+                let _ = reply.send(self.local_read(idx, client, keys, min_applied));
+            }
+            ClientRequest::Locate { cell } => {
+                let Some(&idx) = self.index.get(&cell) else {
+                    let _ = reply.send(unknown(cell));
+                    return;
+                };
+                let r = &self.replicas[idx as usize];
+                let mut nodes: Vec<(NodeId, String)> = self
+                    .peers
+                    .iter()
+                    .map(|(id, p)| (*id, p.addr.clone()))
+                    .collect();
+                nodes.push((self.id, self.addr.clone()));
+                nodes.sort();
+                let members = r.cell.state_machine().jury().at(r.cell.commit()).clone();
+                let _ = reply.send(ClientResponse::Directory {
+                    nodes,
+                    members,
+                    leader: r.cell.leader_hint(),
+                });
+            }
+            ClientRequest::Status { limit } => {
+                let mut cells: Vec<CellStatus> = self
+                    .replicas
+                    .iter()
+                    .take((limit as usize).min(MAX_STATUS_CELLS))
+                    .map(|r| CellStatus {
+                        cell: r.name.clone(),
+                        members: r
+                            .cell
+                            .state_machine()
+                            .jury()
+                            .at(r.cell.commit())
+                            .members
+                            .clone(),
+                        role: r.cell.role(),
+                        promised: r.cell.promised(),
+                        commit: r.cell.commit(),
+                    })
+                    .collect();
+                cells.sort_by(|a, b| a.cell.cmp(&b.cell));
+                let _ = reply.send(ClientResponse::Status(NodeStatus {
+                    node: self.id,
+                    inc: self.inc,
+                    cells_total: self.replicas.len() as u64,
+                    cells,
+                }));
+            }
+        }
+    }
+
+    fn request(
+        &mut self,
+        idx: u32,
+        client: ClientId,
+        op: OpSeq,
+        txn: Txn,
+        reply: oneshot::Sender<ClientResponse>,
+    ) {
+        let since = Instant::now();
+        self.waiting
+            .insert((idx, client), Waiting { op, reply, since });
+        self.step(idx, Input::Request { client, op, txn });
+    }
+
+    fn local_read(
+        &mut self,
+        idx: u32,
+        client: ClientId,
+        keys: Vec<Key>,
+        min_applied: u64,
+    ) -> ClientResponse {
+        self.local_reads.clear();
+        let input = Input::LocalRead {
+            client,
+            keys,
+            min_applied,
+        };
+        self.step(idx, input);
+        match self.local_reads.pop() {
+            Some((_, LocalRead::Values { applied, values })) => {
+                ClientResponse::Read { applied, values }
+            }
+            Some((_, LocalRead::Behind { applied })) => ClientResponse::Behind { applied },
+            None => ClientResponse::Unavailable {
+                reason: "the local read was not answered".into(),
+            },
+        }
+    }
+}
