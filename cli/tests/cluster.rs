@@ -257,7 +257,51 @@ impl Cluster {
             );
             assert!(report.contains(", linearizable"), "{report}");
         }
+        self.check_client_history();
         events
+    }
+
+    /// The history the clients saw (`history.jsonl`, wall-clock intervals on one machine)
+    /// must be linearizable too, per cell, against the transaction semantics; operations
+    /// that timed out have an unknown outcome.
+    fn check_client_history(&self) {
+        use physalia_refinement::linearizability::{check_with, Operation, Options, Verdict};
+        let Ok(text) = fs::read_to_string(self.dir.join("history.jsonl")) else {
+            return;
+        };
+        let mut by_cell: std::collections::BTreeMap<String, Vec<Operation>> = Default::default();
+        for line in text.lines().filter(|l| !l.trim().is_empty()) {
+            let v: serde_json::Value = serde_json::from_str(line).unwrap();
+            let result = match &v["result"] {
+                serde_json::Value::Object(o) => {
+                    Some(serde_json::from_value(o["known"].clone()).unwrap())
+                }
+                _ => None,
+            };
+            by_cell
+                .entry(v["cell"].as_str().unwrap().to_owned())
+                .or_default()
+                .push(Operation {
+                    client: physalia_traces::ClientId(v["client"].as_u64().unwrap()),
+                    op: v["op"].as_u64().unwrap(),
+                    txn: serde_json::from_value(v["txn"].clone()).unwrap(),
+                    invoke: v["invoke_ms"].as_u64().unwrap(),
+                    ret: v["return_ms"].as_u64(),
+                    result,
+                });
+        }
+        let options = Options {
+            client_sessions: true,
+            ..Options::with_budget(5_000_000)
+        };
+        for (cell, ops) in by_cell {
+            let (verdict, _) = check_with(&ops, &options).unwrap_or_else(|e| panic!("{cell}: {e}"));
+            assert!(
+                matches!(verdict, Verdict::Linearizable { .. }),
+                "the client history of {cell} ({} operations) is not linearizable: {verdict:?}",
+                ops.len()
+            );
+        }
     }
 }
 
