@@ -189,6 +189,11 @@ fn unsynced() {
 }
 
 #[test]
+fn lagging_leader() {
+    run("lagging-leader");
+}
+
+#[test]
 fn restart() {
     run("restart");
 }

@@ -78,7 +78,11 @@ impl ClientHistory {
                 let Some(seen) = h.ops.get_mut(&(*client, *op)) else {
                     continue; // a reply to a request the trace never shows: the spec reports it
                 };
-                if seen.answered.is_none_or(|(t, _)| ev.now < t) {
+                // Liveness counts an answer that ends the operation: applied, or refused
+                // for good; `overloaded` asks the client to come back.
+                if !matches!(result, TxnResult::Overloaded)
+                    && seen.answered.is_none_or(|(t, _)| ev.now < t)
+                {
                     seen.answered = Some((ev.now, i));
                 }
                 if result.never_applied() {
@@ -277,12 +281,12 @@ pub fn check_liveness(
     let gst = merged.header.gst?;
     let skew = merged.header.clock_skew;
     let end = history.end;
-    let mut leaders: BTreeMap<physalia_traces::NodeId, bool> = BTreeMap::new();
+    // A distinguished proposer is established when a node acts as one at or after GST (a
+    // leader that crashed silently logs nothing more, so it does not count).
     let mut leader_at = None;
     for loc in &merged.events {
         let ev = &loc.event;
-        leaders.insert(ev.node, ev.state.role == physalia_traces::Role::Leader);
-        if ev.now + skew >= gst && leaders.values().any(|l| *l) {
+        if ev.now + skew >= gst && ev.state.role == physalia_traces::Role::Leader {
             leader_at = Some(ev.now.saturating_sub(gst));
             break;
         }

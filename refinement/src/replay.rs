@@ -22,8 +22,8 @@
 //! one state for a fully observed trace, except after a crash: each `k` gives a state, and
 //! the `start` that follows (its durable promise and log length) and later events (a
 //! `Promise` lists the log) keep only those that explain them. The frontier is capped at
-//! [`Options::frontier_cap`]; reaching the cap is reported as an undecided replay, never
-//! truncated.
+//! [`Options::frontier_cap`]; reaching the cap is reported as the failing check
+//! `frontier cap`, never truncated.
 
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -331,6 +331,9 @@ pub fn conform(merged: &Merged, opts: &Options) -> Report {
         }
         report.frontier_max = report.frontier_max.max(next.len());
         if next.len() > opts.frontier_cap {
+            if report.failure.is_some() {
+                break; // replaying on for consequences: stop, keep the first failure
+            }
             report.failure = Some(fail(
                 "frontier cap",
                 &net,
@@ -359,7 +362,11 @@ pub fn conform(merged: &Merged, opts: &Options) -> Report {
                 }
             }
         }
-        record(&mut net, ev, infos.unwrap_or_default());
+        let issued = next
+            .first()
+            .and_then(|w| w.nodes.get(&ev.node))
+            .map_or(0, |n| n.issued);
+        record(&mut net, ev, infos.unwrap_or_default(), issued);
         if let Kind::Persisted { .. } = ev.kind {
             let acked = net.persisted.get(&(ev.node, ev.inc)).copied().unwrap_or(0);
             for w in next.iter_mut() {
@@ -489,7 +496,12 @@ fn crash(w: &mut World, facts: &CellFacts, n: NodeId, k: usize, out: &mut Vec<Vi
 }
 
 /// Records the event's sends and receive in the network.
-fn record(net: &mut Network, ev: &physalia_traces::TraceEvent, info: crate::spec::StepInfo) {
+fn record(
+    net: &mut Network,
+    ev: &physalia_traces::TraceEvent,
+    info: crate::spec::StepInfo,
+    issued: physalia_traces::PersistId,
+) {
     let reports: BTreeMap<_, _> = info.reports.into_iter().collect();
     for s in &ev.sent {
         net.msgs.insert(
@@ -512,8 +524,9 @@ fn record(net: &mut Network, ev: &physalia_traces::TraceEvent, info: crate::spec
             }
         }
         Kind::Persisted { up_to } => {
+            // An acknowledgement beyond the last batch issued covers only what was issued.
             let e = net.persisted.entry((ev.node, ev.inc)).or_insert(0);
-            *e = (*e).max(*up_to);
+            *e = (*e).max((*up_to).min(issued));
         }
         _ => {}
     }

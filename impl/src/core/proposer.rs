@@ -50,8 +50,12 @@ impl Cell {
             learned,
         });
         self.defer_vote(SelfVote::Promise(ballot));
+        // `Prepare` waits until the promise of `ballot` is durable: otherwise a crash can
+        // lose it, the restarted node (whose rounds come from its durable promise) picks
+        // the same ballot again, and two campaigns of one ballot can propose different
+        // commands for one slot (found by trace refinement's ballot-uniqueness rule).
         for peer in self.peers_at(from) {
-            self.send(peer, Msg::Prepare { ballot, from });
+            self.send_after_persist(peer, Msg::Prepare { ballot, from });
         }
         self.arm_election();
         self.timers.retry = Some(self.now + self.opts.retry_interval);
@@ -74,7 +78,7 @@ impl Cell {
             .filter(|p| !c.promised_by.contains(p))
             .collect();
         for peer in silent {
-            self.send(peer, Msg::Prepare { ballot, from });
+            self.send_after_persist(peer, Msg::Prepare { ballot, from });
         }
         self.timers.retry = Some(self.now + self.opts.retry_interval);
     }

@@ -197,6 +197,15 @@ pub(super) fn check_sends(
                     );
                 }
             }
+            (Endpoint::Client(_), Msg::Reply { .. })
+                if ctx.pre.role != Role::Leader && ctx.w.role != Role::Leader =>
+            {
+                ctx.find(
+                    format!("{field}.msg"),
+                    "a Reply only from the leader",
+                    format!("{} from a {}", show(&s.msg), ctx.w.role),
+                );
+            }
             (Endpoint::Client(c), Msg::Reply { op, result }) => {
                 let ok = if result.never_applied() {
                     requested(ev, *c) == Some(*op) && ctx.pre.role == Role::Leader

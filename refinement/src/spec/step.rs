@@ -98,6 +98,7 @@ impl Ctx<'_> {
         self.w.role = Role::Follower;
         self.w.campaign = None;
         self.w.lead = None;
+        self.w.requested.clear(); // queued requests are redirected, never proposed
     }
 
     /// `Timeout(election)`: a non-leader campaigns with a fresh ballot of its own above its
@@ -206,6 +207,7 @@ impl Ctx<'_> {
             .next_back()
             .map_or(start, |s| (s + 1).max(start));
         self.w.role = Role::Leader;
+        self.w.requested.clear(); // a new leader's queue starts empty
         self.w.lead = Some(Lead {
             ballot: c.ballot,
             start,
@@ -290,7 +292,6 @@ impl Ctx<'_> {
             lead.votes.entry(*s).or_default().insert(src);
         }
         self.advance_commit();
-        self.may_propose = true;
     }
 
     /// The leader commits the longest prefix of slots a quorum accepted at its ballot.
@@ -328,6 +329,9 @@ impl Ctx<'_> {
 
     /// Advances the commit index and applies the new slots in slot order.
     fn commit_to(&mut self, commit: Slot) {
+        if commit > self.w.commit && self.w.role == Role::Leader {
+            self.may_propose = true; // the freed pipeline takes queued requests
+        }
         while self.w.commit < commit {
             self.w.commit += 1;
         }
@@ -362,16 +366,16 @@ impl Ctx<'_> {
     /// New client proposals the leader logged beyond what the rules determine: each must be
     /// a requested operation not in the log yet, at the next slot, inside the window α.
     fn accept_new_proposals(&mut self, logged: &[Entry]) {
-        let predicted: BTreeSet<(Slot, Ballot)> = self
+        let predicted: Vec<Entry> = self
             .writes
             .iter()
             .filter_map(|w| match w {
-                DurableWrite::Accepted { entry } => Some((entry.slot, entry.ballot)),
+                DurableWrite::Accepted { entry } => Some(entry.clone()),
                 _ => None,
             })
             .collect();
         for (i, e) in logged.iter().enumerate() {
-            if predicted.contains(&(e.slot, e.ballot)) {
+            if predicted.contains(e) {
                 continue;
             }
             let field = format!("state.accepted[{i}]");
@@ -461,7 +465,6 @@ impl Ctx<'_> {
         }
         self.try_win();
         self.advance_commit();
-        self.may_propose = true;
         done
     }
 }
@@ -579,7 +582,7 @@ impl World {
         }
         ctx.accept_new_proposals(&ev.state.accepted);
         compare_state(&mut ctx);
-        let logged_writes = compare_writes(&mut ctx);
+        compare_writes(&mut ctx);
         let reports = check_sends(&mut ctx, net);
         check_client_events(&mut ctx);
         // The world moves on with what the node logged.
@@ -587,7 +590,6 @@ impl World {
             ctx.w.pending.push((p.id, p.writes.clone()));
             ctx.w.issued = p.id;
         }
-        let _ = logged_writes;
         for (_, writes) in &durable_now {
             for wr in writes {
                 if let DurableWrite::Accepted { entry } = wr {
@@ -706,59 +708,63 @@ fn compare_state(ctx: &mut Ctx<'_>) {
     ctx.findings.extend(f);
 }
 
-/// The logged durable writes against the predicted ones (as sets: a batch is atomic).
-fn compare_writes(ctx: &mut Ctx<'_>) -> Vec<DurableWrite> {
+/// The logged durable writes against the predicted ones (as multisets: a batch is atomic),
+/// comparing whole values, transactions included.
+fn compare_writes(ctx: &mut Ctx<'_>) {
     let logged: Vec<DurableWrite> = ctx
         .ev
         .persist
         .iter()
         .flat_map(|p| p.writes.clone())
         .collect();
-    let show = |ws: &[DurableWrite]| -> String {
-        if ws.is_empty() {
-            return "nothing".into();
-        }
-        ws.iter().map(fmt_write).collect::<Vec<_>>().join(", ")
-    };
-    let mut a: Vec<String> = ctx.writes.iter().map(fmt_write).collect();
-    let mut b: Vec<String> = logged.iter().map(fmt_write).collect();
-    a.sort();
-    b.sort();
-    if a != b {
-        let allowed = show(&ctx.writes);
-        let got = show(&logged);
+    if !same_multiset(&ctx.writes, &logged) {
+        let (allowed, got) = show_pair(&ctx.writes, &logged, fmt_write);
         ctx.find("persist.writes", allowed, got);
     }
-    let entries: Vec<String> = {
-        let mut v: Vec<String> = ctx.ev.state.accepted.iter().map(fmt_entry).collect();
-        v.sort();
-        v
-    };
-    let predicted: Vec<String> = {
-        let mut v: Vec<String> = ctx
-            .writes
-            .iter()
-            .filter_map(|w| match w {
-                DurableWrite::Accepted { entry } => Some(fmt_entry(entry)),
-                _ => None,
-            })
-            .collect();
-        v.sort();
-        v
-    };
-    if entries != predicted {
-        ctx.find(
-            "state.accepted",
-            format!("[{}]", predicted.join(", ")),
-            format!("[{}]", entries.join(", ")),
-        );
+    let predicted: Vec<Entry> = ctx
+        .writes
+        .iter()
+        .filter_map(|w| match w {
+            DurableWrite::Accepted { entry } => Some(entry.clone()),
+            _ => None,
+        })
+        .collect();
+    if !same_multiset(&predicted, &ctx.ev.state.accepted) {
+        let (allowed, got) = show_pair(&predicted, &ctx.ev.state.accepted, fmt_entry);
+        ctx.find("state.accepted", allowed, got);
     }
     if let Some(p) = &ctx.ev.persist {
         if p.id != ctx.pre.issued + 1 {
             ctx.find("persist.id", ctx.pre.issued + 1, p.id);
         }
     }
-    logged
+}
+
+/// Whether two lists hold the same values, in any order.
+fn same_multiset<T: serde::Serialize>(a: &[T], b: &[T]) -> bool {
+    let key = |v: &T| serde_json::to_string(v).unwrap_or_default();
+    let mut a: Vec<String> = a.iter().map(key).collect();
+    let mut b: Vec<String> = b.iter().map(key).collect();
+    a.sort();
+    b.sort();
+    a == b
+}
+
+/// Both lists, briefly; in full (JSON) when the brief forms do not tell them apart.
+fn show_pair<T: serde::Serialize>(a: &[T], b: &[T], brief: fn(&T) -> String) -> (String, String) {
+    let list = |v: &[T], f: &dyn Fn(&T) -> String| -> String {
+        if v.is_empty() {
+            "nothing".into()
+        } else {
+            format!("[{}]", v.iter().map(f).collect::<Vec<_>>().join(", "))
+        }
+    };
+    let (x, y) = (list(a, &brief), list(b, &brief));
+    if x != y {
+        return (x, y);
+    }
+    let full = |v: &T| serde_json::to_string(v).unwrap_or_default();
+    (list(a, &full), list(b, &full))
 }
 
 /// `slot:command@ballot`.
