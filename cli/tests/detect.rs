@@ -10,7 +10,7 @@ use std::process::Command;
 
 /// `(bug, seeds allowed, simulator events per seed, GST in ms)`. Every bug but one is
 /// caught on the first seed; `ballot-reuse-after-restart` needs a restarted node to time
-/// out before it hears the current round, which the fault mix makes rare (seed 35 of the
+/// out before it hears the current round, which the fault mix makes rare (seed 20 of the
 /// first 40 with GST at 10 s).
 const BUGS: &[(&str, u64, u64, u64)] = &[
     ("promise-before-durable", 5, 5_000, 5_000),
