@@ -153,8 +153,8 @@ pub struct Report {
     /// Safety violations found after the first failure, replaying on from what each failing
     /// node logged: what the divergence led to.
     pub consequences: Vec<Consequence>,
-    /// Held messages delivered whose write was never acknowledged by the end of the trace
-    /// (the sender may still acknowledge it: noted, not a failure).
+    /// Held messages never released by the end of the trace (their write was not
+    /// acknowledged, or the sender crashed first): noted, not a failure.
     pub unacknowledged_at_end: usize,
     /// Seconds spent replaying.
     pub replay_seconds: f64,
@@ -345,44 +345,19 @@ pub fn conform(merged: &Merged, opts: &Options) -> Report {
             ));
             break;
         }
-        // Held messages delivered before their batch was acknowledged.
-        if let Kind::Deliver { id, .. } = &ev.kind {
-            if let Some(m) = net.msgs.get(id) {
-                if let Some(p) = m.after_persist {
-                    let acked = net.persisted.get(&(id.node, id.inc)).copied().unwrap_or(0);
-                    if acked < p {
-                        for w in next.iter_mut() {
-                            w.ghost
-                                .early
-                                .entry((id.node, id.inc))
-                                .or_default()
-                                .push((p, *id, index));
-                        }
-                    }
-                }
-            }
-        }
         let issued = next
             .first()
             .and_then(|w| w.nodes.get(&ev.node))
             .map_or(0, |n| n.issued);
         record(&mut net, ev, infos.unwrap_or_default(), issued);
-        if let Kind::Persisted { .. } = ev.kind {
-            let acked = net.persisted.get(&(ev.node, ev.inc)).copied().unwrap_or(0);
-            for w in next.iter_mut() {
-                if let Some(list) = w.ghost.early.get_mut(&(ev.node, ev.inc)) {
-                    list.retain(|(p, _, _)| *p > acked);
-                }
-            }
-        }
         frontier = next;
         if report.failure.is_none() {
             report.matched = index + 1;
         }
     }
     report.replay_seconds = started.elapsed().as_secs_f64();
-    if let Some(w) = frontier.first() {
-        report.unacknowledged_at_end = w.ghost.early.values().map(|v| v.len()).sum();
+    if !frontier.is_empty() {
+        report.unacknowledged_at_end = net.held.values().map(|v| v.len()).sum();
         let lin_started = Instant::now();
         let history = ClientHistory::of(merged);
         report.linearizability = Some(history::check_linearizable(
@@ -442,8 +417,7 @@ fn crash(w: &mut World, facts: &CellFacts, n: NodeId, k: usize, out: &mut Vec<Vi
         return;
     };
     let pending = std::mem::take(&mut node.pending);
-    let mut survived = 0;
-    for (id, writes) in pending.into_iter().take(k) {
+    for (_, writes) in pending.into_iter().take(k) {
         for wr in &writes {
             if let physalia_traces::DurableWrite::Promised { ballot } = wr {
                 if *ballot < node.storage.promised {
@@ -469,7 +443,6 @@ fn crash(w: &mut World, facts: &CellFacts, n: NodeId, k: usize, out: &mut Vec<Vi
                 );
             }
         }
-        survived = id;
     }
     let Some(node) = w.nodes.get_mut(&n) else {
         return;
@@ -478,21 +451,6 @@ fn crash(w: &mut World, facts: &CellFacts, n: NodeId, k: usize, out: &mut Vec<Vi
     node.role = Role::Follower;
     node.campaign = None;
     node.lead = None;
-    if let Some(inc) = node.inc {
-        if let Some(list) = w.ghost.early.remove(&(n, inc)) {
-            for (p, id, at) in list {
-                if p > survived {
-                    out.push(Violation {
-                        property: properties::DURABILITY,
-                        detail: format!(
-                            "message {id}, delivered at event {at}, reports a write (batch {p}) \
-                             that {n} lost in a crash: it was sent before the write was durable"
-                        ),
-                    });
-                }
-            }
-        }
-    }
 }
 
 /// Records the event's sends and receive in the network.
@@ -503,7 +461,22 @@ fn record(
     issued: physalia_traces::PersistId,
 ) {
     let reports: BTreeMap<_, _> = info.reports.into_iter().collect();
+    for id in &ev.released {
+        net.released.insert(*id);
+        if let Some(m) = net.msgs.get_mut(id) {
+            m.lc = ev.lc; // it leaves with the releasing step's clock
+        }
+        if let Some(list) = net.held.get_mut(&(ev.node, ev.inc)) {
+            list.retain(|(_, m)| m != id);
+        }
+    }
     for s in &ev.sent {
+        if let Some(p) = s.after_persist {
+            net.held
+                .entry((ev.node, ev.inc))
+                .or_default()
+                .push((p, s.id));
+        }
         net.msgs.insert(
             s.id,
             SentMsg {

@@ -241,6 +241,10 @@ pub struct TraceEvent {
     pub kind: Kind,
     /// Messages created by the step.
     pub sent: Vec<Sent>,
+    /// Held messages this step released (a `persisted` step acknowledging their batch).
+    /// A released message leaves with this step's clock, so its receive follows this event.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub released: Vec<MsgId>,
     /// The durable write the step requested, if any.
     pub persist: Option<Persist>,
     /// Client invocations and replies of this step.

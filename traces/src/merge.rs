@@ -202,6 +202,16 @@ fn check_edges(events: &[Located]) -> Result<(), MergeError> {
             }
         }
     }
+    // A held message leaves when its sender releases it, with the releasing step's clock.
+    for ev in events {
+        for id in &ev.event.released {
+            if let Some(entry) = sends.get_mut(id) {
+                if entry.0 < ev.event.lc {
+                    *entry = (ev.event.lc, format!("{}:{}", ev.file, ev.line));
+                }
+            }
+        }
+    }
     for ev in events {
         let Kind::Deliver { id, lc, .. } = &ev.event.kind else {
             continue;

@@ -22,6 +22,7 @@ pub(super) struct Effects {
     send: Vec<Envelope>,
     held: Vec<MsgId>,
     sent: Vec<Sent>,
+    released: Vec<MsgId>,
     replies: Vec<ClientReply>,
     client: Vec<ClientEvent>,
     accepted: Vec<Entry>,
@@ -180,7 +181,13 @@ impl Cell {
         self.durable = up_to;
         while self.held.front().is_some_and(|h| h.batch <= up_to) {
             let held = self.held.pop_front().expect("checked");
-            self.fx.send.extend(held.msgs);
+            // A held message leaves now: it carries this step's clock, and the trace
+            // records its release, so that its receive follows this step.
+            for mut env in held.msgs {
+                env.lc = self.lc;
+                self.fx.released.push(env.id);
+                self.fx.send.push(env);
+            }
             for vote in held.votes {
                 self.on_self_vote(vote);
             }
@@ -202,6 +209,7 @@ impl Cell {
             now: self.now,
             kind: fx.kind.expect("begin sets the kind"),
             sent: fx.sent,
+            released: fx.released,
             persist: persist.clone(),
             client: fx.client,
             state: Observed {

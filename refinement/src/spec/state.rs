@@ -199,19 +199,10 @@ pub struct Ghost {
     pub requested: BTreeSet<(ClientId, OpSeq)>,
     /// The client operations chosen in some slot.
     pub chosen_ops: BTreeSet<(ClientId, OpSeq)>,
-    /// Held messages delivered before the sender acknowledged the batch they wait for (the
-    /// merged order may show the receive first): per `(sender, incarnation)`, `(batch,
-    /// message, event index of the receive)`. Each must be acknowledged, or survive a crash,
-    /// in that incarnation.
-    pub early: BTreeMap<(NodeId, u64), Vec<EarlyDelivery>>,
 }
 
 /// What an `Accepted` reports: `(slot, ballot, command)` accepted durably by its sender.
 pub type Report = (Slot, Ballot, Command);
-
-/// A held message delivered early: `(batch it waits for, message, event index of the
-/// receive)`.
-pub type EarlyDelivery = (PersistId, MsgId, usize);
 
 /// A message as sent, kept for the receive that names it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -239,6 +230,10 @@ pub struct Network {
     pub msgs: HashMap<MsgId, SentMsg>,
     /// Per `(sender, incarnation)`: the highest batch acknowledged durable.
     pub persisted: HashMap<(NodeId, u64), PersistId>,
+    /// Per `(sender, incarnation)`: held messages not released yet, with their batch.
+    pub held: HashMap<(NodeId, u64), Vec<(PersistId, MsgId)>>,
+    /// Held messages released (they may be delivered).
+    pub released: std::collections::HashSet<MsgId>,
 }
 
 impl Network {

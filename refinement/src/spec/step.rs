@@ -583,6 +583,7 @@ impl World {
         ctx.accept_new_proposals(&ev.state.accepted);
         compare_state(&mut ctx);
         compare_writes(&mut ctx);
+        check_released(&mut ctx, net);
         let reports = check_sends(&mut ctx, net);
         check_client_events(&mut ctx);
         // The world moves on with what the node logged.
@@ -657,6 +658,18 @@ fn deliver(
             "message {id} has no copy in flight (delivered already)"
         )));
     }
+    if let Some(p) = sent.after_persist {
+        if !net.released.contains(&id) {
+            ctx.find(
+                "kind.id",
+                format!(
+                    "a message its sender has released (it waits for batch {p} of {})",
+                    sent.from
+                ),
+                format!("{id}, delivered before its release"),
+            );
+        }
+    }
     // What an `Accepted` reports is a durable acceptance, whoever receives it.
     for (slot, ballot, command) in &sent.reports {
         properties::record_vote(
@@ -687,6 +700,50 @@ fn deliver(
         Msg::Redirect { .. } | Msg::Reply { .. } => {}
     }
     Ok(())
+}
+
+/// A `persisted` step releases exactly the held messages of the batches it acknowledges
+/// (up to the last batch issued); no other step releases anything.
+fn check_released(ctx: &mut Ctx<'_>, net: &Network) {
+    let due: Vec<MsgId> = match &ctx.ev.kind {
+        Kind::Persisted { up_to } => {
+            let acked = (*up_to).min(ctx.pre.issued);
+            net.held
+                .get(&(ctx.n, ctx.ev.inc))
+                .map(|v| {
+                    v.iter()
+                        .filter(|(p, _)| *p <= acked)
+                        .map(|(_, id)| *id)
+                        .collect()
+                })
+                .unwrap_or_default()
+        }
+        _ => Vec::new(),
+    };
+    let mut logged = ctx.ev.released.clone();
+    let mut want = due;
+    logged.sort();
+    want.sort();
+    if logged != want {
+        let show = |v: &[MsgId]| -> String {
+            if v.is_empty() {
+                "nothing".into()
+            } else {
+                v.iter()
+                    .map(|m| m.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            }
+        };
+        ctx.find(
+            "released",
+            format!(
+                "the held messages of the acknowledged batches: {}",
+                show(&want)
+            ),
+            show(&logged),
+        );
+    }
 }
 
 /// The logged state after the step against the predicted one, field by field.

@@ -19,6 +19,7 @@ pub fn observed() -> Observed {
 
 pub fn event(node: u32, inc: u64, seq: u64, lc: u64, kind: Kind) -> TraceEvent {
     TraceEvent {
+        released: Vec::new(),
         node: NodeId(node),
         inc,
         seq,
