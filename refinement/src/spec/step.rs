@@ -80,6 +80,20 @@ impl Ctx<'_> {
 
     // ----- Phase 1: election -------------------------------------------------------------
 
+    /// A `Prepare` or `Accept` below the promise is answered `Nack` and changes nothing.
+    fn refuse_lower(&mut self, src: NodeId, ballot: Ballot) -> bool {
+        if ballot >= self.w.promised {
+            return false;
+        }
+        let promised = self.w.promised;
+        self.expect = Some(Expect::Nack {
+            to: src,
+            ballot,
+            promised,
+        });
+        true
+    }
+
     /// Raises the promise to `ballot` (a durable write) and steps down from a lower ballot.
     fn adopt(&mut self, ballot: Ballot) {
         if ballot > self.w.promised {
@@ -146,13 +160,7 @@ impl Ctx<'_> {
 
     /// `Prepare`: promise (a durable write, answered once durable) or refuse.
     fn on_prepare(&mut self, src: NodeId, ballot: Ballot, from: Slot) {
-        if ballot < self.w.promised {
-            let promised = self.w.promised;
-            self.expect = Some(Expect::Nack {
-                to: src,
-                ballot,
-                promised,
-            });
+        if self.refuse_lower(src, ballot) {
             return;
         }
         self.adopt(ballot);
@@ -249,13 +257,7 @@ impl Ctx<'_> {
 
     /// `Accept`: accept every proposal (durable writes, answered once durable) or refuse.
     fn on_accept(&mut self, src: NodeId, ballot: Ballot, proposals: &[physalia_traces::Proposal]) {
-        if ballot < self.w.promised {
-            let promised = self.w.promised;
-            self.expect = Some(Expect::Nack {
-                to: src,
-                ballot,
-                promised,
-            });
+        if self.refuse_lower(src, ballot) {
             return;
         }
         self.adopt(ballot);
