@@ -159,6 +159,7 @@ pub fn run(args: &VerifyArgs) -> Result<u8> {
             bug: args.bug,
             ..SimConfig::default()
         };
+        #[cfg(feature = "bugs")]
         let failures_before = failures.len();
         eprint!("\r  seed {seed}: simulating and replaying…   ");
         let r = simulate_and_conform(&cfg, &opts)?;
@@ -217,7 +218,6 @@ pub fn run(args: &VerifyArgs) -> Result<u8> {
             println!("{}", detection(seed, seed - args.first_seed + 1, &r));
             break;
         }
-        let _ = failures_before;
     }
     eprintln!();
     sim.note = format!(
