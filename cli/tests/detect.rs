@@ -71,3 +71,32 @@ fn the_clean_build_of_the_same_seeds_is_not_flagged() {
         );
     }
 }
+
+#[test]
+fn a_reused_ballot_is_refused_and_its_consequence_is_a_regressed_durable_promise() {
+    // `promise monotonic` is shown to fail on a real trace: the step that reuses a ballot
+    // is the first failure, and replaying on, the durable promise goes down.
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_physalia"))
+        .args([
+            "simulate",
+            "--bug",
+            "ballot-reuse-after-restart",
+            "--seed",
+            "20",
+        ])
+        .args(["--gst", "10000", "--trace-out", d])
+        .output()
+        .expect("runs physalia simulate");
+    assert_eq!(out.status.code(), Some(1), "the online checks catch it too");
+    let out = Command::new(env!("CARGO_BIN_EXE_physalia"))
+        .args(["conform", d])
+        .output()
+        .expect("runs physalia conform");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("check failed: step mismatch"), "{text}");
+    assert!(text.contains("a ballot (r, n"), "{text}");
+    assert!(text.contains("`promise monotonic` broken"), "{text}");
+}

@@ -24,6 +24,7 @@ pub mod bugs;
 pub mod client;
 pub mod core;
 pub mod node;
+pub mod rng;
 pub mod sim;
 pub mod sm;
 pub mod wal;

@@ -418,31 +418,7 @@ fn crash(w: &mut World, facts: &CellFacts, n: NodeId, k: usize, out: &mut Vec<Vi
     };
     let pending = std::mem::take(&mut node.pending);
     for (_, writes) in pending.into_iter().take(k) {
-        for wr in &writes {
-            if let physalia_traces::DurableWrite::Promised { ballot } = wr {
-                if *ballot < node.storage.promised {
-                    out.push(Violation {
-                        property: properties::PROMISE_MONOTONIC,
-                        detail: format!(
-                            "{n}'s durable promise goes from {} down to {ballot}",
-                            node.storage.promised
-                        ),
-                    });
-                }
-            }
-            node.storage.apply(wr);
-            if let physalia_traces::DurableWrite::Accepted { entry } = wr {
-                properties::record_vote(
-                    &mut w.ghost,
-                    facts,
-                    n,
-                    entry.slot,
-                    entry.ballot,
-                    &entry.command,
-                    out,
-                );
-            }
-        }
+        properties::make_durable(&mut node.storage, &mut w.ghost, facts, n, &writes, out);
     }
     let Some(node) = w.nodes.get_mut(&n) else {
         return;

@@ -137,10 +137,8 @@ impl Client {
         let t = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos() as u64);
-        let mut z = t ^ (u64::from(std::process::id()) << 40);
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        ClientId((z ^ (z >> 31)) >> 1)
+        let mut state = t ^ (u64::from(std::process::id()) << 40);
+        ClientId(crate::rng::splitmix64(&mut state) >> 1)
     }
 
     /// This client's id.
@@ -154,11 +152,7 @@ impl Client {
     }
 
     fn random(&mut self) -> u64 {
-        self.rng = self.rng.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.rng;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+        crate::rng::splitmix64(&mut self.rng)
     }
 
     /// Sends one request to `addr` and waits (at most the attempt timeout) for its answer.

@@ -457,11 +457,7 @@ impl Cell {
 
     /// A uniform draw in `[0, n)` from the seeded generator (splitmix64).
     fn random_below(&mut self, n: u64) -> u64 {
-        self.rng = self.rng.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.rng;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        (z ^ (z >> 31)) % n.max(1)
+        crate::rng::splitmix64(&mut self.rng) % n.max(1)
     }
 
     fn arm_election(&mut self) {

@@ -12,14 +12,16 @@
 //! | applied in slot order | a node answers an operation (the result is what applying the committed log in slot order gives) |
 //! | linearizable | at the end, on the whole client history ([`crate::history`]) |
 
-use physalia_traces::{Ballot, ClientId, Command, Endpoint, Msg, NodeId, OpSeq, Slot};
+use physalia_traces::{
+    Ballot, ClientId, Command, DurableWrite, Endpoint, Msg, NodeId, OpSeq, Slot,
+};
 
 pub use physalia_model::properties::{
     AGREEMENT, APPLIED_IN_ORDER, COMMITTED_PREFIX, DURABILITY, LINEARIZABLE, PROMISE_MONOTONIC,
     VALIDITY,
 };
 
-use super::state::Ghost;
+use super::state::{Ghost, Storage};
 use super::step::{fmt_command, Ctx};
 use super::{CellFacts, Violation};
 
@@ -81,6 +83,43 @@ pub fn record_vote(
             }
             ghost.chosen.insert(slot, (command.clone(), ballot));
         }
+    }
+}
+
+/// Writes `writes` to `node`'s storage, as an acknowledged batch or one that survived a
+/// crash: the durable promise must never go down (promise monotonic), and each acceptance
+/// is a durable vote (agreement, validity).
+pub fn make_durable(
+    storage: &mut Storage,
+    ghost: &mut Ghost,
+    facts: &CellFacts,
+    node: NodeId,
+    writes: &[DurableWrite],
+    out: &mut Vec<Violation>,
+) {
+    for w in writes {
+        match w {
+            DurableWrite::Promised { ballot } if *ballot < storage.promised => {
+                out.push(Violation {
+                    property: PROMISE_MONOTONIC,
+                    detail: format!(
+                        "{node}'s durable promise goes from {} down to {ballot}",
+                        storage.promised
+                    ),
+                });
+            }
+            DurableWrite::Accepted { entry } => record_vote(
+                ghost,
+                facts,
+                node,
+                entry.slot,
+                entry.ballot,
+                &entry.command,
+                out,
+            ),
+            DurableWrite::Promised { .. } => {}
+        }
+        storage.apply(w);
     }
 }
 

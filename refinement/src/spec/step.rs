@@ -368,14 +368,7 @@ impl Ctx<'_> {
     /// New client proposals the leader logged beyond what the rules determine: each must be
     /// a requested operation not in the log yet, at the next slot, inside the window α.
     fn accept_new_proposals(&mut self, logged: &[Entry]) {
-        let predicted: Vec<Entry> = self
-            .writes
-            .iter()
-            .filter_map(|w| match w {
-                DurableWrite::Accepted { entry } => Some(entry.clone()),
-                _ => None,
-            })
-            .collect();
+        let predicted = accepted_entries(&self.writes);
         for (i, e) in logged.iter().enumerate() {
             if predicted.contains(e) {
                 continue;
@@ -426,27 +419,13 @@ impl Ctx<'_> {
 
     // ----- Persistence -------------------------------------------------------------------
 
-    /// `Persisted { up_to }`: the batches up to it are durable; the node's own votes in them
-    /// count now (its promise for its campaign, its acceptances as leader).
+    /// `Persisted { up_to }`: the batches up to it are durable (the caller writes them to
+    /// storage); the node's own votes in them count now (its promise for its campaign, its
+    /// acceptances as leader).
     fn on_persisted(&mut self, up_to: PersistId) -> Vec<(PersistId, Vec<DurableWrite>)> {
         let mut done = Vec::new();
         while self.w.pending.first().is_some_and(|(id, _)| *id <= up_to) {
-            let (id, writes) = self.w.pending.remove(0);
-            for wr in &writes {
-                if let DurableWrite::Promised { ballot } = wr {
-                    if *ballot < self.w.storage.promised {
-                        self.violations.push(Violation {
-                            property: properties::PROMISE_MONOTONIC,
-                            detail: format!(
-                                "{}'s durable promise goes from {} down to {ballot}",
-                                self.n, self.w.storage.promised
-                            ),
-                        });
-                    }
-                }
-                self.w.storage.apply(wr);
-            }
-            done.push((id, writes));
+            done.push(self.w.pending.remove(0));
         }
         for (_, writes) in &done {
             for wr in writes {
@@ -514,7 +493,6 @@ impl World {
             violations: Vec::new(),
         };
         let ghost = &mut self.ghost;
-        let mut durable_now: Vec<(PersistId, Vec<DurableWrite>)> = Vec::new();
         match &ev.kind {
             Kind::Start { promised, log_len } => {
                 if ctx.pre.up {
@@ -571,7 +549,16 @@ impl World {
                     }
                     Kind::LocalRead { .. } => {}
                     Kind::Persisted { up_to } => {
-                        durable_now = ctx.on_persisted(*up_to);
+                        for (_, writes) in ctx.on_persisted(*up_to) {
+                            properties::make_durable(
+                                &mut ctx.w.storage,
+                                ghost,
+                                facts,
+                                n,
+                                &writes,
+                                &mut ctx.violations,
+                            );
+                        }
                     }
                     Kind::Start { .. } => unreachable!("handled above"),
                 }
@@ -592,21 +579,6 @@ impl World {
         if let Some(p) = &ev.persist {
             ctx.w.pending.push((p.id, p.writes.clone()));
             ctx.w.issued = p.id;
-        }
-        for (_, writes) in &durable_now {
-            for wr in writes {
-                if let DurableWrite::Accepted { entry } = wr {
-                    properties::record_vote(
-                        ghost,
-                        facts,
-                        n,
-                        entry.slot,
-                        entry.ballot,
-                        &entry.command,
-                        &mut ctx.violations,
-                    );
-                }
-            }
         }
         let mut violations = std::mem::take(&mut ctx.violations);
         properties::after_step(ghost, &ctx, &mut violations);
@@ -780,14 +752,7 @@ fn compare_writes(ctx: &mut Ctx<'_>) {
         let (allowed, got) = show_pair(&ctx.writes, &logged, fmt_write);
         ctx.find("persist.writes", allowed, got);
     }
-    let predicted: Vec<Entry> = ctx
-        .writes
-        .iter()
-        .filter_map(|w| match w {
-            DurableWrite::Accepted { entry } => Some(entry.clone()),
-            _ => None,
-        })
-        .collect();
+    let predicted = accepted_entries(&ctx.writes);
     if !same_multiset(&predicted, &ctx.ev.state.accepted) {
         let (allowed, got) = show_pair(&predicted, &ctx.ev.state.accepted, fmt_entry);
         ctx.find("state.accepted", allowed, got);
@@ -799,8 +764,25 @@ fn compare_writes(ctx: &mut Ctx<'_>) {
     }
 }
 
+/// The log entries among durable writes, in order.
+fn accepted_entries(writes: &[DurableWrite]) -> Vec<Entry> {
+    writes
+        .iter()
+        .filter_map(|w| match w {
+            DurableWrite::Accepted { entry } => Some(entry.clone()),
+            DurableWrite::Promised { .. } => None,
+        })
+        .collect()
+}
+
 /// Whether two lists hold the same values, in any order.
-fn same_multiset<T: serde::Serialize>(a: &[T], b: &[T]) -> bool {
+fn same_multiset<T: serde::Serialize + PartialEq>(a: &[T], b: &[T]) -> bool {
+    if a == b {
+        return true; // the usual case, without serialising anything
+    }
+    if a.len() != b.len() {
+        return false;
+    }
     let key = |v: &T| serde_json::to_string(v).unwrap_or_default();
     let mut a: Vec<String> = a.iter().map(key).collect();
     let mut b: Vec<String> = b.iter().map(key).collect();
@@ -810,7 +792,11 @@ fn same_multiset<T: serde::Serialize>(a: &[T], b: &[T]) -> bool {
 }
 
 /// Both lists, briefly; in full (JSON) when the brief forms do not tell them apart.
-fn show_pair<T: serde::Serialize>(a: &[T], b: &[T], brief: fn(&T) -> String) -> (String, String) {
+fn show_pair<T: serde::Serialize + PartialEq>(
+    a: &[T],
+    b: &[T],
+    brief: fn(&T) -> String,
+) -> (String, String) {
     let list = |v: &[T], f: &dyn Fn(&T) -> String| -> String {
         if v.is_empty() {
             "nothing".into()
