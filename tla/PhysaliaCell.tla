@@ -27,7 +27,7 @@ EXTENDS Naturals, FiniteSets
 CONSTANTS
     N,           \* number of nodes in the cell (its jury); nodes are 0..N-1
     Commands,    \* opaque client operations Op(client, seq); consensus never looks inside
-    MaxRound,    \* bound: no node campaigns with a round above MaxRound
+    MaxRound,    \* bound: no node stands with a round above MaxRound
     MaxSlot,     \* bound: slots are 0..MaxSlot-1
     MaxCrashes,  \* bound: at most this many Crash steps in a behaviour
     MaxElections,\* bound: at most this many election Timeouts in a behaviour
@@ -95,7 +95,7 @@ Message ==
           src : Nodes, dst : Nodes]
     \cup [type : {"Accept"}, bal : Ballots, slot : Slots, cmd : Cmds, src : Nodes]
     \cup [type : {"Accepted"}, bal : Ballots, slot : Slots, src : Nodes, dst : Nodes]
-    \cup [type : {"Commit"}, bal : Ballots, upto : 0 .. MaxSlot, src : Nodes]
+    \cup [type : {"Commit"}, bal : Ballots, up_to : 0 .. MaxSlot, src : Nodes]
     \cup [type : {"Request"}, op : Commands]
     \cup [type : {"Reply"}, op : Commands]
 
@@ -105,7 +105,7 @@ VARIABLES
     log,        \* log[n][s]: the entry n accepted last at slot s, or None
     \* volatile: Crash loses them
     role,       \* role[n] \in Roles
-    ballot,     \* ballot[n]: the ballot n campaigns or leads with
+    ballot,     \* ballot[n]: the ballot n stands or leads with
     commit,     \* commit[n]: slots < commit[n] are known chosen
     up,         \* up[n]: FALSE between Crash and Restart
     \* the network
@@ -183,7 +183,7 @@ Init ==
 (* Timeout(n), kind election: a node that does not lead starts an election *)
 (* with a ballot above every round it knows.  It persists `promised` to    *)
 (* its own ballot before sending Prepare, so it will never accept anything *)
-(* from a lower ballot while it campaigns: its own promise is one of the   *)
+(* from a lower ballot while a candidate: its own promise is one of the    *)
 (* quorum it counts in DeliverPromises, and must be as binding as anyone   *)
 (* else's.  `from` = commit[n]: slots below it are chosen and known to n,  *)
 (* so it needs no report of them.                                          *)
@@ -286,7 +286,7 @@ DeliverPromises(n, Q) ==
 (***************************************************************************)
 (* Deliver(Nack) at n: someone promised a higher ballot, so n's ballot can *)
 (* no longer gather a quorum.  n steps down and remembers the round it     *)
-(* heard, so that its next Timeout campaigns above it.  Safety never       *)
+(* heard, so that its next Timeout stands above it.  Safety never          *)
 (* depends on Nack (a lost Nack only delays); liveness does.               *)
 (***************************************************************************)
 DeliverNack(n, m) ==
@@ -382,7 +382,7 @@ DeliverAccepted(n) ==
            newly == {s \in Slots : commit[n] <= s /\ s < k}
            ops == {log[n][s].cmd : s \in newly} \ {Noop}
        IN /\ commit' = [commit EXCEPT ![n] = k]
-          /\ SendAll({[type |-> "Commit", bal |-> ballot[n], upto |-> k, src |-> n]}
+          /\ SendAll({[type |-> "Commit", bal |-> ballot[n], up_to |-> k, src |-> n]}
                      \cup {[type |-> "Reply", op |-> o] : o \in ops})
     /\ UNCHANGED <<promised, log, role, ballot, up, votes, crashes, elections>>
 
@@ -402,10 +402,10 @@ DeliverCommit(a, m) ==
     /\ m \in msgs
     /\ m.type = "Commit"
     /\ m.src # a
-    /\ commit[a] < m.upto
+    /\ commit[a] < m.up_to
     /\ CommitReach(a, m, commit[a] + 1)
     /\ commit' = [commit EXCEPT ![a] =
-                    SetMax({k \in commit[a] + 1 .. m.upto : CommitReach(a, m, k)})]
+                    SetMax({k \in commit[a] + 1 .. m.up_to : CommitReach(a, m, k)})]
     /\ UNCHANGED <<promised, log, role, ballot, up, msgs, votes, crashes, elections>>
 
 (***************************************************************************)

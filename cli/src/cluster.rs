@@ -133,7 +133,40 @@ fn read_cluster(dir: &Path) -> Result<ClusterFile> {
     serde_json::from_str(&text).with_context(|| format!("{} is not a cluster file", path.display()))
 }
 
+/// `cluster up`: starts the node processes, writes `cluster.json` (before waiting, so
+/// that `cluster down` can stop them if one never answers), then waits until each node
+/// answers a status request.
 fn up(a: &UpArgs) -> Result<u8> {
+    let (dir, key_file) = prepare_dir(a)?;
+    let nodes = spawn_nodes(a, &dir, &key_file)?;
+    let file = ClusterFile {
+        key_file: key_file.clone(),
+        cells: a.cells,
+        nodes,
+    };
+    fs::write(
+        dir.join("cluster.json"),
+        serde_json::to_string_pretty(&file)?,
+    )?;
+    wait_until_answering(&file, &key_file)?;
+    println!(
+        "cluster of {} nodes and {} cells up in {}",
+        a.nodes,
+        a.cells,
+        dir.display()
+    );
+    for n in &file.nodes {
+        println!(
+            "  n{}  {}  metrics http://{}/metrics  pid {}",
+            n.id, n.addr, n.metrics, n.pid
+        );
+    }
+    Ok(0)
+}
+
+/// Checks the options, refuses a directory that already holds a cluster, creates it (with
+/// `logs/`) and writes a fresh cluster key; returns the canonical directory and the key file.
+fn prepare_dir(a: &UpArgs) -> Result<(PathBuf, PathBuf)> {
     if a.nodes == 0 {
         bail!("--nodes must be at least 1");
     }
@@ -148,6 +181,12 @@ fn up(a: &UpArgs) -> Result<u8> {
     let dir = fs::canonicalize(&a.dir)?;
     let key_file = dir.join("key");
     write_key(&key_file)?;
+    Ok((dir, key_file))
+}
+
+/// Picks a listen and a metrics port for every node and starts the node processes, each
+/// knowing all the others as peers.
+fn spawn_nodes(a: &UpArgs, dir: &Path, key_file: &Path) -> Result<Vec<NodeEntry>> {
     let mut ports = Vec::new();
     for _ in 0..a.nodes {
         ports.push((free_port()?, free_port()?));
@@ -159,56 +198,67 @@ fn up(a: &UpArgs) -> Result<u8> {
     let exe = std::env::current_exe().context("cannot find the physalia binary")?;
     let mut nodes = Vec::new();
     for i in 0..a.nodes {
-        let peers: Vec<String> = (0..a.nodes)
-            .filter(|j| *j != i)
-            .map(|j| format!("{j}={}", addrs[j as usize]))
-            .collect();
-        let data_dir = dir.join("data").join(format!("n{i}"));
-        let log = dir.join("logs").join(format!("n{i}.log"));
         let metrics = format!("127.0.0.1:{}", ports[i as usize].1);
-        let out = fs::File::create(&log)?;
-        let mut cmd = Command::new(&exe);
-        cmd.arg("node")
-            .args(["--id", &i.to_string(), "--listen", &addrs[i as usize]])
-            .args(["--peers", &peers.join(",")])
-            .arg("--data-dir")
-            .arg(&data_dir)
-            .arg("--key-file")
-            .arg(&key_file)
-            .args(["--metrics-listen", &metrics])
-            .args(["--cells", &a.cells.to_string()])
-            .args(["--election-timeout-ms", &a.election_timeout_ms.to_string()])
-            .stdin(Stdio::null())
-            .stdout(out.try_clone()?)
-            .stderr(out);
-        if a.trace {
-            cmd.arg("--trace-dir").arg(dir.join("traces"));
-        }
-        let child = cmd
-            .spawn()
-            .with_context(|| format!("cannot start node n{i}"))?;
-        nodes.push(NodeEntry {
-            id: i,
-            addr: addrs[i as usize].clone(),
-            metrics,
-            pid: child.id(),
-            data_dir,
-            log,
-        });
+        nodes.push(spawn_node(a, i, &addrs, metrics, &exe, dir, key_file)?);
     }
-    let file = ClusterFile {
-        key_file: key_file.clone(),
-        cells: a.cells,
-        nodes,
-    };
-    fs::write(
-        dir.join("cluster.json"),
-        serde_json::to_string_pretty(&file)?,
-    )?;
+    Ok(nodes)
+}
+
+/// Starts node `i` (`physalia node`, its output into `logs/n<i>.log`) listening on
+/// `addrs[i]` with the other addresses as its peers and its metrics on `metrics`.
+fn spawn_node(
+    a: &UpArgs,
+    i: u32,
+    addrs: &[String],
+    metrics: String,
+    exe: &Path,
+    dir: &Path,
+    key_file: &Path,
+) -> Result<NodeEntry> {
+    let peers: Vec<String> = (0..a.nodes)
+        .filter(|j| *j != i)
+        .map(|j| format!("{j}={}", addrs[j as usize]))
+        .collect();
+    let data_dir = dir.join("data").join(format!("n{i}"));
+    let log = dir.join("logs").join(format!("n{i}.log"));
+    let out = fs::File::create(&log)?;
+    let mut cmd = Command::new(exe);
+    cmd.arg("node")
+        .args(["--id", &i.to_string(), "--listen", &addrs[i as usize]])
+        .args(["--peers", &peers.join(",")])
+        .arg("--data-dir")
+        .arg(&data_dir)
+        .arg("--key-file")
+        .arg(key_file)
+        .args(["--metrics-listen", &metrics])
+        .args(["--cells", &a.cells.to_string()])
+        .args(["--election-timeout-ms", &a.election_timeout_ms.to_string()])
+        .stdin(Stdio::null())
+        .stdout(out.try_clone()?)
+        .stderr(out);
+    if a.trace {
+        cmd.arg("--trace-dir").arg(dir.join("traces"));
+    }
+    let child = cmd
+        .spawn()
+        .with_context(|| format!("cannot start node n{i}"))?;
+    Ok(NodeEntry {
+        id: i,
+        addr: addrs[i as usize].clone(),
+        metrics,
+        pid: child.id(),
+        data_dir,
+        log,
+    })
+}
+
+/// Waits until every node of `file` answers a status request, or fails naming the first
+/// node that did not within 20 s and its log.
+fn wait_until_answering(file: &ClusterFile, key_file: &Path) -> Result<()> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let key = FrameKey::from_file(&key_file)?;
+    let key = FrameKey::from_file(key_file)?;
     let deadline = Instant::now() + Duration::from_secs(20);
     rt.block_on(async {
         for n in &file.nodes {
@@ -228,20 +278,7 @@ fn up(a: &UpArgs) -> Result<u8> {
             }
         }
         Ok(())
-    })?;
-    println!(
-        "cluster of {} nodes and {} cells up in {}",
-        a.nodes,
-        a.cells,
-        dir.display()
-    );
-    for n in &file.nodes {
-        println!(
-            "  n{}  {}  metrics http://{}/metrics  pid {}",
-            n.id, n.addr, n.metrics, n.pid
-        );
-    }
-    Ok(0)
+    })
 }
 
 fn probe_client(key: &FrameKey) -> Client {

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::Args;
 use physalia_refinement::history::LivenessBounds;
-use physalia_refinement::replay::{self, Options, Report, MAPPING};
+use physalia_refinement::replay::{self, Failure, Options, Report, MAPPING};
 
 /// Arguments of `physalia conform`.
 #[derive(Args, Debug)]
@@ -151,48 +151,77 @@ pub fn print_report(r: &Report, nodes: usize, files: usize) {
         None => println!(
             "safety: agreement, committed prefix, validity, promise monotonic, durability, applied in slot order held on every replayed state"
         ),
-        Some(f) => {
-            println!();
-            println!(
-                "FAILED at event {} ({}:{}), {}: {}",
-                f.index, f.file, f.line, f.node, f.event
-            );
-            println!("  check failed: {}", f.check);
-            if let Some(why) = &f.disabled {
-                println!("  why: {why}");
-            }
-            if !f.findings.is_empty() {
-                println!("  what the specification allows vs what the node logged:");
-                for x in &f.findings {
-                    println!("    {}:", x.field);
-                    println!("      allowed: {}", x.allowed);
-                    println!("      logged:  {}", x.logged);
-                }
-            }
-            for v in &f.violations {
-                println!("  safety property `{}` broken: {}", v.property, v.detail);
-            }
-            println!("  enabled at {} before the event:", f.node);
-            for e in &f.enabled {
-                println!("    - {e}");
-            }
-            println!(
-                "  shortest failing prefix: the first {} events of the merged trace",
-                f.prefix_len
-            );
-            if !r.consequences.is_empty() {
-                println!("  replaying on from what the node logged, the divergence leads to:");
-                for c in &r.consequences {
-                    for v in &c.violations {
-                        println!(
-                            "    event {} ({}:{}), {}: {}: `{}` broken: {}",
-                            c.index, c.file, c.line, c.node, c.event, v.property, v.detail
-                        );
-                    }
-                }
+        Some(f) => print_failure(r, f),
+    }
+    print_linearizability(r);
+    print_liveness(r);
+    if r.unacknowledged_at_end > 0 {
+        println!(
+            "note: {} held message(s) were delivered before their write was acknowledged, and the trace ends first",
+            r.unacknowledged_at_end
+        );
+    }
+    println!(
+        "verdict: {}",
+        if r.conforms() {
+            "CONFORMS".to_owned()
+        } else {
+            format!(
+                "DOES NOT CONFORM ({})",
+                r.failed_check().unwrap_or_default()
+            )
+        }
+    );
+    let _ = std::io::stdout().flush();
+}
+
+/// Prints where the replay failed: the event, the check, what the specification allowed
+/// against what the node logged, the shortest failing prefix, and what the divergence
+/// leads to when the replay goes on from what the node logged.
+fn print_failure(r: &Report, f: &Failure) {
+    println!();
+    println!(
+        "FAILED at event {} ({}:{}), {}: {}",
+        f.index, f.file, f.line, f.node, f.event
+    );
+    println!("  check failed: {}", f.check);
+    if let Some(why) = &f.disabled {
+        println!("  why: {why}");
+    }
+    if !f.findings.is_empty() {
+        println!("  what the specification allows vs what the node logged:");
+        for x in &f.findings {
+            println!("    {}:", x.field);
+            println!("      allowed: {}", x.allowed);
+            println!("      logged:  {}", x.logged);
+        }
+    }
+    for v in &f.violations {
+        println!("  safety property `{}` broken: {}", v.property, v.detail);
+    }
+    println!("  enabled at {} before the event:", f.node);
+    for e in &f.enabled {
+        println!("    - {e}");
+    }
+    println!(
+        "  shortest failing prefix: the first {} events of the merged trace",
+        f.prefix_len
+    );
+    if !r.consequences.is_empty() {
+        println!("  replaying on from what the node logged, the divergence leads to:");
+        for c in &r.consequences {
+            for v in &c.violations {
+                println!(
+                    "    event {} ({}:{}), {}: {}: `{}` broken: {}",
+                    c.index, c.file, c.line, c.node, c.event, v.property, v.detail
+                );
             }
         }
     }
+}
+
+/// Prints the linearizability verdict on the trace's client history, if it was checked.
+fn print_linearizability(r: &Report) {
     if let Some(l) = &r.linearizability {
         println!(
             "linearizability: {} operations, {} ({:.3} s){}",
@@ -205,6 +234,11 @@ pub fn print_report(r: &Report, nodes: usize, files: usize) {
                 .unwrap_or_default()
         );
     }
+}
+
+/// Prints the bounded liveness verdict after GST (a distinguished proposer within B₁,
+/// every request answered within B₂), or why it was not checked.
+fn print_liveness(r: &Report) {
     match &r.liveness {
         Some(l) => {
             println!(
@@ -224,22 +258,4 @@ pub fn print_report(r: &Report, nodes: usize, files: usize) {
         None if r.failure.is_none() => println!("liveness: not checked (the trace states no GST)"),
         None => {}
     }
-    if r.unacknowledged_at_end > 0 {
-        println!(
-            "note: {} held message(s) were delivered before their write was acknowledged, and the trace ends first",
-            r.unacknowledged_at_end
-        );
-    }
-    println!(
-        "verdict: {}",
-        if r.conforms() {
-            "CONFORMS".to_owned()
-        } else {
-            format!(
-                "DOES NOT CONFORM ({})",
-                r.failed_check().unwrap_or_default()
-            )
-        }
-    );
-    let _ = std::io::stdout().flush();
 }

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use physalia_impl::core::Options;
-use physalia_impl::node::{self, frame::FrameKey, runtime::Event, trace::CellFiles, NodeConfig};
+use physalia_impl::node::{self, event::Event, frame::FrameKey, trace::CellFiles, NodeConfig};
 use physalia_traces::{NodeId, TraceLayer};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
@@ -89,8 +89,8 @@ impl NodeArgs {
             election_timeout: self.election_timeout_ms.max(1),
             heartbeat_interval: self.heartbeat_ms.max(1),
             // A candidate re-sends Prepare at half the election timeout: often enough to
-            // win soon, rarely enough not to swamp peers when many cells campaign.
-            retry_interval: (self.election_timeout_ms / 2).max(1),
+            // win soon, rarely enough not to swamp peers when many cells stand for election.
+            prepare_interval: (self.election_timeout_ms / 2).max(1),
             ..Options::default()
         };
         Ok(NodeConfig {
@@ -148,14 +148,14 @@ pub fn run(args: &NodeArgs) -> Result<u8> {
     let trace = cfg.trace_dir.as_ref().map(|dir| {
         Arc::new(Mutex::new(CellFiles::new(
             dir.clone(),
-            booted.incarnation(),
+            booted.inc(),
             cfg.headers(),
         )))
     });
     install_subscriber(trace.as_ref());
     tracing::info!(
         node = args.id,
-        incarnation = booted.incarnation(),
+        inc = booted.inc(),
         truncated_tail_bytes = booted.truncated_tail_bytes,
         discarded_records = booted.discarded_records,
         cells = cfg.hosted().len(),

@@ -13,7 +13,7 @@ use physalia_model::check::{self, CheckOptions, Strategy};
 use physalia_model::{CellConfig, CellModel};
 use physalia_refinement::replay::Options;
 
-use crate::sweep::simulate_and_conform;
+use crate::sweep::{simulate_and_conform, SeedRun};
 
 /// Arguments of `physalia verify`.
 #[derive(Args, Debug)]
@@ -61,7 +61,7 @@ impl Row {
 /// One line saying which checks caught an injected bug: `detected: seed S (N seeds run);
 /// online checks: …; conformance: CHECK at event E of T; linearizability: …; liveness: …`.
 #[cfg(feature = "bugs")]
-fn detection(seed: u64, seeds_run: u64, r: &crate::sweep::SeedRun) -> String {
+fn detection(seed: u64, seeds_run: u64, r: &SeedRun) -> String {
     let mut parts = vec![format!("detected: seed {seed} ({seeds_run} seeds run)")];
     parts.push(format!(
         "online checks: {}",
@@ -99,55 +99,156 @@ pub fn run(args: &VerifyArgs) -> Result<u8> {
     let mut rows: Vec<(&str, Row)> = Vec::new();
     let mut failures: Vec<String> = Vec::new();
     if !args.skip_model {
-        let cfg = CellConfig::default();
-        let symmetry = physalia_model::symmetry::is_exact(&cfg);
-        let opts = CheckOptions {
-            strategy: Strategy::Dfs,
-            threads: 1,
-            symmetry,
-        };
-        eprintln!("model check of the default configuration (physalia check)…");
-        let started = Instant::now();
-        let report = check::run(CellModel::new(cfg.clone()), &opts, |p| {
-            eprint!("\r  {} states, depth {}   ", p.unique, p.depth);
-        })
-        .map_err(anyhow::Error::msg)?;
-        eprintln!();
-        let ok = !report.failed();
-        if !ok {
-            failures.push(format!(
-                "model check: {} (run `physalia check` for the counterexamples)",
-                report
-                    .properties
-                    .iter()
-                    .filter(|p| p.verdict.is_failure())
-                    .map(|p| p.name)
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ));
-        }
-        rows.push((
-            "model check (default config)",
-            Row {
-                runs: 1,
-                passed: u64::from(ok),
-                seconds: started.elapsed().as_secs_f64(),
-                note: format!(
-                    "{} states{}, {} properties",
-                    report.stats.unique,
-                    if symmetry { " up to symmetry" } else { "" },
-                    report.properties.len()
-                ),
-            },
+        rows.push(("model check (default config)", model_check(&mut failures)?));
+    }
+    let seeds = simulate_seeds(args, &mut failures)?;
+    rows.extend(seeds.rows(args));
+    let failed = print_summary(&rows, &failures);
+    let _ = std::io::stdout().flush();
+    Ok(u8::from(failed))
+}
+
+/// Model-checks the default configuration (depth-first, with symmetry when it is exact)
+/// and returns its row; the properties that fail are noted in `failures`.
+fn model_check(failures: &mut Vec<String>) -> Result<Row> {
+    let cfg = CellConfig::default();
+    let symmetry = physalia_model::symmetry::is_exact(&cfg);
+    let opts = CheckOptions {
+        strategy: Strategy::Dfs,
+        threads: 1,
+        symmetry,
+    };
+    eprintln!("model check of the default configuration (physalia check)…");
+    let started = Instant::now();
+    let report = check::run(CellModel::new(cfg.clone()), &opts, |p| {
+        eprint!("\r  {} states, depth {}   ", p.unique, p.depth);
+    })
+    .map_err(anyhow::Error::msg)?;
+    eprintln!();
+    let ok = !report.failed();
+    if !ok {
+        failures.push(format!(
+            "model check: {} (run `physalia check` for the counterexamples)",
+            report
+                .properties
+                .iter()
+                .filter(|p| p.verdict.is_failure())
+                .map(|p| p.name)
+                .collect::<Vec<_>>()
+                .join(", ")
         ));
     }
-    let (mut sim, mut conf, mut lin, mut live) = (
-        Row::default(),
-        Row::default(),
-        Row::default(),
-        Row::default(),
-    );
-    let (mut events, mut ops, mut bytes) = (0usize, 0usize, 0usize);
+    Ok(Row {
+        runs: 1,
+        passed: u64::from(ok),
+        seconds: started.elapsed().as_secs_f64(),
+        note: format!(
+            "{} states{}, {} properties",
+            report.stats.unique,
+            if symmetry { " up to symmetry" } else { "" },
+            report.properties.len()
+        ),
+    })
+}
+
+/// The rows of the simulation and conformance sweep, and the totals their notes give.
+#[derive(Default)]
+struct SeedRows {
+    sim: Row,
+    conf: Row,
+    lin: Row,
+    live: Row,
+    events: usize,
+    ops: usize,
+    bytes: usize,
+}
+
+impl SeedRows {
+    /// Counts one seed's run in each row; every check that failed on it is noted in
+    /// `failures`, with `repro`, the commands that reproduce the seed.
+    fn record(&mut self, seed: u64, r: &SeedRun, repro: &str, failures: &mut Vec<String>) {
+        self.events += r.conform.events;
+        self.bytes += r.trace_bytes;
+        self.sim.runs += 1;
+        self.sim.seconds += r.sim_seconds;
+        if r.sim.violations.is_empty() {
+            self.sim.passed += 1;
+        } else {
+            failures.push(format!(
+                "seed {seed}: online checks: {:?} ({repro})",
+                r.sim.violations
+            ));
+        }
+        self.conf.runs += 1;
+        self.conf.seconds += r.conform.replay_seconds;
+        match &r.conform.failure {
+            None => self.conf.passed += 1,
+            Some(f) => failures.push(format!(
+                "seed {seed}: conformance: {} at event {} ({}: {}) ({repro})",
+                f.check, f.index, f.node, f.event
+            )),
+        }
+        if let Some(l) = &r.conform.linearizability {
+            self.lin.runs += 1;
+            self.lin.seconds += r.conform.lin_seconds;
+            self.ops += l.operations;
+            if l.holds() {
+                self.lin.passed += 1;
+            } else {
+                failures.push(format!(
+                    "seed {seed}: linearizability: {} ({repro})",
+                    l.verdict
+                ));
+            }
+        }
+        if let Some(l) = &r.conform.liveness {
+            self.live.runs += 1;
+            if l.holds() {
+                self.live.passed += 1;
+            } else {
+                failures.push(format!(
+                    "seed {seed}: liveness: {} ({repro})",
+                    l.failures.join("; ")
+                ));
+            }
+        }
+    }
+
+    /// The four rows, each with its note.
+    fn rows(self, args: &VerifyArgs) -> [(&'static str, Row); 4] {
+        let SeedRows {
+            mut sim,
+            mut conf,
+            mut lin,
+            mut live,
+            events,
+            ops,
+            bytes,
+        } = self;
+        sim.note = format!(
+            "{} nodes, faults until GST {} ms, {} events each",
+            args.nodes, args.gst, args.steps
+        );
+        conf.note = format!(
+            "{events} events, {:.0} events/s, {:.1} MB of trace",
+            events as f64 / conf.seconds.max(1e-9),
+            bytes as f64 / 1e6
+        );
+        lin.note = format!("{ops} operations");
+        live.note = "leader within 2000 ms, answers within 3000 ms".into();
+        [
+            ("simulation (online checks)", sim),
+            ("conformance (trace replay)", conf),
+            ("linearizability", lin),
+            ("liveness after GST", live),
+        ]
+    }
+}
+
+/// Simulates every seed of the sweep and replays its trace against the specification;
+/// with an injected bug, stops at the first seed on which a check fails.
+fn simulate_seeds(args: &VerifyArgs, failures: &mut Vec<String>) -> Result<SeedRows> {
+    let mut rows = SeedRows::default();
     let opts = Options::default();
     for seed in args.first_seed..args.first_seed + args.seeds {
         let cfg = SimConfig {
@@ -167,51 +268,7 @@ pub fn run(args: &VerifyArgs) -> Result<u8> {
             "physalia simulate --seed {seed} --nodes {} --steps {} --trace-out DIR && physalia conform DIR",
             args.nodes, args.steps
         );
-        events += r.conform.events;
-        bytes += r.trace_bytes;
-        sim.runs += 1;
-        sim.seconds += r.sim_seconds;
-        if r.sim.violations.is_empty() {
-            sim.passed += 1;
-        } else {
-            failures.push(format!(
-                "seed {seed}: online checks: {:?} ({repro})",
-                r.sim.violations
-            ));
-        }
-        conf.runs += 1;
-        conf.seconds += r.conform.replay_seconds;
-        match &r.conform.failure {
-            None => conf.passed += 1,
-            Some(f) => failures.push(format!(
-                "seed {seed}: conformance: {} at event {} ({}: {}) ({repro})",
-                f.check, f.index, f.node, f.event
-            )),
-        }
-        if let Some(l) = &r.conform.linearizability {
-            lin.runs += 1;
-            lin.seconds += r.conform.lin_seconds;
-            ops += l.operations;
-            if l.holds() {
-                lin.passed += 1;
-            } else {
-                failures.push(format!(
-                    "seed {seed}: linearizability: {} ({repro})",
-                    l.verdict
-                ));
-            }
-        }
-        if let Some(l) = &r.conform.liveness {
-            live.runs += 1;
-            if l.holds() {
-                live.passed += 1;
-            } else {
-                failures.push(format!(
-                    "seed {seed}: liveness: {} ({repro})",
-                    l.failures.join("; ")
-                ));
-            }
-        }
+        rows.record(seed, &r, &repro, failures);
         #[cfg(feature = "bugs")]
         if args.bug.is_some() && failures.len() > failures_before {
             eprintln!();
@@ -220,27 +277,18 @@ pub fn run(args: &VerifyArgs) -> Result<u8> {
         }
     }
     eprintln!();
-    sim.note = format!(
-        "{} nodes, faults until GST {} ms, {} events each",
-        args.nodes, args.gst, args.steps
-    );
-    conf.note = format!(
-        "{events} events, {:.0} events/s, {:.1} MB of trace",
-        events as f64 / conf.seconds.max(1e-9),
-        bytes as f64 / 1e6
-    );
-    lin.note = format!("{ops} operations");
-    live.note = "leader within 2000 ms, answers within 3000 ms".into();
-    rows.push(("simulation (online checks)", sim));
-    rows.push(("conformance (trace replay)", conf));
-    rows.push(("linearizability", lin));
-    rows.push(("liveness after GST", live));
+    Ok(rows)
+}
+
+/// Prints the summary table and, if a check failed or a row ran nothing, the failures;
+/// returns whether the verification failed.
+fn print_summary(rows: &[(&str, Row)], failures: &[String]) -> bool {
     println!();
     println!(
         "{:<30} {:>5} {:>7} {:>7} {:>9}",
         "check", "runs", "passed", "failed", "time"
     );
-    for (name, r) in &rows {
+    for (name, r) in rows {
         println!(
             "{:<30} {:>5} {:>7} {:>7} {:>7.1} s   {}",
             name,
@@ -254,13 +302,12 @@ pub fn run(args: &VerifyArgs) -> Result<u8> {
     let failed = rows.iter().any(|(_, r)| r.failed() > 0 || r.runs == 0);
     if failed {
         println!("\nFAILURES:");
-        for f in &failures {
+        for f in failures {
             println!("  {f}");
         }
         println!("verdict: FAILED");
     } else {
         println!("\nverdict: every check passed");
     }
-    let _ = std::io::stdout().flush();
-    Ok(u8::from(failed))
+    failed
 }

@@ -26,7 +26,7 @@ pub enum Bug {
     ApplyOutOfOrder,
     /// A leader answers read-only transactions from its local state, without the log.
     StaleRead,
-    /// A restarted node forgets the rounds it used and campaigns from round 1 again.
+    /// A restarted node forgets the rounds it used and stands from round 1 again.
     BallotReuseAfterRestart,
     /// A `Commit` advances the commit index over entries of any ballot.
     CatchupWithoutBallots,
@@ -73,7 +73,7 @@ impl Bug {
                 "acceptor.rs on_accept: an Accept below the promise is accepted, not refused"
             }
             Bug::SkipPrepare => {
-                "proposer.rs campaign_with: the candidate becomes leader without phase 1"
+                "proposer.rs stand: the candidate becomes leader without phase 1"
             }
             Bug::IgnorePromisedValues => {
                 "proposer.rs become_leader: Noop is re-proposed in every unchosen slot"
@@ -91,7 +91,7 @@ impl Bug {
                 "client.rs on_request: a (possibly deposed) leader answers read-only transactions locally"
             }
             Bug::BallotReuseAfterRestart => {
-                "mod.rs restart / proposer.rs on_election_timeout: campaign rounds restart from 1"
+                "mod.rs restart / proposer.rs on_election_timeout: a candidate's rounds restart from 1"
             }
             Bug::CatchupWithoutBallots => {
                 "acceptor.rs on_commit: the commit index advances over entries of any ballot"

@@ -2,7 +2,7 @@
 //!
 //! - [`core`]: the pure protocol core, `Cell::step(now, Input) -> Output` (no I/O, no
 //!   clock, no OS randomness; persist-before-send enforced by the output type).
-//! - [`sm`]: the cell's replicated state machine: the jury and a typed key-value store with
+//! - [`kv`]: the cell's replicated state machine: the jury and a typed key-value store with
 //!   transactions, total and deterministic.
 //!
 //! - [`sim`]: a deterministic simulator of one cell with a stated fault model, online
@@ -23,8 +23,8 @@
 pub mod bugs;
 pub mod client;
 pub mod core;
+pub mod kv;
 pub mod node;
 pub mod rng;
 pub mod sim;
-pub mod sm;
 pub mod wal;

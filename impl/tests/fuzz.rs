@@ -6,7 +6,7 @@ use physalia_impl::core::{Cell, Input, Options};
 use physalia_traces::*;
 use proptest::prelude::*;
 
-/// Mostly `1.0`, the ballot of n0's first campaign, so that leader paths are reached.
+/// Mostly `(1,n0)`, the ballot n0 first stands with, so that leader paths are reached.
 fn ballot() -> impl Strategy<Value = Ballot> {
     let any = (0u64..4, 0u32..3).prop_map(|(round, n)| Ballot {
         round,
@@ -21,9 +21,9 @@ fn ballot() -> impl Strategy<Value = Ballot> {
 fn command() -> impl Strategy<Value = Command> {
     prop_oneof![
         Just(Command::Noop),
-        (0u64..2, 0u64..3).prop_map(|(c, seq)| Command::Op {
+        (0u64..2, 0u64..3).prop_map(|(c, op)| Command::Op {
             client: ClientId(c),
-            seq,
+            op,
             txn: Txn::Incr {
                 key: "k".into(),
                 by: 1.into()
@@ -80,7 +80,7 @@ fn msg() -> impl Strategy<Value = Msg> {
 
 fn input() -> impl Strategy<Value = Input> {
     prop_oneof![
-        4 => (1u32..3, msg(), any::<u64>()).prop_map(|(from, msg, seq)| Input::Deliver(Envelope {
+        4 => (1u32..3, msg(), any::<u64>()).prop_map(|(from, msg, seq)| Input::deliver(Envelope {
             id: MsgId { node: NodeId(from), inc: 0, seq },
             to: NodeId(0),
             lc: seq % 50,
@@ -89,9 +89,9 @@ fn input() -> impl Strategy<Value = Input> {
         1 => prop_oneof![
             Just(TimeoutKind::Election),
             Just(TimeoutKind::Heartbeat),
-            Just(TimeoutKind::Retry)
+            Just(TimeoutKind::Prepare)
         ]
-        .prop_map(Input::Timeout),
+        .prop_map(|timer| Input::Timeout { timer }),
         1 => (0u64..2, 0u64..3).prop_map(|(c, op)| Input::Request {
             client: ClientId(c),
             op,

@@ -76,7 +76,12 @@ proptest! {
 /// A single-node cell that committed `txn` at slot 0.
 fn committed(txn: Txn) -> Cell {
     let (mut c, _) = Cell::new(NodeId(0), Config::with_nodes(1), Options::default(), 0);
-    let out = c.step(1, Input::Timeout(TimeoutKind::Election));
+    let out = c.step(
+        1,
+        Input::Timeout {
+            timer: TimeoutKind::Election,
+        },
+    );
     c.step(
         2,
         Input::Persisted {
@@ -135,10 +140,10 @@ fn the_checks_fire_on_broken_properties() {
         .iter()
         .map(|v| match v {
             Violation::Agreement { .. } => "agreement",
-            Violation::AckNotDurable { .. } => "durability",
-            Violation::PromiseRegressed { .. } => "promise",
-            Violation::StaleLocalRead { .. } => "stale read",
-            Violation::ReadWentBack { .. } => "read went back",
+            Violation::Durability { .. } => "durability",
+            Violation::PromiseMonotonic { .. } => "promise",
+            Violation::ConsistentPrefix { .. } => "stale read",
+            Violation::MonotonicReads { .. } => "read went back",
         })
         .collect();
     assert_eq!(

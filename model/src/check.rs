@@ -19,9 +19,10 @@
 //! - **Simulation records wrong action indices after a no-op action**: the model is not
 //!   offered to the simulation checker.
 
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use stateright::{Checker, Expectation, HasDiscoveries, Model, Path};
+use stateright::{Checker, CheckerBuilder, Expectation, HasDiscoveries, Model, Path, Property};
 
 use crate::config::CellConfig;
 use crate::model::{Action, CellModel};
@@ -187,6 +188,39 @@ pub fn run(
     opts: &CheckOptions,
     mut progress: impl FnMut(Progress),
 ) -> Result<CheckReport, String> {
+    validate(opts)?;
+    let properties = model.properties();
+    let cfg = model.cfg.clone();
+    let builder = builder(model, opts);
+    let start = Instant::now();
+    let checker: Box<dyn Checker<CellModel>> = match opts.strategy {
+        Strategy::Bfs => Box::new(builder.spawn_bfs()),
+        Strategy::Dfs => Box::new(builder.spawn_dfs()),
+    };
+    wait(checker.as_ref(), start, &mut progress);
+    let mut checker = checker;
+    for h in checker.handles() {
+        h.join()
+            .map_err(|_| "a checker thread panicked".to_string())?;
+    }
+    let stats = snapshot(checker.as_ref(), start);
+    let mut discoveries = checker.discoveries();
+    let stopped_early = properties
+        .iter()
+        .any(|p| p.expectation == Expectation::Always && discoveries.contains_key(p.name));
+    if opts.strategy == Strategy::Bfs {
+        shorten_violations(checker.model(), &properties, &mut discoveries);
+    }
+    Ok(CheckReport {
+        stats,
+        stopped_early,
+        properties: verdicts(&properties, &discoveries, &cfg, stopped_early),
+    })
+}
+
+/// Refuses the options stateright 0.31 would not honour: symmetry with BFS (which ignores
+/// it), and no thread at all.
+fn validate(opts: &CheckOptions) -> Result<(), String> {
     if opts.symmetry && opts.strategy == Strategy::Bfs {
         return Err(
             "symmetry reduction needs --strategy dfs: stateright 0.31's BFS ignores \
@@ -197,8 +231,12 @@ pub fn run(
     if opts.threads == 0 {
         return Err("--threads must be at least 1".into());
     }
-    let properties = model.properties();
-    let cfg = model.cfg.clone();
+    Ok(())
+}
+
+/// The checker for `model` with `opts`: it stops at the first `always` violation, and
+/// prunes symmetric states when asked.
+fn builder(model: CellModel, opts: &CheckOptions) -> CheckerBuilder<CellModel> {
     let mut builder = model
         .checker()
         .threads(opts.threads)
@@ -206,51 +244,61 @@ pub fn run(
     if opts.symmetry {
         builder = builder.symmetry_fn(symmetry::symmetry_fn());
     }
-    let start = Instant::now();
-    let checker: Box<dyn Checker<CellModel>> = match opts.strategy {
-        Strategy::Bfs => Box::new(builder.spawn_bfs()),
-        Strategy::Dfs => Box::new(builder.spawn_dfs()),
-    };
-    let snapshot = |c: &dyn Checker<CellModel>| Progress {
-        generated: c.state_count(),
-        unique: c.unique_state_count(),
-        depth: c.max_depth(),
+    builder
+}
+
+/// The figures of `checker` now, `start` being when it was spawned.
+fn snapshot(checker: &dyn Checker<CellModel>, start: Instant) -> Progress {
+    Progress {
+        generated: checker.state_count(),
+        unique: checker.unique_state_count(),
+        depth: checker.max_depth(),
         elapsed: start.elapsed(),
-    };
+    }
+}
+
+/// Waits until `checker` is done, calling `progress` about once a second.
+fn wait(checker: &dyn Checker<CellModel>, start: Instant, progress: &mut impl FnMut(Progress)) {
     let mut last = Instant::now();
     while !checker.is_done() {
         std::thread::sleep(Duration::from_millis(20));
         if last.elapsed() >= Duration::from_secs(1) {
-            progress(snapshot(checker.as_ref()));
+            progress(snapshot(checker, start));
             last = Instant::now();
         }
     }
-    let mut checker = checker;
-    for h in checker.handles() {
-        h.join()
-            .map_err(|_| "a checker thread panicked".to_string())?;
-    }
-    let stats = snapshot(checker.as_ref());
-    let discoveries = checker.discoveries();
-    let stopped_early = properties
-        .iter()
-        .any(|p| p.expectation == Expectation::Always && discoveries.contains_key(p.name));
-    let mut discoveries = discoveries;
-    if opts.strategy == Strategy::Bfs {
-        for p in &properties {
-            if p.expectation != Expectation::Always {
-                continue;
-            }
-            if let Some(path) = discoveries.get(p.name) {
-                let known = path.clone().into_actions().len();
-                let model = checker.model().clone();
-                if let Some(shorter) = shortest_violation(model, p.name, known) {
-                    discoveries.insert(p.name, shorter);
-                }
+}
+
+/// Replaces each `always` violation BFS found by a shortest one (see
+/// [`shortest_violation`]): BFS may report a longer path than the shortest.
+fn shorten_violations(
+    model: &CellModel,
+    properties: &[Property<CellModel>],
+    discoveries: &mut HashMap<&'static str, Path<CellState, Action>>,
+) {
+    for p in properties {
+        if p.expectation != Expectation::Always {
+            continue;
+        }
+        if let Some(path) = discoveries.get(p.name) {
+            let known = path.clone().into_actions().len();
+            if let Some(shorter) = shortest_violation(model.clone(), p.name, known) {
+                discoveries.insert(p.name, shorter);
             }
         }
     }
-    let properties = properties
+}
+
+/// Each property's verdict from what the search discovered; when it `stopped_early` at a
+/// violation, an undiscovered property is undecided (unless the bounds rule a `sometimes`
+/// witness out).
+fn verdicts(
+    properties: &[Property<CellModel>],
+    discoveries: &HashMap<&'static str, Path<CellState, Action>>,
+    cfg: &CellConfig,
+    stopped_early: bool,
+) -> Vec<PropertyResult> {
+    properties
         .iter()
         .map(|p| {
             let found = discoveries.get(p.name).cloned();
@@ -259,7 +307,7 @@ pub fn run(
                 (Expectation::Always, None) if stopped_early => Verdict::Undecided,
                 (Expectation::Always, None) => Verdict::Holds,
                 (_, Some(path)) => Verdict::Reached(path),
-                (_, None) if !applicable(&cfg, p.name) => Verdict::NotApplicable,
+                (_, None) if !applicable(cfg, p.name) => Verdict::NotApplicable,
                 (_, None) if stopped_early => Verdict::Undecided,
                 (_, None) => Verdict::Unreached,
             };
@@ -269,10 +317,5 @@ pub fn run(
                 verdict,
             }
         })
-        .collect();
-    Ok(CheckReport {
-        stats,
-        stopped_early,
-        properties,
-    })
+        .collect()
 }

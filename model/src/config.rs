@@ -156,19 +156,27 @@ impl Mutant {
 
     /// The `always` properties the checker is expected to report violated (at least one).
     pub fn expected_violations(self) -> &'static [&'static str] {
-        use crate::properties as p;
+        use physalia_traces::properties as p;
         match self {
             Mutant::AcceptLowerBallot
             | Mutant::IgnorePromisedValues
             | Mutant::BallotNotUnique
             | Mutant::SkipPrepare
             | Mutant::PromiseOmitsAccepted
-            | Mutant::AcceptedNotDurable => &[p::AGREEMENT, p::COMMITTED_PREFIX, p::DURABILITY],
-            Mutant::CommitOnMinority => &[p::DURABILITY, p::AGREEMENT, p::COMMITTED_PREFIX],
-            Mutant::PromiseNotDurable => &[p::PROMISE_MONOTONIC],
-            Mutant::ApplyOutOfOrder => &[p::APPLIED_IN_ORDER, p::LINEARIZABLE],
-            Mutant::ReplyBeforeCommit => &[p::DURABILITY],
-            Mutant::StaleRead => &[p::LINEARIZABLE],
+            | Mutant::AcceptedNotDurable => &[
+                p::AGREEMENT.name,
+                p::COMMITTED_PREFIX.name,
+                p::DURABILITY.name,
+            ],
+            Mutant::CommitOnMinority => &[
+                p::DURABILITY.name,
+                p::AGREEMENT.name,
+                p::COMMITTED_PREFIX.name,
+            ],
+            Mutant::PromiseNotDurable => &[p::PROMISE_MONOTONIC.name],
+            Mutant::ApplyOutOfOrder => &[p::APPLIED_IN_ORDER.name, p::LINEARIZABLE.name],
+            Mutant::ReplyBeforeCommit => &[p::DURABILITY.name],
+            Mutant::StaleRead => &[p::LINEARIZABLE.name],
         }
     }
 }

@@ -7,7 +7,7 @@
 //! anything, whatever happens next; removing it therefore loses no behaviour. On the CI
 //! configuration this divides the state space by more than ten.
 //!
-//! Each rule relies on a fact of the correct protocol: the ballots a node campaigns or leads
+//! Each rule relies on a fact of the correct protocol: the ballots a node stands or leads
 //! with only grow, across restarts too, because `promised` is durable and a new ballot is
 //! above it; a client's `next` only grows. Mutants break those facts, so the model does not
 //! collect under a mutant (`tests/dead.rs` checks that collecting never changes a verdict).
@@ -40,14 +40,13 @@ pub fn is_dead(s: &CellState, e: &Envelope, may_crash: bool) -> bool {
             let Msg::Request { op, .. } = e.msg else {
                 return false;
             };
-            let seq = op;
             return s.clients[c as usize].next > op
                 && s.nodes.iter().all(|n| {
                     !n.is_leader()
                         || n.log
                             .iter()
                             .flatten()
-                            .any(|x| x.command == crate::types::Command::Op { client: c, seq })
+                            .any(|x| x.command == crate::types::Command::Op { client: c, op })
                 });
         }
     };
@@ -112,7 +111,7 @@ pub fn is_dead(s: &CellState, e: &Envelope, may_crash: bool) -> bool {
     }
 }
 
-/// Whether node `n` is done with `ballot`: it neither campaigns nor leads with it, and never
+/// Whether node `n` is done with `ballot`: it neither stands nor leads with it, and never
 /// will again (its promise is at or above it, and new ballots are above the promise).
 fn done_with(s: &CellState, n: NodeId, ballot: Ballot) -> bool {
     let node = &s.nodes[n as usize];

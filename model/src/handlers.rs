@@ -3,7 +3,7 @@
 //! puts the messages it sends on the network, exactly as `docs/protocol.md` describes.
 
 use crate::config::{CellConfig, Mutant};
-use crate::kv::{self, Outcome};
+use crate::kv::{self, TxnResult};
 use crate::state::{CellState, Role};
 use crate::types::{
     Ballot, ClientId, Command, Endpoint, Entry, Envelope, Log, Msg, NodeId, NodeSet, OpSeq, Slot,
@@ -296,7 +296,7 @@ impl Step<'_> {
         }
         node.applied |= 1 << slot;
         let Some(Entry {
-            command: Command::Op { client, seq },
+            command: Command::Op { client, op },
             ..
         }) = node.log[slot as usize]
         else {
@@ -304,18 +304,18 @@ impl Step<'_> {
         };
         let duplicate = (0..slot).any(|s| {
             node.applied & (1 << s) != 0
-                && node.log[s as usize].map(|e| e.command) == Some(Command::Op { client, seq })
+                && node.log[s as usize].map(|e| e.command) == Some(Command::Op { client, op })
         });
         if duplicate {
             return;
         }
-        let result = node.kv.apply(kv::workload(client, seq));
+        let result = node.kv.apply(kv::workload(client, op));
         if answer {
-            self.reply(n, client, seq, result);
+            self.reply(n, client, op, result);
         }
     }
 
-    fn reply(&mut self, n: NodeId, client: ClientId, op: OpSeq, result: Outcome) {
+    fn reply(&mut self, n: NodeId, client: ClientId, op: OpSeq, result: TxnResult) {
         self.send(
             Endpoint::Node(n),
             Endpoint::Client(client),
@@ -327,7 +327,7 @@ impl Step<'_> {
 
     /// `Request` at a node: the leader proposes it (once); others redirect.
     pub fn on_request(&mut self, n: NodeId, client: ClientId, op: OpSeq) {
-        let command = Command::Op { client, seq: op };
+        let command = Command::Op { client, op };
         let txn = kv::workload(client, op);
         let node = &self.s.nodes[n as usize];
         let Role::Leader { next, .. } = node.role else {
@@ -436,7 +436,7 @@ impl Step<'_> {
     }
 
     /// `Reply` at a client: record the result and move on.
-    pub fn on_reply(&mut self, c: ClientId, op: OpSeq, result: Outcome) {
+    pub fn on_reply(&mut self, c: ClientId, op: OpSeq, result: TxnResult) {
         let client = &mut self.s.clients[c as usize];
         if !client.pending || client.next != op {
             return;
@@ -459,20 +459,20 @@ fn suffix(log: &Log, from: Slot) -> Log {
 /// Replays a log prefix in slot order, each operation once (an operation already applied
 /// from an earlier slot is skipped). Returns the store, and the outcome of the last slot if
 /// it applied an operation.
-pub fn replay(log: &[Option<Entry>]) -> (kv::KvState, Option<Outcome>) {
+pub fn replay(log: &[Option<Entry>]) -> (kv::KvState, Option<TxnResult>) {
     let mut kv = kv::KvState::default();
     let mut seen: Vec<Command> = Vec::new();
     let mut last = None;
     for e in log {
         last = None;
         if let Some(Entry {
-            command: c @ Command::Op { client, seq },
+            command: c @ Command::Op { client, op },
             ..
         }) = e
         {
             if !seen.contains(c) {
                 seen.push(*c);
-                last = Some(kv.apply(kv::workload(*client, *seq)));
+                last = Some(kv.apply(kv::workload(*client, *op)));
             }
         }
     }

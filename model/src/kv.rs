@@ -7,7 +7,7 @@
 
 use std::fmt;
 
-use crate::types::{ClientId, OpSeq};
+use physalia_traces as vocab;
 
 /// A key of the store.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -18,12 +18,19 @@ pub enum Key {
     Y,
 }
 
+impl Key {
+    /// The key's name: `x` or `y`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Key::X => "x",
+            Key::Y => "y",
+        }
+    }
+}
+
 impl fmt::Debug for Key {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Key::X => write!(f, "x"),
-            Key::Y => write!(f, "y"),
-        }
+        f.write_str(self.name())
     }
 }
 
@@ -60,34 +67,67 @@ pub enum Txn {
     },
 }
 
-impl fmt::Debug for Txn {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let v = |o: &Option<Value>| match o {
-            Some(v) => v.to_string(),
-            None => "∅".into(),
-        };
+impl Txn {
+    /// The same transaction in the shared vocabulary (`physalia_traces::Txn`), for display:
+    /// keys `x`/`y`, integer values; the compound transaction conditions on both keys, reads
+    /// both and writes `y`.
+    pub fn to_vocab(self) -> vocab::Txn {
+        let key = |k: Key| vocab::Key::from(k.name());
+        let val = |v: Value| vocab::Value::Int(v.into());
         match self {
-            Txn::Get(k) => write!(f, "get({k:?})"),
-            Txn::Put(k, x) => write!(f, "put({k:?}={x})"),
-            Txn::Cas { key, expect, new } => write!(f, "cas({key:?}:{}→{new})", v(expect)),
-            Txn::Incr(k) => write!(f, "incr({k:?})"),
+            Txn::Get(k) => vocab::Txn::Get { key: key(k) },
+            Txn::Put(k, v) => vocab::Txn::Put {
+                key: key(k),
+                value: val(v),
+            },
+            Txn::Cas {
+                key: k,
+                expect,
+                new,
+            } => vocab::Txn::Cas {
+                key: key(k),
+                expected: expect.map(val),
+                new: val(new),
+            },
+            Txn::Incr(k) => vocab::Txn::Incr {
+                key: key(k),
+                by: 1.into(),
+            },
             Txn::Txn {
                 cond_x,
                 cond_y,
                 put_y,
-            } => write!(
-                f,
-                "txn(if x={} ∧ y={} then y={put_y})",
-                v(cond_x),
-                v(cond_y)
-            ),
+            } => vocab::Txn::Txn {
+                conditions: vec![
+                    vocab::Condition {
+                        key: key(Key::X),
+                        expected: cond_x.map(val),
+                    },
+                    vocab::Condition {
+                        key: key(Key::Y),
+                        expected: cond_y.map(val),
+                    },
+                ],
+                reads: vec![key(Key::X), key(Key::Y)],
+                writes: vec![vocab::WriteOp::Put {
+                    key: key(Key::Y),
+                    value: val(put_y),
+                }],
+            },
         }
+    }
+}
+
+impl fmt::Debug for Txn {
+    /// The vocabulary's notation (`physalia_traces::display`).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.to_vocab())
     }
 }
 
 /// The result of a transaction.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Outcome {
+pub enum TxnResult {
     /// A read's value.
     Value(Option<Value>),
     /// A write, or a conditional write whose condition held.
@@ -107,18 +147,18 @@ pub enum Outcome {
     },
 }
 
-impl Outcome {
+impl TxnResult {
     /// Whether this outcome changed nothing: a read, or a failed condition.
     pub fn is_read_only(self) -> bool {
-        matches!(self, Outcome::Value(_)) || self.is_failed_condition()
+        matches!(self, TxnResult::Value(_)) || self.is_failed_condition()
     }
 
     /// Whether this outcome reports a failed condition.
     pub fn is_failed_condition(self) -> bool {
         matches!(
             self,
-            Outcome::CasFailed(_)
-                | Outcome::Txn {
+            TxnResult::CasFailed(_)
+                | TxnResult::Txn {
                     committed: false,
                     ..
                 }
@@ -126,25 +166,34 @@ impl Outcome {
     }
 }
 
-impl fmt::Debug for Outcome {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let v = |o: &Option<Value>| match o {
-            Some(v) => v.to_string(),
-            None => "∅".into(),
-        };
+impl TxnResult {
+    /// The same result in the shared vocabulary, for display (a successful write or
+    /// compare-and-set is `ok`).
+    pub fn to_vocab(self) -> vocab::TxnResult {
+        let val = |v: Option<Value>| v.map(|v| vocab::Value::Int(v.into()));
         match self {
-            Outcome::Value(x) => write!(f, "value {}", v(x)),
-            Outcome::Ok => write!(f, "ok"),
-            Outcome::CasFailed(x) => write!(f, "failed (found {})", v(x)),
-            Outcome::Incremented(x) => write!(f, "now {x}"),
-            Outcome::Txn { committed, x, y } => write!(
-                f,
-                "{} (x={}, y={})",
-                if *committed { "committed" } else { "failed" },
-                v(x),
-                v(y)
-            ),
+            TxnResult::Value(x) => vocab::TxnResult::Get { value: val(x) },
+            TxnResult::Ok => vocab::TxnResult::Put,
+            TxnResult::CasFailed(x) => vocab::TxnResult::Cas {
+                ok: false,
+                current: val(x),
+            },
+            TxnResult::Incremented(x) => vocab::TxnResult::Incr { value: x.into() },
+            TxnResult::Txn { committed, x, y } => vocab::TxnResult::Txn {
+                ok: committed,
+                reads: vec![
+                    (vocab::Key::from(Key::X.name()), val(x)),
+                    (vocab::Key::from(Key::Y.name()), val(y)),
+                ],
+            },
         }
+    }
+}
+
+impl fmt::Debug for TxnResult {
+    /// The vocabulary's notation (`physalia_traces::display`).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.to_vocab())
     }
 }
 
@@ -159,11 +208,8 @@ pub struct KvState {
 
 impl fmt::Debug for KvState {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let v = |o: &Option<Value>| match o {
-            Some(v) => v.to_string(),
-            None => "∅".into(),
-        };
-        write!(f, "{{x={}, y={}}}", v(&self.x), v(&self.y))
+        let v = |o: Option<Value>| o.map_or_else(|| "absent".to_owned(), |v| v.to_string());
+        write!(f, "{{x={}, y={}}}", v(self.x), v(self.y))
     }
 }
 
@@ -183,26 +229,26 @@ impl KvState {
     }
 
     /// Applies a transaction and returns its outcome. Total: increments wrap, nothing panics.
-    pub fn apply(&mut self, txn: Txn) -> Outcome {
+    pub fn apply(&mut self, txn: Txn) -> TxnResult {
         match txn {
-            Txn::Get(k) => Outcome::Value(self.get(k)),
+            Txn::Get(k) => TxnResult::Value(self.get(k)),
             Txn::Put(k, v) => {
                 self.set(k, v);
-                Outcome::Ok
+                TxnResult::Ok
             }
             Txn::Cas { key, expect, new } => {
                 let found = self.get(key);
                 if found == expect {
                     self.set(key, new);
-                    Outcome::Ok
+                    TxnResult::Ok
                 } else {
-                    Outcome::CasFailed(found)
+                    TxnResult::CasFailed(found)
                 }
             }
             Txn::Incr(k) => {
                 let v = self.get(k).unwrap_or(0).wrapping_add(1);
                 self.set(k, v);
-                Outcome::Incremented(v)
+                TxnResult::Incremented(v)
             }
             Txn::Txn {
                 cond_x,
@@ -214,33 +260,34 @@ impl KvState {
                 if committed {
                     self.y = Some(put_y);
                 }
-                Outcome::Txn { committed, x, y }
+                TxnResult::Txn { committed, x, y }
             }
         }
     }
 
     /// The outcome `txn` would have here if it does not write: `Some` for a read, or for a
     /// conditional write whose condition fails; `None` when it would change the store.
-    pub fn read_only_outcome(&self, txn: Txn) -> Option<Outcome> {
+    pub fn read_only_outcome(&self, txn: Txn) -> Option<TxnResult> {
         let mut copy = *self;
         let outcome = copy.apply(txn);
         (copy == *self).then_some(outcome)
     }
 }
 
-/// Operation `seq` of `client`'s workload. The table is fixed so that states stay small and
+/// Operation `op` of `client`'s workload (`client` and `op` are the model's `ClientId` and
+/// `OpSeq`, both `u8`; this module depends on no other module of the model). The table is fixed so that states stay small and
 /// every run of the model means the same thing:
 ///
 /// | client | op 0 | op 1 | op 2 |
 /// |---|---|---|---|
-/// | c0 | `cas(x:∅→1)` | `incr(y)` | `get(x)` |
-/// | c1 | `cas(x:1→2)` | `txn(if x=2 ∧ y=∅ then y=2)` | `get(y)` |
-/// | c2 | `get(x)` | `put(y=3)` | `get(y)` |
+/// | c0 | `cas x absent->1` | `incr y 1` | `get x` |
+/// | c1 | `cas x 1->2` | `txn if[x=2 y=absent] read[x y] write[y=2]` | `get y` |
+/// | c2 | `get x` | `put y=3` | `get y` |
 ///
 /// With one operation each, c0 and c1 race: c1's compare-and-set succeeds only after c0's,
 /// so both orders are visible and a failed condition is reachable.
-pub fn workload(client: ClientId, seq: OpSeq) -> Txn {
-    match (client % 3, seq % 3) {
+pub fn workload(client: u8, op: u8) -> Txn {
+    match (client % 3, op % 3) {
         (0, 0) => Txn::Cas {
             key: Key::X,
             expect: None,

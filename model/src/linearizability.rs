@@ -7,7 +7,7 @@
 
 use std::collections::HashSet;
 
-use crate::kv::{self, KvState, Outcome};
+use crate::kv::{self, KvState, TxnResult};
 use crate::state::OpRecord;
 use crate::types::{ClientId, OpSeq};
 
@@ -55,7 +55,7 @@ fn search(
             continue;
         }
         let mut next_kv = kv;
-        let outcome: Outcome = next_kv.apply(kv::workload(c as ClientId, d as OpSeq));
+        let outcome: TxnResult = next_kv.apply(kv::workload(c as ClientId, d as OpSeq));
         if op.result.is_some_and(|r| r != outcome) {
             continue;
         }
@@ -74,7 +74,7 @@ fn search(
 mod tests {
     use super::*;
 
-    fn op(after: &[u8], result: Option<Outcome>) -> OpRecord {
+    fn op(after: &[u8], result: Option<TxnResult>) -> OpRecord {
         let mut padded = [0; crate::state::MAX_CLIENTS];
         padded[..after.len()].copy_from_slice(after);
         OpRecord {
@@ -87,13 +87,13 @@ mod tests {
     fn concurrent_cas_race_is_linearizable_either_way() {
         // c0: cas(x:∅→1), c1: cas(x:1→2); concurrent.
         let h = vec![
-            vec![op(&[0, 0], Some(Outcome::Ok))],
-            vec![op(&[0, 0], Some(Outcome::CasFailed(None)))],
+            vec![op(&[0, 0], Some(TxnResult::Ok))],
+            vec![op(&[0, 0], Some(TxnResult::CasFailed(None)))],
         ];
         assert_eq!(linearization(&h), Some(vec![(1, 0), (0, 0)]));
         let h = vec![
-            vec![op(&[0, 0], Some(Outcome::Ok))],
-            vec![op(&[0, 0], Some(Outcome::Ok))],
+            vec![op(&[0, 0], Some(TxnResult::Ok))],
+            vec![op(&[0, 0], Some(TxnResult::Ok))],
         ];
         assert_eq!(linearization(&h), Some(vec![(0, 0), (1, 0)]));
     }
@@ -102,8 +102,8 @@ mod tests {
     fn stale_failure_after_completed_write_is_not_linearizable() {
         // c0's cas completed before c1 invoked (after = [1, 0]); c1 still saw x absent.
         let h = vec![
-            vec![op(&[0, 0], Some(Outcome::Ok))],
-            vec![op(&[1, 0], Some(Outcome::CasFailed(None)))],
+            vec![op(&[0, 0], Some(TxnResult::Ok))],
+            vec![op(&[1, 0], Some(TxnResult::CasFailed(None)))],
         ];
         assert!(!is_linearizable(&h));
     }
@@ -113,19 +113,19 @@ mod tests {
         // c0 pending; c1's cas succeeded, which needs c0's write to have happened.
         let h = vec![
             vec![op(&[0, 0], None)],
-            vec![op(&[0, 0], Some(Outcome::Ok))],
+            vec![op(&[0, 0], Some(TxnResult::Ok))],
         ];
         assert!(is_linearizable(&h));
         // c1's cas failed seeing ∅: c0's pending write left out.
         let h = vec![
             vec![op(&[0, 0], None)],
-            vec![op(&[0, 0], Some(Outcome::CasFailed(None)))],
+            vec![op(&[0, 0], Some(TxnResult::CasFailed(None)))],
         ];
         assert!(is_linearizable(&h));
         // But a result nobody could produce is rejected.
         let h = vec![
             vec![op(&[0, 0], None)],
-            vec![op(&[0, 0], Some(Outcome::CasFailed(Some(7))))],
+            vec![op(&[0, 0], Some(TxnResult::CasFailed(Some(7))))],
         ];
         assert!(!is_linearizable(&h));
     }

@@ -265,17 +265,39 @@ impl Model for CellModel {
 
     fn properties(&self) -> Vec<Property<Self>> {
         vec![
-            Property::always(p::AGREEMENT, p::agreement),
-            Property::always(p::COMMITTED_PREFIX, p::committed_prefix),
-            Property::always(p::VALIDITY, p::validity),
-            Property::always(p::PROMISE_MONOTONIC, p::promise_monotonic),
-            Property::always(p::DURABILITY, p::durability),
-            Property::always(p::APPLIED_IN_ORDER, p::applied_in_order),
-            Property::always(p::LINEARIZABLE, p::linearizable),
-            Property::sometimes(p::COMMAND_CHOSEN, p::command_chosen),
-            Property::sometimes(p::REPROPOSED, p::reproposed_after_leader_change),
-            Property::sometimes(p::COMMIT_AFTER_RESTART, p::commit_after_restart),
-            Property::sometimes(p::CONDITION_FAILED, p::condition_failed),
+            Property::always(p::AGREEMENT, |m: &CellModel, s: &CellState| {
+                p::agreement(&m.cfg, s)
+            }),
+            Property::always(p::COMMITTED_PREFIX, |m: &CellModel, s: &CellState| {
+                p::committed_prefix(&m.cfg, s)
+            }),
+            Property::always(p::VALIDITY, |m: &CellModel, s: &CellState| {
+                p::validity(&m.cfg, s)
+            }),
+            Property::always(p::PROMISE_MONOTONIC, |m: &CellModel, s: &CellState| {
+                p::promise_monotonic(&m.cfg, s)
+            }),
+            Property::always(p::DURABILITY, |m: &CellModel, s: &CellState| {
+                p::durability(&m.cfg, s)
+            }),
+            Property::always(p::APPLIED_IN_ORDER, |m: &CellModel, s: &CellState| {
+                p::applied_in_order(&m.cfg, s)
+            }),
+            Property::always(p::LINEARIZABLE, |m: &CellModel, s: &CellState| {
+                p::linearizable(&m.cfg, s)
+            }),
+            Property::sometimes(p::COMMAND_CHOSEN, |m: &CellModel, s: &CellState| {
+                p::command_chosen(&m.cfg, s)
+            }),
+            Property::sometimes(p::REPROPOSED, |m: &CellModel, s: &CellState| {
+                p::reproposed_after_leader_change(&m.cfg, s)
+            }),
+            Property::sometimes(p::COMMIT_AFTER_RESTART, |m: &CellModel, s: &CellState| {
+                p::commit_after_restart(&m.cfg, s)
+            }),
+            Property::sometimes(p::CONDITION_FAILED, |m: &CellModel, s: &CellState| {
+                p::condition_failed(&m.cfg, s)
+            }),
         ]
     }
 }

@@ -3,49 +3,53 @@
 //! witnesses: if one is never reached, the model (or its bounds) cannot exercise the behaviour
 //! the safety properties are meant to cover.
 //!
-//! The same names are used by the TLA+ spec (`tla/PhysaliaCell.tla`) and, later, by the
-//! refinement layer.
+//! Names and sources come from the property catalogue (`physalia_traces::properties`), which
+//! the TLA+ spec, the simulator's online checks and the refinement layer share. Each function
+//! reads the configuration and a state only, so that the model (`crate::model`) depends on
+//! the properties and never the other way round.
 
+use physalia_traces::properties as catalogue;
+
+use crate::config::CellConfig;
 use crate::handlers::replay;
 use crate::linearizability;
-use crate::model::CellModel;
 use crate::state::CellState;
 use crate::types::{Command, Slot};
 
 /// Name of [`agreement`].
-pub const AGREEMENT: &str = "agreement";
+pub const AGREEMENT: &str = catalogue::AGREEMENT.name;
 /// Name of [`committed_prefix`].
-pub const COMMITTED_PREFIX: &str = "committed prefix";
+pub const COMMITTED_PREFIX: &str = catalogue::COMMITTED_PREFIX.name;
 /// Name of [`validity`].
-pub const VALIDITY: &str = "validity";
+pub const VALIDITY: &str = catalogue::VALIDITY.name;
 /// Name of [`promise_monotonic`].
-pub const PROMISE_MONOTONIC: &str = "promise monotonic";
+pub const PROMISE_MONOTONIC: &str = catalogue::PROMISE_MONOTONIC.name;
 /// Name of [`durability`].
-pub const DURABILITY: &str = "durability";
+pub const DURABILITY: &str = catalogue::DURABILITY.name;
 /// Name of [`applied_in_order`].
-pub const APPLIED_IN_ORDER: &str = "applied in slot order";
+pub const APPLIED_IN_ORDER: &str = catalogue::APPLIED_IN_ORDER.name;
 /// Name of [`linearizable`].
-pub const LINEARIZABLE: &str = "linearizable";
+pub const LINEARIZABLE: &str = catalogue::LINEARIZABLE.name;
 /// Name of [`command_chosen`].
-pub const COMMAND_CHOSEN: &str = "a command is chosen";
+pub const COMMAND_CHOSEN: &str = catalogue::COMMAND_CHOSEN.name;
 /// Name of [`reproposed_after_leader_change`].
-pub const REPROPOSED: &str = "new leader re-proposes an old value";
+pub const REPROPOSED: &str = catalogue::REPROPOSED.name;
 /// Name of [`commit_after_restart`].
-pub const COMMIT_AFTER_RESTART: &str = "commit after a restart";
+pub const COMMIT_AFTER_RESTART: &str = catalogue::COMMIT_AFTER_RESTART.name;
 /// Name of [`condition_failed`].
-pub const CONDITION_FAILED: &str = "a conditional write fails";
+pub const CONDITION_FAILED: &str = catalogue::CONDITION_FAILED.name;
 
 /// **Agreement**: at most one command is chosen per slot, where chosen means accepted by a
 /// quorum at one ballot. Lamport, "Paxos Made Simple" §2.1 ("only a single value is chosen"),
 /// applied per slot as in Multi-Paxos; TLA+ `Agreement`.
-pub fn agreement(m: &CellModel, s: &CellState) -> bool {
-    (0..m.cfg.max_slots).all(|slot| s.chosen_at(slot, m.cfg.quorum()).len() <= 1)
+pub fn agreement(cfg: &CellConfig, s: &CellState) -> bool {
+    (0..cfg.max_slots).all(|slot| s.chosen_at(slot, cfg.quorum()).len() <= 1)
 }
 
 /// **Committed prefix**: any two nodes' committed logs agree on every slot both have
 /// committed (the state-machine safety of Raft §5.4.3, and of every SMR protocol). A slot
 /// below a node's commit index must hold an entry.
-pub fn committed_prefix(_: &CellModel, s: &CellState) -> bool {
+pub fn committed_prefix(_: &CellConfig, s: &CellState) -> bool {
     let logs: Vec<Vec<Option<Command>>> = s
         .nodes
         .iter()
@@ -60,16 +64,16 @@ pub fn committed_prefix(_: &CellModel, s: &CellState) -> bool {
 
 /// **Validity**: every chosen command is a no-op or an operation a client invoked
 /// ("Paxos Made Simple" §2.1: "only a value that has been proposed may be chosen").
-pub fn validity(m: &CellModel, s: &CellState) -> bool {
-    (0..m.cfg.max_slots).all(|slot| {
-        s.chosen_at(slot, m.cfg.quorum())
+pub fn validity(cfg: &CellConfig, s: &CellState) -> bool {
+    (0..cfg.max_slots).all(|slot| {
+        s.chosen_at(slot, cfg.quorum())
             .into_iter()
             .all(|c| match c {
                 Command::Noop => true,
-                Command::Op { client, seq } => s
+                Command::Op { client, op } => s
                     .history
                     .get(client as usize)
-                    .is_some_and(|h| (seq as usize) < h.len()),
+                    .is_some_and(|h| (op as usize) < h.len()),
             })
     })
 }
@@ -78,7 +82,7 @@ pub fn validity(m: &CellModel, s: &CellState) -> bool {
 /// acceptor that forgets a promise can accept a lower ballot and break Agreement (Paxos's
 /// acceptor state must be stable storage: "Paxos Made Simple" §2.3). Checked against the ghost
 /// high-water mark of every ballot the node ever promised.
-pub fn promise_monotonic(_: &CellModel, s: &CellState) -> bool {
+pub fn promise_monotonic(_: &CellConfig, s: &CellState) -> bool {
     s.nodes
         .iter()
         .zip(&s.ghost.high_water)
@@ -86,20 +90,22 @@ pub fn promise_monotonic(_: &CellModel, s: &CellState) -> bool {
 }
 
 /// **Durability**: every write acknowledged to a client is chosen, so no failure can take it
-/// back (Physalia §2: a configuration change the client saw succeed must survive). Outcomes
+/// back (Physalia §2: a configuration change the client saw succeed must survive). TxnResults
 /// that wrote nothing (reads, failed conditions) are covered by [`linearizable`] instead.
-pub fn durability(m: &CellModel, s: &CellState) -> bool {
+pub fn durability(cfg: &CellConfig, s: &CellState) -> bool {
     s.history.iter().enumerate().all(|(c, ops)| {
-        ops.iter().enumerate().all(|(seq, op)| match op.result {
-            Some(r) if !r.is_read_only() => s.is_chosen(
-                Command::Op {
-                    client: c as u8,
-                    seq: seq as u8,
-                },
-                m.cfg.quorum(),
-            ),
-            _ => true,
-        })
+        ops.iter()
+            .enumerate()
+            .all(|(i, record)| match record.result {
+                Some(r) if !r.is_read_only() => s.is_chosen(
+                    Command::Op {
+                        client: c as u8,
+                        op: i as u8,
+                    },
+                    cfg.quorum(),
+                ),
+                _ => true,
+            })
     })
 }
 
@@ -107,7 +113,7 @@ pub fn durability(m: &CellModel, s: &CellState) -> bool {
 /// index, and its store is what applying them in slot order gives. This is the "apply"
 /// half of state-machine replication (Schneider 1990: replicas apply the same commands in the
 /// same order).
-pub fn applied_in_order(_: &CellModel, s: &CellState) -> bool {
+pub fn applied_in_order(_: &CellConfig, s: &CellState) -> bool {
     s.nodes.iter().all(|n| {
         let prefix: u8 = ((1u16 << n.commit) - 1) as u8;
         n.applied == prefix && n.kv == replay(n.committed()).0
@@ -117,7 +123,7 @@ pub fn applied_in_order(_: &CellModel, s: &CellState) -> bool {
 /// **Linearizable**: the client history is linearizable against the key-value semantics
 /// (Herlihy and Wing 1990), checked with [`linearizability::is_linearizable`] each time the
 /// history changes (the model caches the verdict in the ghost state).
-pub fn linearizable(_: &CellModel, s: &CellState) -> bool {
+pub fn linearizable(_: &CellConfig, s: &CellState) -> bool {
     debug_assert_eq!(
         s.ghost.linearizable,
         linearizability::is_linearizable(&s.history)
@@ -126,9 +132,9 @@ pub fn linearizable(_: &CellModel, s: &CellState) -> bool {
 }
 
 /// Sometimes: some slot has a client operation chosen.
-pub fn command_chosen(m: &CellModel, s: &CellState) -> bool {
-    (0..m.cfg.max_slots).any(|slot: Slot| {
-        s.chosen_at(slot, m.cfg.quorum())
+pub fn command_chosen(cfg: &CellConfig, s: &CellState) -> bool {
+    (0..cfg.max_slots).any(|slot: Slot| {
+        s.chosen_at(slot, cfg.quorum())
             .iter()
             .any(|c| matches!(c, Command::Op { .. }))
     })
@@ -136,17 +142,17 @@ pub fn command_chosen(m: &CellModel, s: &CellState) -> bool {
 
 /// Sometimes: the distinguished proposer changed and the new one re-proposed an operation
 /// accepted under another node's ballot (the step Agreement relies on).
-pub fn reproposed_after_leader_change(_: &CellModel, s: &CellState) -> bool {
+pub fn reproposed_after_leader_change(_: &CellConfig, s: &CellState) -> bool {
     s.ghost.reproposed
 }
 
 /// Sometimes: a node crashed and restarted, and a leader committed afterwards.
-pub fn commit_after_restart(_: &CellModel, s: &CellState) -> bool {
+pub fn commit_after_restart(_: &CellConfig, s: &CellState) -> bool {
     s.ghost.committed_after_restart
 }
 
 /// Sometimes: a client saw a conditional write fail its condition.
-pub fn condition_failed(_: &CellModel, s: &CellState) -> bool {
+pub fn condition_failed(_: &CellConfig, s: &CellState) -> bool {
     s.history
         .iter()
         .flatten()

@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use crate::kv::{KvState, Outcome};
+use crate::kv::{KvState, TxnResult};
 use crate::network::Network;
 use crate::types::{
     Ballot, ClientId, Command, Entry, Log, NodeId, NodeSet, OpSeq, Slot, MAX_SLOTS,
@@ -43,7 +43,7 @@ pub struct NodeState {
     pub log: Log,
     /// Volatile: follower, candidate or leader.
     pub role: Role,
-    /// Volatile: the ballot this node campaigns or leads with (its last one).
+    /// Volatile: the ballot this node stands or leads with (its last one).
     pub ballot: Ballot,
     /// Volatile: slots below it are known chosen.
     pub commit: Slot,
@@ -111,7 +111,7 @@ pub struct OpRecord {
     /// the real-time order linearizability must respect.
     pub after: [u8; MAX_CLIENTS],
     /// The result, once the client received it.
-    pub result: Option<Outcome>,
+    pub result: Option<TxnResult>,
 }
 
 /// Ghost state: never read by the protocol, only by properties.
@@ -182,7 +182,7 @@ fn fmt_role(role: &Role, ballot: Ballot) -> String {
             let known: Vec<String> = learned
                 .iter()
                 .enumerate()
-                .filter_map(|(slot, e)| e.map(|e| format!("{slot}:{e:?}")))
+                .filter_map(|(slot, e)| e.map(|e| format!("{slot}{e:?}")))
                 .collect();
             if !known.is_empty() {
                 s.push_str(&format!(" learned [{}]", known.join(", ")));
@@ -215,7 +215,7 @@ impl fmt::Debug for NodeState {
                 write!(f, ", ")?;
             }
             match e {
-                Some(e) => write!(f, "{i}:{e:?}")?,
+                Some(e) => write!(f, "{i}{e:?}")?,
                 None => write!(f, "{i}:-")?,
             }
         }
@@ -240,14 +240,14 @@ impl fmt::Debug for CellState {
         }
         for (i, c) in self.clients.iter().enumerate() {
             write!(f, "c{i}: {c:?}; history [")?;
-            for (seq, op) in self.history[i].iter().enumerate() {
-                if seq > 0 {
+            for (op, record) in self.history[i].iter().enumerate() {
+                if op > 0 {
                     write!(f, ", ")?;
                 }
-                let txn = crate::kv::workload(i as ClientId, seq as OpSeq);
-                match op.result {
-                    Some(r) => write!(f, "#{seq} {txn:?} → {r:?}")?,
-                    None => write!(f, "#{seq} {txn:?} → ?")?,
+                let txn = crate::kv::workload(i as ClientId, op as OpSeq);
+                match record.result {
+                    Some(r) => write!(f, "#{op} {txn:?} → {r:?}")?,
+                    None => write!(f, "#{op} {txn:?} → ?")?,
                 }
             }
             writeln!(f, "]")?;

@@ -5,7 +5,7 @@
 
 use std::fmt;
 
-use crate::kv::{self, Outcome};
+use crate::kv::{self, TxnResult};
 
 /// A node of the cell, `0..N`. Printed as `n0`, `n1`, ...
 pub type NodeId = u8;
@@ -13,7 +13,7 @@ pub type NodeId = u8;
 pub type ClientId = u8;
 /// A log position, counted from 0.
 pub type Slot = u8;
-/// The per-client sequence number of an operation (its index in the client's workload).
+/// A client's operation number (its index in the client's workload).
 pub type OpSeq = u8;
 
 /// The most log slots a model run may use.
@@ -111,12 +111,12 @@ impl fmt::Debug for Ballot {
 pub enum Command {
     /// Fills a hole; changes nothing.
     Noop,
-    /// Operation `seq` of `client`'s workload (see [`kv::workload`]).
+    /// Operation `op` of `client`'s workload (see [`kv::workload`]).
     Op {
         /// The client that requested it.
         client: ClientId,
-        /// Its sequence number within that client's workload.
-        seq: OpSeq,
+        /// Its operation number within that client's workload.
+        op: OpSeq,
     },
 }
 
@@ -124,8 +124,8 @@ impl fmt::Debug for Command {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Command::Noop => write!(f, "noop"),
-            Command::Op { client, seq } => {
-                write!(f, "c{client}#{seq}:{:?}", kv::workload(*client, *seq))
+            Command::Op { client, op } => {
+                write!(f, "c{client}#{op} {:?}", kv::workload(*client, *op))
             }
         }
     }
@@ -141,8 +141,9 @@ pub struct Entry {
 }
 
 impl fmt::Debug for Entry {
+    /// `@ballot=command`: after its slot, the vocabulary's entry notation `slot@ballot=command`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:?}@{:?}", self.command, self.ballot)
+        write!(f, "@{:?}={:?}", self.ballot, self.command)
     }
 }
 
@@ -189,49 +190,47 @@ pub enum Msg {
     /// A node that does not lead points the client at the node it believes leads.
     Redirect { op: OpSeq, leader: Option<NodeId> },
     /// The result of operation `op`, sent once it is committed and applied.
-    Reply { op: OpSeq, result: Outcome },
+    Reply { op: OpSeq, result: TxnResult },
 }
 
 impl fmt::Debug for Msg {
+    /// The vocabulary's message notation (`physalia_traces::display`), with the model's
+    /// fields: one slot per `Accept` and `Accepted`, no commit index in `Accepted`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Msg::Prepare { ballot, from } => write!(f, "Prepare{{{ballot:?}, from {from}}}"),
+            Msg::Prepare { ballot, from } => write!(f, "Prepare b={ballot:?} from={from}"),
             Msg::Promise { ballot, accepted } => {
-                write!(f, "Promise{{{ballot:?}, [")?;
+                write!(f, "Promise b={ballot:?} [")?;
                 let mut first = true;
                 for (slot, e) in accepted.iter().enumerate() {
                     if let Some(e) = e {
                         if !first {
                             write!(f, ", ")?;
                         }
-                        write!(f, "{slot}:{e:?}")?;
+                        write!(f, "{slot}{e:?}")?;
                         first = false;
                     }
                 }
-                write!(f, "]}}")
+                write!(f, "]")
             }
             Msg::Nack { ballot, promised } => {
-                write!(f, "Nack{{{ballot:?}, promised {promised:?}}}")
+                write!(f, "Nack b={ballot:?} promised={promised:?}")
             }
             Msg::Accept {
                 ballot,
                 slot,
                 command,
-            } => write!(f, "Accept{{{ballot:?}, slot {slot}, {command:?}}}"),
-            Msg::Accepted { ballot, slot } => write!(f, "Accepted{{{ballot:?}, slot {slot}}}"),
-            Msg::Commit { ballot, up_to } => write!(f, "Commit{{{ballot:?}, up_to {up_to}}}"),
+            } => write!(f, "Accept b={ballot:?} [{slot}: {command:?}]"),
+            Msg::Accepted { ballot, slot } => write!(f, "Accepted b={ballot:?} slots=[{slot}]"),
+            Msg::Commit { ballot, up_to } => write!(f, "Commit b={ballot:?} up_to={up_to}"),
             Msg::Request { client, op } => {
-                write!(
-                    f,
-                    "Request{{c{client}#{op}: {:?}}}",
-                    kv::workload(*client, *op)
-                )
+                write!(f, "Request c{client}#{op} {:?}", kv::workload(*client, *op))
             }
             Msg::Redirect { op, leader } => match leader {
-                Some(l) => write!(f, "Redirect{{#{op}, leader n{l}}}"),
-                None => write!(f, "Redirect{{#{op}, leader unknown}}"),
+                Some(l) => write!(f, "Redirect op={op} leader=n{l}"),
+                None => write!(f, "Redirect op={op} leader=unknown"),
             },
-            Msg::Reply { op, result } => write!(f, "Reply{{#{op}, {result:?}}}"),
+            Msg::Reply { op, result } => write!(f, "Reply op={op} {result:?}"),
         }
     }
 }

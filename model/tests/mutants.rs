@@ -119,5 +119,5 @@ fn counterexamples_replay_to_a_violating_state() {
         unreachable!()
     };
     let last = path.last_state().clone();
-    assert!(!physalia_model::properties::durability(&model, &last));
+    assert!(!physalia_model::properties::durability(&model.cfg, &last));
 }

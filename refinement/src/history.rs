@@ -9,7 +9,7 @@
 
 use std::collections::BTreeMap;
 
-use physalia_traces::{ClientId, Endpoint, Kind, Merged, Msg, OpSeq, Txn, TxnResult};
+use physalia_traces::{ClientId, Endpoint, Input, Kind, Merged, Msg, OpSeq, Txn, TxnResult};
 use serde::Serialize;
 
 use crate::linearizability::{self, Operation, Verdict};
@@ -46,11 +46,11 @@ impl ClientHistory {
             let ev = &loc.event;
             h.end = h.end.max(ev.now);
             let request = match &ev.kind {
-                Kind::Request { client, op, txn } => Some((*client, *op, txn)),
-                Kind::Deliver {
+                Kind::Input(Input::Request { client, op, txn }) => Some((*client, *op, txn)),
+                Kind::Input(Input::Deliver {
                     msg: Msg::Request { client, op, txn },
                     ..
-                } => Some((*client, *op, txn)),
+                }) => Some((*client, *op, txn)),
                 _ => None,
             };
             if let Some((client, op, txn)) = request {
@@ -153,8 +153,7 @@ impl ClientHistory {
                 let (second, j) = s.conflicting.as_ref()?;
                 Some(format!(
                     "{c}#{o} answered {} (event {i}) and {} (event {j})",
-                    fmt_result(first),
-                    fmt_result(second)
+                    first, second
                 ))
             })
             .collect()
@@ -343,39 +342,4 @@ pub fn check_liveness(
         undecided,
         failures,
     })
-}
-
-/// A result, briefly (`put`, `get → 3`, `cas ok`, ...).
-pub fn fmt_result(r: &TxnResult) -> String {
-    match r {
-        TxnResult::Get { value } => match value {
-            Some(v) => format!("get → {v}"),
-            None => "get → absent".into(),
-        },
-        TxnResult::Put => "put ok".into(),
-        TxnResult::Cas { ok, current } => {
-            let cur = current.as_ref().map_or("absent".into(), |v| v.to_string());
-            format!("cas {} (current {cur})", if *ok { "ok" } else { "failed" })
-        }
-        TxnResult::Incr { value } => format!("incr → {value}"),
-        TxnResult::Txn { ok, reads } => {
-            let rs: Vec<String> = reads
-                .iter()
-                .map(|(k, v)| {
-                    format!(
-                        "{k}={}",
-                        v.as_ref().map_or("absent".into(), |v| v.to_string())
-                    )
-                })
-                .collect();
-            format!(
-                "txn {} [{}]",
-                if *ok { "ok" } else { "failed" },
-                rs.join(", ")
-            )
-        }
-        TxnResult::Error { error } => format!("error {error:?}"),
-        TxnResult::Rejected { reason } => format!("rejected ({reason})"),
-        TxnResult::Overloaded => "overloaded".into(),
-    }
 }

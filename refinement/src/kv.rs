@@ -2,7 +2,7 @@
 //!
 //! Written from the documented semantics (`traces/README.md`, "Transactions and results",
 //! and `docs/protocol.md`, "The state machine"), independently of the implementation's
-//! `physalia_impl::sm`. It is the sequential object against which client histories are
+//! `physalia_impl::kv`. It is the sequential object against which client histories are
 //! checked for linearizability ([`crate::linearizability`]).
 //!
 //! The specification covers the effect of transactions that reached the log and passed
@@ -222,84 +222,6 @@ impl fmt::Display for KvSpec {
     }
 }
 
-/// A value or absence, for reports: the value's own notation, `-` for absent.
-fn show(v: Option<&Value>) -> String {
-    v.map_or_else(|| "-".to_owned(), Value::to_string)
-}
-
-/// A transaction in the notation of the implementation's scenario tests: `get k`,
-/// `put k=v`, `cas k -=>v`, `incr k 1`, `txn if k=v read k write k=v k+=1 del k`
-/// (`-` is "absent").
-pub fn describe_txn(txn: &Txn) -> String {
-    match txn {
-        Txn::Get { key } => format!("get {key}"),
-        Txn::Put { key, value } => format!("put {key}={value}"),
-        Txn::Cas { key, expected, new } => {
-            format!("cas {key} {}=>{new}", show(expected.as_ref()))
-        }
-        Txn::Incr { key, by } => format!("incr {key} {by}"),
-        Txn::Txn {
-            conditions,
-            reads,
-            writes,
-        } => {
-            let mut out = "txn".to_owned();
-            if !conditions.is_empty() {
-                out.push_str(" if");
-                for c in conditions {
-                    out.push_str(&format!(" {}={}", c.key, show(c.expected.as_ref())));
-                }
-            }
-            if !reads.is_empty() {
-                out.push_str(" read");
-                for k in reads {
-                    out.push_str(&format!(" {k}"));
-                }
-            }
-            if !writes.is_empty() {
-                out.push_str(" write");
-                for w in writes {
-                    out.push_str(&match w {
-                        WriteOp::Put { key, value } => format!(" {key}={value}"),
-                        WriteOp::Delete { key } => format!(" del {key}"),
-                        WriteOp::Incr { key, by } => format!(" {key}+={by}"),
-                    });
-                }
-            }
-            out
-        }
-    }
-}
-
-/// A result, for reports: `-`/the value read, `ok`, `cas ok (was v)`, `= 3`,
-/// `txn ok [k=v]`, the apply error, or the refusal.
-pub fn describe_result(result: &TxnResult) -> String {
-    match result {
-        TxnResult::Get { value } => show(value.as_ref()),
-        TxnResult::Put => "ok".to_owned(),
-        TxnResult::Cas { ok, current } => format!(
-            "cas {} (was {})",
-            if *ok { "ok" } else { "failed" },
-            show(current.as_ref())
-        ),
-        TxnResult::Incr { value } => format!("= {value}"),
-        TxnResult::Txn { ok, reads } => {
-            let reads: Vec<String> = reads
-                .iter()
-                .map(|(k, v)| format!("{k}={}", show(v.as_ref())))
-                .collect();
-            format!(
-                "txn {} [{}]",
-                if *ok { "ok" } else { "failed" },
-                reads.join(" ")
-            )
-        }
-        TxnResult::Error { error } => format!("error {error:?}"),
-        TxnResult::Rejected { reason } => format!("rejected ({reason})"),
-        TxnResult::Overloaded => "overloaded".to_owned(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -471,15 +393,16 @@ mod tests {
         assert_eq!(s.get(&k("s")), None);
         assert_eq!(s.to_string(), "{a: 3}");
         assert_eq!(
-            describe_txn(&txn(int(1), WriteOp::Delete { key: k("s") })),
-            "txn if a=1 read a b write a+=1 a+=1 del s"
+            txn(int(1), WriteOp::Delete { key: k("s") }).to_string(),
+            "txn if[a=1] read[a b] write[a+=1 a+=1 del s]"
         );
         assert_eq!(
-            describe_result(&TxnResult::Txn {
+            TxnResult::Txn {
                 ok: true,
                 reads: vec![(k("a"), Some(int(1))), (k("b"), None)]
-            }),
-            "txn ok [a=1 b=-]"
+            }
+            .to_string(),
+            "txn ok=true reads=[a=1 b=absent]"
         );
     }
 

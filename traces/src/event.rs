@@ -7,8 +7,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::kv::{Key, Txn, TxnResult};
 use crate::vocab::{
-    Ballot, CellId, ClientId, Config, Endpoint, Entry, Msg, MsgId, NodeId, OpSeq, Role, Slot,
-    TimeoutKind,
+    Ballot, CellId, ClientId, Config, Endpoint, Entry, Envelope, Msg, MsgId, NodeId, OpSeq, Role,
+    Slot, TimeoutKind,
 };
 
 /// The schema name in every header.
@@ -151,7 +151,7 @@ pub struct Observed {
     pub promised: Ballot,
     /// The role.
     pub role: Role,
-    /// The ballot this node campaigns or leads with (zero for a follower that never ran).
+    /// The ballot this node stands or leads with (zero for a follower that never ran).
     pub ballot: Ballot,
     /// Slots `< commit` are known chosen.
     pub commit: Slot,
@@ -159,17 +159,11 @@ pub struct Observed {
     pub accepted: Vec<Entry>,
 }
 
-/// The step's kind and input.
+/// The input of one core step: what `Cell::step` takes, what a trace event records (see
+/// [`Kind`]) and what the specification replays. Defined once, here.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
-pub enum Kind {
-    /// The node (re)starts from its durable state; `promised` and `log_len` summarise it.
-    Start {
-        /// The durable promise.
-        promised: Ballot,
-        /// The number of durable log entries.
-        log_len: u64,
-    },
+pub enum Input {
     /// A message from another node is delivered; `id` names its send.
     Deliver {
         /// The id of the consumed message.
@@ -209,16 +203,241 @@ pub enum Kind {
     },
 }
 
+impl Input {
+    /// The delivery of `env` to its destination (`env.to`, which the shell routed by).
+    pub fn deliver(env: Envelope) -> Input {
+        Input::Deliver {
+            id: env.id,
+            lc: env.lc,
+            msg: env.msg,
+        }
+    }
+
+    /// The input's name in a trace (`"deliver"`, `"timeout"`, ...).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Input::Deliver { .. } => "deliver",
+            Input::Timeout { .. } => "timeout",
+            Input::Request { .. } => "request",
+            Input::LocalRead { .. } => "local_read",
+            Input::Persisted { .. } => "persisted",
+        }
+    }
+}
+
+/// What a step was: the node's (re)start from its durable state, or one [`Input`].
+///
+/// In JSON a kind is one object with one key, the kind's name (`{"start": {...}}`,
+/// `{"deliver": {...}}`, ...): `Start` and the inputs share one namespace, so a trace line
+/// reads the same as if they were one enum.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// The node (re)starts from its durable state; `promised` and `log_len` summarise it.
+    Start {
+        /// The durable promise.
+        promised: Ballot,
+        /// The number of durable log entries.
+        log_len: u64,
+    },
+    /// The step took this input.
+    Input(Input),
+}
+
+/// Every kind name a trace may hold, for error messages.
+pub const KIND_NAMES: &[&str] = &[
+    "start",
+    "deliver",
+    "timeout",
+    "request",
+    "local_read",
+    "persisted",
+];
+
 impl Kind {
-    /// A short name for the kind (`"deliver"`, `"timeout"`, ...).
+    /// A short name for the kind (`"start"`, `"deliver"`, ...).
     pub fn name(&self) -> &'static str {
         match self {
             Kind::Start { .. } => "start",
-            Kind::Deliver { .. } => "deliver",
-            Kind::Timeout { .. } => "timeout",
-            Kind::Request { .. } => "request",
-            Kind::LocalRead { .. } => "local_read",
-            Kind::Persisted { .. } => "persisted",
+            Kind::Input(i) => i.name(),
+        }
+    }
+
+    /// The input, unless this is a start.
+    pub fn input(&self) -> Option<&Input> {
+        match self {
+            Kind::Start { .. } => None,
+            Kind::Input(i) => Some(i),
+        }
+    }
+}
+
+impl From<Input> for Kind {
+    fn from(i: Input) -> Kind {
+        Kind::Input(i)
+    }
+}
+
+/// The body of a `start` kind.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StartBody {
+    promised: Ballot,
+    log_len: u64,
+}
+
+impl Serialize for Kind {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        match self {
+            Kind::Start { promised, log_len } => {
+                let mut m = s.serialize_map(Some(1))?;
+                let body = StartBody {
+                    promised: *promised,
+                    log_len: *log_len,
+                };
+                m.serialize_entry("start", &body)?;
+                m.end()
+            }
+            Kind::Input(i) => i.serialize(s),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Kind {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Kind, D::Error> {
+        d.deserialize_map(kind_serde::KindVisitor)
+    }
+}
+
+/// The hand-written half of [`Kind`]'s serde: read the one key, then either a start body or
+/// the [`Input`] variant of that name, without buffering the value.
+mod kind_serde {
+    use std::fmt;
+
+    use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, Visitor};
+    use serde::Deserialize;
+
+    use super::{Input, Kind, StartBody, KIND_NAMES};
+
+    pub(super) struct KindVisitor;
+
+    impl<'de> Visitor<'de> for KindVisitor {
+        type Value = Kind;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            write!(
+                f,
+                "an object with one key, one of {}",
+                KIND_NAMES.join(", ")
+            )
+        }
+
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Kind, A::Error> {
+            let Some(key) = map.next_key::<String>()? else {
+                return Err(de::Error::invalid_length(0, &self));
+            };
+            let kind = match key.as_str() {
+                "start" => {
+                    let b: StartBody = map.next_value()?;
+                    Kind::Start {
+                        promised: b.promised,
+                        log_len: b.log_len,
+                    }
+                }
+                k if KIND_NAMES.contains(&k) => Kind::Input(map.next_value_seed(InputSeed(k))?),
+                k => return Err(de::Error::unknown_variant(k, KIND_NAMES)),
+            };
+            if map.next_key::<IgnoredAny>()?.is_some() {
+                return Err(de::Error::invalid_length(2, &self));
+            }
+            Ok(kind)
+        }
+    }
+
+    /// Deserializes the value of key `.0` as that variant of [`Input`].
+    struct InputSeed<'k>(&'k str);
+
+    impl<'de> DeserializeSeed<'de> for InputSeed<'_> {
+        type Value = Input;
+
+        fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Input, D::Error> {
+            Input::deserialize(Tagged {
+                variant: self.0,
+                body: d,
+            })
+        }
+    }
+
+    /// A deserializer that presents `body` as the enum variant `variant`.
+    struct Tagged<'k, D> {
+        variant: &'k str,
+        body: D,
+    }
+
+    impl<'de, D: de::Deserializer<'de>> de::Deserializer<'de> for Tagged<'_, D> {
+        type Error = D::Error;
+
+        fn deserialize_any<V: Visitor<'de>>(self, v: V) -> Result<V::Value, D::Error> {
+            v.visit_enum(self)
+        }
+
+        fn deserialize_enum<V: Visitor<'de>>(
+            self,
+            _name: &'static str,
+            _variants: &'static [&'static str],
+            v: V,
+        ) -> Result<V::Value, D::Error> {
+            v.visit_enum(self)
+        }
+
+        serde::forward_to_deserialize_any! {
+            bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes
+            byte_buf option unit unit_struct newtype_struct seq tuple tuple_struct map
+            struct identifier ignored_any
+        }
+    }
+
+    impl<'de, D: de::Deserializer<'de>> de::EnumAccess<'de> for Tagged<'_, D> {
+        type Error = D::Error;
+        type Variant = Body<D>;
+
+        fn variant_seed<V: DeserializeSeed<'de>>(
+            self,
+            seed: V,
+        ) -> Result<(V::Value, Body<D>), D::Error> {
+            let name =
+                seed.deserialize(de::value::StrDeserializer::<D::Error>::new(self.variant))?;
+            Ok((name, Body(self.body)))
+        }
+    }
+
+    /// The value of a variant, read from the original deserializer.
+    struct Body<D>(D);
+
+    impl<'de, D: de::Deserializer<'de>> de::VariantAccess<'de> for Body<D> {
+        type Error = D::Error;
+
+        fn unit_variant(self) -> Result<(), D::Error> {
+            <()>::deserialize(self.0)
+        }
+
+        fn newtype_variant_seed<T: DeserializeSeed<'de>>(
+            self,
+            seed: T,
+        ) -> Result<T::Value, D::Error> {
+            seed.deserialize(self.0)
+        }
+
+        fn tuple_variant<V: Visitor<'de>>(self, len: usize, v: V) -> Result<V::Value, D::Error> {
+            self.0.deserialize_tuple(len, v)
+        }
+
+        fn struct_variant<V: Visitor<'de>>(
+            self,
+            fields: &'static [&'static str],
+            v: V,
+        ) -> Result<V::Value, D::Error> {
+            self.0.deserialize_struct("Input", fields, v)
         }
     }
 }

@@ -2,8 +2,11 @@
 //! refinement layer.
 //!
 //! - [`vocab`] and [`kv`]: the protocol vocabulary (ballots, messages, commands,
-//!   transactions) shared by the core, the trace and the checkers: one name per concept.
-//! - [`event`]: the header line and the per-step event line.
+//!   transactions) shared by the core, the trace and the checkers: one name per concept;
+//!   [`display`]: the one rendering of those values for people.
+//! - [`properties`]: the property catalogue (one name and one source per property).
+//! - [`event`]: the header line, the per-step event line, and the step [`Input`] the core
+//!   takes.
 //! - [`io`]: a [`TraceWriter`] and a reader ([`read_path`], [`read_str`]) whose errors name
 //!   the file, the line and the field.
 //! - [`layer`]: a `tracing` layer recording events of the target [`TRACE_TARGET`].
@@ -14,16 +17,18 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod display;
 pub mod event;
 pub mod io;
 pub mod kv;
 pub mod layer;
 pub mod merge;
+pub mod properties;
 pub mod vocab;
 
 pub use event::{
-    ClientEvent, ClientResult, DurableWrite, Header, Kind, Observed, Persist, PersistId, Sent,
-    TraceEvent, SCHEMA, VERSION,
+    ClientEvent, ClientResult, DurableWrite, Header, Input, Kind, Observed, Persist, PersistId,
+    Sent, TraceEvent, KIND_NAMES, SCHEMA, VERSION,
 };
 pub use io::{read_path, read_str, Located, ReadError, TraceFile, TraceWriter};
 pub use kv::{ApplyError, Condition, Key, Txn, TxnResult, Value, WriteOp};
@@ -33,3 +38,5 @@ pub use vocab::{
     Ballot, CellId, ClientId, Command, Config, Endpoint, Entry, Envelope, Msg, MsgId, NodeId,
     OpSeq, Proposal, Role, Slot, TimeoutKind,
 };
+
+pub use display::OrAbsent;

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use thiserror::Error;
 
-use crate::event::{Header, Kind};
+use crate::event::{Header, Input, Kind};
 use crate::io::{Located, TraceFile};
 use crate::vocab::{Endpoint, MsgId, NodeId};
 
@@ -213,7 +213,7 @@ fn check_edges(events: &[Located]) -> Result<(), MergeError> {
         }
     }
     for ev in events {
-        let Kind::Deliver { id, lc, .. } = &ev.event.kind else {
+        let Kind::Input(Input::Deliver { id, lc, .. }) = &ev.event.kind else {
             continue;
         };
         let Some((send_lc, send)) = sends.get(id) else {

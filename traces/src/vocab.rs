@@ -34,7 +34,7 @@ impl fmt::Display for ClientId {
     }
 }
 
-/// A client's operation sequence number: `(client, op)` names one operation, exactly once.
+/// A client's operation number: `(client, op)` names one operation, exactly once.
 pub type OpSeq = u64;
 
 /// A log position; slots are numbered from 0.
@@ -52,7 +52,7 @@ pub type CellId = String;
 )]
 #[serde(deny_unknown_fields)]
 pub struct Ballot {
-    /// The round number; a new campaign picks one more than the highest round it knows.
+    /// The round number; a new candidate picks one more than the highest round it knows.
     pub round: u64,
     /// The node that proposes with this ballot.
     pub node: NodeId,
@@ -72,8 +72,13 @@ impl Ballot {
 }
 
 impl fmt::Display for Ballot {
+    /// `(round,node)`, e.g. `(2,n1)`; the zero ballot is `⊥`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}.{}", self.round, self.node.0)
+        if self.is_zero() {
+            f.write_str("⊥")
+        } else {
+            write!(f, "({},{})", self.round, self.node)
+        }
     }
 }
 
@@ -114,12 +119,13 @@ impl Config {
 pub enum Command {
     /// A no-op, proposed into holes by a new leader.
     Noop,
-    /// The client operation `(client, seq)` carrying its transaction.
+    /// The client operation `(client, op)` carrying its transaction.
     Op {
         /// The client that invoked it.
         client: ClientId,
-        /// The client's sequence number for this operation.
-        seq: OpSeq,
+        /// The client's operation number (schema v1 also spelled it `seq`).
+        #[serde(alias = "seq")]
+        op: OpSeq,
         /// The transaction to apply.
         txn: Txn,
     },
@@ -329,6 +335,19 @@ pub enum TimeoutKind {
     Election,
     /// The leader re-sends `Commit` and unacknowledged `Accept`s.
     Heartbeat,
-    /// A candidate re-sends `Prepare` to nodes that have not answered.
-    Retry,
+    /// A candidate re-sends `Prepare` to nodes that have not answered. (Schema v1 called it
+    /// `retry`, which in the model and TLA+ is the client's re-send of a `Request`.)
+    #[serde(alias = "retry")]
+    Prepare,
+}
+
+impl TimeoutKind {
+    /// The timer's name in traces and reports.
+    pub fn name(&self) -> &'static str {
+        match self {
+            TimeoutKind::Election => "election",
+            TimeoutKind::Heartbeat => "heartbeat",
+            TimeoutKind::Prepare => "prepare",
+        }
+    }
 }

@@ -90,14 +90,14 @@ fn bad_integer_string_is_rejected() {
         0,
         0,
         1,
-        Kind::Request {
+        Kind::Input(Input::Request {
             client: ClientId(1),
             op: 1,
             txn: Txn::Incr {
                 key: "k".into(),
                 by: 5.into(),
             },
-        },
+        }),
     );
     let text = common::text(&common::header(), &[ev]).replace("\"5\"", "\"5e3\"");
     let err = read_str("i.jsonl", &text).unwrap_err().to_string();

@@ -64,9 +64,9 @@ fn ballot() -> impl Strategy<Value = Ballot> {
 fn command() -> impl Strategy<Value = Command> {
     prop_oneof![
         Just(Command::Noop),
-        (any::<u64>(), any::<u64>(), txn()).prop_map(|(c, seq, txn)| Command::Op {
+        (any::<u64>(), any::<u64>(), txn()).prop_map(|(c, op, txn)| Command::Op {
             client: ClientId(c),
-            seq,
+            op,
             txn
         }),
     ]
@@ -133,19 +133,19 @@ fn kind() -> impl Strategy<Value = Kind> {
     prop_oneof![
         (ballot(), any::<u64>()).prop_map(|(promised, log_len)| Kind::Start { promised, log_len }),
         (0u32..7, any::<u64>(), any::<u64>(), msg()).prop_map(|(n, s, lc, msg)| {
-            Kind::Deliver {
+            Kind::Input(Input::Deliver {
                 id: common::id(n, 0, s),
                 lc,
                 msg,
-            }
+            })
         }),
         Just(common::timeout()),
-        (any::<u64>(), any::<u64>(), txn()).prop_map(|(c, op, txn)| Kind::Request {
+        (any::<u64>(), any::<u64>(), txn()).prop_map(|(c, op, txn)| Kind::Input(Input::Request {
             client: ClientId(c),
             op,
             txn
-        }),
-        any::<u64>().prop_map(|up_to| Kind::Persisted { up_to }),
+        })),
+        any::<u64>().prop_map(|up_to| Kind::Input(Input::Persisted { up_to })),
     ]
 }
 

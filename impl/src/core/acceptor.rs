@@ -4,11 +4,11 @@
 use physalia_traces::{Ballot, DurableWrite, Entry, Msg, NodeId, Proposal, Role, Slot};
 
 use super::Cell;
-use crate::sm::Applied;
+use crate::kv::Applied;
 
 impl Cell {
     /// Raises the promise to `ballot` (persisting it) and steps down if this node
-    /// campaigns or leads with a lower ballot.
+    /// is a candidate or leads with a lower ballot.
     fn adopt(&mut self, ballot: Ballot) {
         if ballot > self.promised {
             self.promised = ballot;

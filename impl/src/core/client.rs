@@ -4,7 +4,7 @@
 use physalia_traces::{ClientId, Command, Key, Msg, OpSeq, Role, Slot, Txn, TxnResult};
 
 use super::{Cell, ClientReply};
-use crate::sm::validate;
+use crate::kv::validate;
 
 impl Cell {
     /// A client operation. Non-leaders redirect; the leader refuses what it does not
@@ -35,11 +35,11 @@ impl Cell {
             let mut copy = self.sm.clone();
             let applied = copy.apply(&Command::Op {
                 client,
-                seq: op,
+                op,
                 txn: txn.clone(),
             });
             let read_only = copy.entries().eq(self.sm.entries());
-            if let (true, crate::sm::Applied::Result { result, .. }) = (read_only, applied) {
+            if let (true, crate::kv::Applied::Result { result, .. }) = (read_only, applied) {
                 return self.reply(client, Msg::Reply { op, result });
             }
         }
@@ -51,11 +51,7 @@ impl Cell {
             return; // answered once committed and applied
         }
         if lead.queue.is_empty() && window_free {
-            return self.propose(vec![Command::Op {
-                client,
-                seq: op,
-                txn,
-            }]);
+            return self.propose(vec![Command::Op { client, op, txn }]);
         }
         if lead.queue.len() < self.opts.max_queue {
             lead.queue.push_back((client, op, txn));
@@ -83,7 +79,7 @@ impl Cell {
         let commands: Vec<Command> = lead
             .queue
             .drain(..take)
-            .map(|(client, seq, txn)| Command::Op { client, seq, txn })
+            .map(|(client, op, txn)| Command::Op { client, op, txn })
             .collect();
         self.propose(commands);
     }

@@ -31,7 +31,7 @@ pub(super) struct Effects {
 /// A vote of this node for itself that counts only once the write behind it is durable.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(super) enum SelfVote {
-    /// Its promise for its own campaign ballot.
+    /// Its promise for its own candidate ballot.
     Promise(Ballot),
     /// Its acceptance of its own proposals at its ballot.
     Accept(Ballot, Vec<Slot>),

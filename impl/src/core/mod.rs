@@ -3,8 +3,10 @@
 //!
 //! # Contract
 //!
-//! The shell calls [`Cell::step`] with the current logical time and one [`Input`], and gets
-//! an [`Output`]. The core does no I/O, reads no clock and draws no OS randomness (election
+//! The shell calls [`Cell::step`] with the current logical time and one [`Input`] (the
+//! vocabulary's step input, `physalia_traces::Input`: the same value the trace records and
+//! the specification replays), and gets an [`Output`]. The shell routes a message to the
+//! replica it is addressed to (`Envelope::to`) and steps [`Input::deliver`] of it. The core does no I/O, reads no clock and draws no OS randomness (election
 //! jitter comes from a generator seeded by [`Options::seed`] and the node id). For every
 //! output, the shell:
 //!
@@ -32,12 +34,13 @@ mod proposer;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
+pub use physalia_traces::Input;
 use physalia_traces::{
-    Ballot, ClientId, Command, Config, DurableWrite, Envelope, Key, Kind, MsgId, NodeId, OpSeq,
+    Ballot, ClientId, Command, Config, DurableWrite, Envelope, Kind, Msg, MsgId, NodeId, OpSeq,
     Persist, PersistId, Role, Slot, TimeoutKind, TraceEvent, Txn,
 };
 
-use crate::sm::{Limits, LocalRead, StateMachine};
+use crate::kv::{Limits, LocalRead, StateMachine};
 use effects::{Effects, Held};
 
 /// Tunables of a replica. Every queue and batch has a bound here.
@@ -55,8 +58,8 @@ pub struct Options {
     pub election_timeout: u64,
     /// Leader heartbeat interval (ms).
     pub heartbeat_interval: u64,
-    /// Candidate's interval for re-sending `Prepare` (ms).
-    pub retry_interval: u64,
+    /// Candidate's interval for re-sending `Prepare` (ms): `Timeout(prepare)`.
+    pub prepare_interval: u64,
     /// Seed of the election-jitter generator.
     pub seed: u64,
     /// Transaction limits (fail closed).
@@ -75,45 +78,13 @@ impl Default for Options {
             max_queue: 64,
             election_timeout: 150,
             heartbeat_interval: 50,
-            retry_interval: 50,
+            prepare_interval: 50,
             seed: 0,
             limits: Limits::default(),
             #[cfg(feature = "bugs")]
             bug: None,
         }
     }
-}
-
-/// One input to [`Cell::step`].
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Input {
-    /// A message from another node of the cell.
-    Deliver(Envelope),
-    /// A timer fired.
-    Timeout(TimeoutKind),
-    /// A client's linearizable operation (through the log).
-    Request {
-        /// The client.
-        client: ClientId,
-        /// Its sequence number for the operation.
-        op: OpSeq,
-        /// The transaction.
-        txn: Txn,
-    },
-    /// An eventually consistent read from this node's applied state.
-    LocalRead {
-        /// The client.
-        client: ClientId,
-        /// The keys.
-        keys: Vec<Key>,
-        /// The client's session floor (the highest `applied` it has seen).
-        min_applied: Slot,
-    },
-    /// Every persist batch with id `<= up_to` is durable.
-    Persisted {
-        /// The highest durable batch.
-        up_to: PersistId,
-    },
 }
 
 /// An answer to a client.
@@ -142,8 +113,8 @@ pub struct Timers {
     pub election: Option<u64>,
     /// When to fire `Timeout(heartbeat)`; only while leading.
     pub heartbeat: Option<u64>,
-    /// When to fire `Timeout(retry)`; only while campaigning.
-    pub retry: Option<u64>,
+    /// When to fire `Timeout(prepare)`; only while a candidate.
+    pub prepare: Option<u64>,
 }
 
 /// Messages held by the core until a persist batch is durable. Opaque on purpose: the
@@ -214,14 +185,14 @@ impl Durable {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Boot {
     /// The incarnation number.
-    pub incarnation: u64,
+    pub inc: u64,
     /// The Lamport clock to continue from.
     pub lamport: u64,
 }
 
-/// A campaign in progress (role `Candidate`).
+/// What a node collecting promises knows (role `Candidate`).
 #[derive(Clone, Debug)]
-struct Campaign {
+struct Candidate {
     ballot: Ballot,
     from: Slot,
     promised_by: BTreeSet<NodeId>,
@@ -259,7 +230,7 @@ pub struct Cell {
     commit: Slot,
     max_round: u64,
     sm: StateMachine,
-    campaign: Option<Campaign>,
+    candidate: Option<Candidate>,
     lead: Option<Lead>,
     now: u64,
     timers: Timers,
@@ -312,7 +283,7 @@ impl Cell {
             ballot: Ballot::ZERO,
             commit: 0,
             sm,
-            campaign: None,
+            candidate: None,
             lead: None,
             now,
             timers: Timers::default(),
@@ -320,7 +291,7 @@ impl Cell {
             issued: 0,
             durable: 0,
             held: VecDeque::new(),
-            inc: boot.incarnation,
+            inc: boot.inc,
             step_seq: 0,
             msg_seq: 0,
             lc: boot.lamport,
@@ -336,15 +307,21 @@ impl Cell {
     /// Takes one input and returns what the shell must do.
     pub fn step(&mut self, now: u64, input: Input) -> Output {
         let received = match &input {
-            Input::Deliver(env) => Some(env.lc),
+            Input::Deliver { lc, .. } => Some(*lc),
             _ => None,
         };
-        self.begin(now, kind_of(&input), received);
+        self.begin(now, Kind::Input(input.clone()), received);
         match input {
-            Input::Deliver(env) => self.on_message(env),
-            Input::Timeout(TimeoutKind::Election) => self.on_election_timeout(),
-            Input::Timeout(TimeoutKind::Heartbeat) => self.on_heartbeat(),
-            Input::Timeout(TimeoutKind::Retry) => self.on_retry(),
+            Input::Deliver { id, msg, .. } => self.on_message(id.node, msg),
+            Input::Timeout {
+                timer: TimeoutKind::Election,
+            } => self.on_election_timeout(),
+            Input::Timeout {
+                timer: TimeoutKind::Heartbeat,
+            } => self.on_heartbeat(),
+            Input::Timeout {
+                timer: TimeoutKind::Prepare,
+            } => self.on_prepare_timeout(),
             Input::Request { client, op, txn } => self.on_request(client, op, txn),
             Input::LocalRead {
                 client,
@@ -357,15 +334,13 @@ impl Cell {
         self.finish()
     }
 
-    fn on_message(&mut self, env: Envelope) {
-        use physalia_traces::Msg;
-        let from = env.from();
-        // Fail closed: a message for another node, or from outside the jury, is ignored.
+    fn on_message(&mut self, from: NodeId, msg: Msg) {
+        // Fail closed: a message from itself, or from outside the jury, is ignored.
         let member = self.sm.jury().at(self.commit).contains(from);
-        if env.to != self.id || from == self.id || !member {
+        if from == self.id || !member {
             return;
         }
-        match env.msg {
+        match msg {
             Msg::Prepare { ballot, from: slot } => self.on_prepare(from, ballot, slot),
             Msg::Promise { ballot, accepted } => self.on_promise(from, ballot, accepted),
             Msg::Nack { ballot, promised } => self.on_nack(ballot, promised),
@@ -397,7 +372,7 @@ impl Cell {
         self.promised
     }
 
-    /// The ballot this node campaigns or leads with.
+    /// The ballot this node stands or leads with.
     pub fn ballot(&self) -> Ballot {
         self.ballot
     }
@@ -418,7 +393,7 @@ impl Cell {
     }
 
     /// The current incarnation.
-    pub fn incarnation(&self) -> u64 {
+    pub fn inc(&self) -> u64 {
         self.inc
     }
 
@@ -474,32 +449,6 @@ impl Cell {
         );
         debug_assert!(self.ballot <= self.promised || self.role == Role::Follower);
         debug_assert_eq!(self.role == Role::Leader, self.lead.is_some());
-        debug_assert_eq!(self.role == Role::Candidate, self.campaign.is_some());
-    }
-}
-
-fn kind_of(input: &Input) -> Kind {
-    match input {
-        Input::Deliver(env) => Kind::Deliver {
-            id: env.id,
-            lc: env.lc,
-            msg: env.msg.clone(),
-        },
-        Input::Timeout(timer) => Kind::Timeout { timer: *timer },
-        Input::Request { client, op, txn } => Kind::Request {
-            client: *client,
-            op: *op,
-            txn: txn.clone(),
-        },
-        Input::LocalRead {
-            client,
-            keys,
-            min_applied,
-        } => Kind::LocalRead {
-            client: *client,
-            keys: keys.clone(),
-            min_applied: *min_applied,
-        },
-        Input::Persisted { up_to } => Kind::Persisted { up_to: *up_to },
+        debug_assert_eq!(self.role == Role::Candidate, self.candidate.is_some());
     }
 }

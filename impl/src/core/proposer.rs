@@ -6,10 +6,10 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use physalia_traces::{Ballot, Command, DurableWrite, Entry, Msg, NodeId, Proposal, Role, Slot};
 
 use super::effects::SelfVote;
-use super::{Campaign, Cell, Lead};
+use super::{Candidate, Cell, Lead};
 
 impl Cell {
-    /// `Timeout(election)`: a non-leader starts a campaign with a ballot above every round
+    /// `Timeout(election)`: a non-leader stands as a candidate with a ballot above every round
     /// it knows.
     pub(super) fn on_election_timeout(&mut self) {
         if self.role == Role::Leader {
@@ -27,10 +27,10 @@ impl Cell {
             round: known + 1,
             node: self.id,
         };
-        self.campaign_with(ballot);
+        self.stand(ballot);
     }
 
-    fn campaign_with(&mut self, ballot: Ballot) {
+    fn stand(&mut self, ballot: Ballot) {
         self.promised = ballot;
         self.max_round = ballot.round;
         self.persist(DurableWrite::Promised { ballot });
@@ -42,7 +42,7 @@ impl Cell {
             .range(from..)
             .map(|(s, e)| (*s, e.clone()))
             .collect();
-        self.campaign = Some(Campaign {
+        self.candidate = Some(Candidate {
             ballot,
             from,
             promised_by: BTreeSet::new(),
@@ -52,23 +52,24 @@ impl Cell {
         self.defer_vote(SelfVote::Promise(ballot));
         // `Prepare` waits until the promise of `ballot` is durable: otherwise a crash can
         // lose it, the restarted node (whose rounds come from its durable promise) picks
-        // the same ballot again, and two campaigns of one ballot can propose different
+        // the same ballot again, and two candidates of one ballot can propose different
         // commands for one slot (found by trace refinement's ballot-uniqueness rule).
         for peer in self.peers_at(from) {
             self.send_after_persist(peer, Msg::Prepare { ballot, from });
         }
         self.arm_election();
-        self.timers.retry = Some(self.now + self.opts.retry_interval);
+        self.timers.prepare = Some(self.now + self.opts.prepare_interval);
         #[cfg(feature = "bugs")]
         if self.bug(crate::bugs::Bug::SkipPrepare) {
             self.become_leader();
         }
     }
 
-    /// `Timeout(retry)`: a candidate re-sends `Prepare` to the nodes that have not promised.
-    pub(super) fn on_retry(&mut self) {
-        let Some(c) = self.campaign.as_ref() else {
-            self.timers.retry = None;
+    /// `Timeout(prepare)`: a candidate re-sends `Prepare` to the nodes that have not
+    /// promised.
+    pub(super) fn on_prepare_timeout(&mut self) {
+        let Some(c) = self.candidate.as_ref() else {
+            self.timers.prepare = None;
             return;
         };
         let (ballot, from) = (c.ballot, c.from);
@@ -80,12 +81,12 @@ impl Cell {
         for peer in silent {
             self.send_after_persist(peer, Msg::Prepare { ballot, from });
         }
-        self.timers.retry = Some(self.now + self.opts.retry_interval);
+        self.timers.prepare = Some(self.now + self.opts.prepare_interval);
     }
 
-    /// A `Promise` for the current campaign: keep the highest-ballot entry per slot.
+    /// A `Promise` for this candidate's ballot: keep the highest-ballot entry per slot.
     pub(super) fn on_promise(&mut self, from: NodeId, ballot: Ballot, accepted: Vec<Entry>) {
-        let Some(c) = self.campaign.as_mut().filter(|c| c.ballot == ballot) else {
+        let Some(c) = self.candidate.as_mut().filter(|c| c.ballot == ballot) else {
             return;
         };
         c.promised_by.insert(from);
@@ -102,7 +103,7 @@ impl Cell {
     pub(super) fn on_self_vote(&mut self, vote: SelfVote) {
         match vote {
             SelfVote::Promise(b) => {
-                if let Some(c) = self.campaign.as_mut().filter(|c| c.ballot == b) {
+                if let Some(c) = self.candidate.as_mut().filter(|c| c.ballot == b) {
                     c.self_durable = true;
                     self.try_win();
                 }
@@ -142,7 +143,7 @@ impl Cell {
                 break;
             };
             let applied = sm.apply(&command.clone());
-            if let crate::sm::Applied::Result { client, op, result } = applied {
+            if let crate::kv::Applied::Result { client, op, result } = applied {
                 if slots.contains(&slot) {
                     replies.push((client, op, result));
                 }
@@ -154,7 +155,7 @@ impl Cell {
     }
 
     fn try_win(&mut self) {
-        let Some(c) = self.campaign.as_ref() else {
+        let Some(c) = self.candidate.as_ref() else {
             return;
         };
         let votes = c.promised_by.len() + usize::from(c.self_durable);
@@ -166,7 +167,10 @@ impl Cell {
     /// Phase 2 for every unchosen slot: re-propose the highest-ballot command reported,
     /// and `Noop` into every hole, at the new ballot.
     fn become_leader(&mut self) {
-        let c = self.campaign.take().expect("a candidate has a campaign");
+        let c = self
+            .candidate
+            .take()
+            .expect("a candidate has its candidate state");
         let start = self.commit;
         let end = c
             .learned
@@ -184,7 +188,7 @@ impl Cell {
             pending: BTreeSet::new(),
         });
         self.timers.election = None;
-        self.timers.retry = None;
+        self.timers.prepare = None;
         #[cfg(feature = "bugs")]
         if self.bug(crate::bugs::Bug::IgnorePromisedValues) {
             let noops = (start..end).map(|_| Command::Noop).collect();
@@ -217,8 +221,8 @@ impl Cell {
         for command in commands {
             let slot = lead.next_slot;
             lead.next_slot += 1;
-            if let Command::Op { client, seq, .. } = &command {
-                lead.pending.insert((*client, *seq));
+            if let Command::Op { client, op, .. } = &command {
+                lead.pending.insert((*client, *op));
             }
             proposals.push(Proposal { slot, command });
         }
@@ -265,9 +269,9 @@ impl Cell {
     /// `leader`, the node of the higher ballot that deposed this one.
     pub(super) fn step_down(&mut self, leader: Option<NodeId>) {
         self.role = Role::Follower;
-        self.campaign = None;
+        self.candidate = None;
         self.timers.heartbeat = None;
-        self.timers.retry = None;
+        self.timers.prepare = None;
         if let Some(lead) = self.lead.take() {
             let leader = leader.filter(|n| *n != self.id);
             for (client, op, _) in lead.queue {

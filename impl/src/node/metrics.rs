@@ -104,84 +104,103 @@ impl Metrics {
     /// The Prometheus text exposition of every counter.
     pub fn render(&self) -> String {
         let mut out = String::new();
-        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
-        let simple: [(&str, &str, &str, &AtomicU64); 13] = [
-            (
-                "physalia_commits_total",
-                "counter",
-                "slots committed",
-                &self.commits,
-            ),
-            (
-                "physalia_replies_total",
-                "counter",
-                "client operations answered",
-                &self.replies,
-            ),
-            (
-                "physalia_redirects_total",
-                "counter",
-                "client requests redirected",
-                &self.redirects,
-            ),
-            (
-                "physalia_wal_appends_total",
-                "counter",
-                "WAL records appended",
-                &self.wal_appends,
-            ),
-            (
-                "physalia_fsyncs_total",
-                "counter",
-                "WAL group commits (fdatasync)",
-                &self.fsyncs,
-            ),
-            ("physalia_steps_total", "counter", "core steps", &self.steps),
-            (
-                "physalia_timeouts_total",
-                "counter",
-                "timers fired",
-                &self.timeouts,
-            ),
-            (
-                "physalia_parked_cells",
-                "gauge",
-                "cells with no timer armed",
-                &self.parked,
-            ),
-            ("physalia_cells", "gauge", "cells hosted", &self.cells),
-            (
-                "physalia_frames_out_total",
-                "counter",
-                "frames sent to peers",
-                &self.frames_out,
-            ),
-            (
-                "physalia_frames_in_total",
-                "counter",
-                "frames accepted",
-                &self.frames_in,
-            ),
-            (
-                "physalia_frames_dropped_out_total",
-                "counter",
-                "outgoing frames dropped",
-                &self.frames_dropped_out,
-            ),
-            (
-                "physalia_unknown_cell_total",
-                "counter",
-                "messages for cells not hosted here",
-                &self.unknown_cell,
-            ),
-        ];
-        for (name, kind, help, c) in simple {
-            let _ = writeln!(
-                out,
-                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {}",
-                get(c)
-            );
-        }
+        self.render_work(&mut out);
+        self.render_frames(&mut out);
+        self.render_rejections(&mut out);
+        self.render_latency(&mut out);
+        out
+    }
+
+    /// The work counters: slots committed, client answers, WAL appends and group
+    /// commits, core steps and timers, and the parked and hosted cells.
+    fn render_work(&self, out: &mut String) {
+        render_simple(
+            out,
+            &[
+                (
+                    "physalia_commits_total",
+                    "counter",
+                    "slots committed",
+                    &self.commits,
+                ),
+                (
+                    "physalia_replies_total",
+                    "counter",
+                    "client operations answered",
+                    &self.replies,
+                ),
+                (
+                    "physalia_redirects_total",
+                    "counter",
+                    "client requests redirected",
+                    &self.redirects,
+                ),
+                (
+                    "physalia_wal_appends_total",
+                    "counter",
+                    "WAL records appended",
+                    &self.wal_appends,
+                ),
+                (
+                    "physalia_fsyncs_total",
+                    "counter",
+                    "WAL group commits (fdatasync)",
+                    &self.fsyncs,
+                ),
+                ("physalia_steps_total", "counter", "core steps", &self.steps),
+                (
+                    "physalia_timeouts_total",
+                    "counter",
+                    "timers fired",
+                    &self.timeouts,
+                ),
+                (
+                    "physalia_parked_cells",
+                    "gauge",
+                    "cells with no timer armed",
+                    &self.parked,
+                ),
+                ("physalia_cells", "gauge", "cells hosted", &self.cells),
+            ],
+        );
+    }
+
+    /// The frame counters: frames sent, accepted and dropped, and messages for cells not
+    /// hosted here.
+    fn render_frames(&self, out: &mut String) {
+        render_simple(
+            out,
+            &[
+                (
+                    "physalia_frames_out_total",
+                    "counter",
+                    "frames sent to peers",
+                    &self.frames_out,
+                ),
+                (
+                    "physalia_frames_in_total",
+                    "counter",
+                    "frames accepted",
+                    &self.frames_in,
+                ),
+                (
+                    "physalia_frames_dropped_out_total",
+                    "counter",
+                    "outgoing frames dropped",
+                    &self.frames_dropped_out,
+                ),
+                (
+                    "physalia_unknown_cell_total",
+                    "counter",
+                    "messages for cells not hosted here",
+                    &self.unknown_cell,
+                ),
+            ],
+        );
+    }
+
+    /// The frames refused, one counter per reason.
+    fn render_rejections(&self, out: &mut String) {
         let _ = writeln!(
             out,
             "# HELP physalia_rejected_frames_total frames dropped, by reason\n# TYPE physalia_rejected_frames_total counter"
@@ -196,9 +215,14 @@ impl Metrics {
             let _ = writeln!(
                 out,
                 "physalia_rejected_frames_total{{reason=\"{reason}\"}} {}",
-                get(c)
+                c.load(Ordering::Relaxed)
             );
         }
+    }
+
+    /// The client-latency histogram: cumulative buckets, the sum (s) and the count.
+    fn render_latency(&self, out: &mut String) {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
         let _ = writeln!(
             out,
             "# HELP physalia_request_latency_seconds client operation latency at the node\n# TYPE physalia_request_latency_seconds histogram"
@@ -219,7 +243,18 @@ impl Metrics {
             get(&self.latency_sum_us) as f64 / 1e6,
             get(&self.latency_count)
         );
-        out
+    }
+}
+
+/// Writes a counter or gauge per `(name, type, help, value)`: its `# HELP` and `# TYPE`
+/// lines, then its value.
+fn render_simple(out: &mut String, metrics: &[(&str, &str, &str, &AtomicU64)]) {
+    for (name, kind, help, c) in metrics {
+        let _ = writeln!(
+            out,
+            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {}",
+            c.load(Ordering::Relaxed)
+        );
     }
 }
 

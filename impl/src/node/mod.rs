@@ -17,6 +17,7 @@
 //! Client protocol: the same listener and frames; a connection whose first frame is a
 //! [`wire::Wire::Request`] is a client (see [`crate::client`]).
 
+pub mod event;
 pub mod frame;
 pub mod metrics;
 pub mod net;
@@ -26,6 +27,7 @@ pub mod trace;
 pub mod wire;
 
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -36,11 +38,13 @@ use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
 use crate::core::Options;
+use event::Event;
 use frame::FrameKey;
 use metrics::Metrics;
-use runtime::{Event, Runtime, Setup};
+use runtime::{Runtime, Setup};
 use store::{Log, Replayed, StoreError, WalLog, WalRecord};
 use trace::CellFiles;
+use wire::PeerMsg;
 
 /// The clock skew declared in trace headers: the nodes' `now` stamps are wall-clock ms of
 /// processes on one host (each sampled once at start, then monotonic).
@@ -166,8 +170,8 @@ pub struct Booted {
 
 impl Booted {
     /// This run's incarnation.
-    pub fn incarnation(&self) -> u64 {
-        self.replayed.boot.incarnation
+    pub fn inc(&self) -> u64 {
+        self.replayed.boot.inc
     }
 }
 
@@ -196,13 +200,13 @@ pub fn boot(cfg: &NodeConfig) -> Result<Booted, NodeError> {
     // The boot file survives a repair of the log, so incarnations never repeat.
     let boot_file = cfg.data_dir.join("incarnation");
     if let Some((inc, floor)) = read_boot_file(&boot_file)? {
-        replayed.boot.incarnation = replayed.boot.incarnation.max(inc + 1);
+        replayed.boot.inc = replayed.boot.inc.max(inc + 1);
         replayed.boot.lamport = replayed.boot.lamport.max(floor + 1);
     }
-    write_boot_file(&boot_file, replayed.boot.incarnation, replayed.boot.lamport)?;
+    write_boot_file(&boot_file, replayed.boot.inc, replayed.boot.lamport)?;
     let log: Arc<dyn Log> = Arc::new(WalLog(wal));
     let record = WalRecord::Boot {
-        incarnation: replayed.boot.incarnation,
+        inc: replayed.boot.inc,
         lamport: replayed.boot.lamport,
     };
     let lsn = log.append(&store::encode(&record))?;
@@ -281,31 +285,9 @@ pub async fn start(
     trace: Option<Arc<Mutex<CellFiles>>>,
 ) -> Result<Running, NodeError> {
     let metrics = Metrics::new();
-    let listener = TcpListener::bind(&cfg.listen)
-        .await
-        .map_err(|source| NodeError::Listen {
-            addr: cfg.listen.clone(),
-            source,
-        })?;
-    let addr = listener.local_addr().map_err(|source| NodeError::Listen {
-        addr: cfg.listen.clone(),
-        source,
-    })?;
-    let metrics_addr = match &cfg.metrics_listen {
-        Some(m) => {
-            let l = TcpListener::bind(m)
-                .await
-                .map_err(|source| NodeError::Listen {
-                    addr: m.clone(),
-                    source,
-                })?;
-            let a = l.local_addr().ok();
-            tokio::spawn(metrics::serve(l, Arc::clone(&metrics)));
-            a
-        }
-        None => None,
-    };
-    let inc = booted.incarnation();
+    let (listener, addr) = bind(&cfg.listen).await?;
+    let metrics_addr = serve_metrics(cfg.metrics_listen.as_deref(), &metrics).await?;
+    let inc = booted.inc();
     let (events, rx) = mpsc::channel(65_536);
     let clocks = net::PeerClocks::new(cfg.peers.keys().copied());
     let mut ctx = net::ListenCtx {
@@ -315,27 +297,7 @@ pub async fn start(
         accepted: Arc::new(Vec::new()),
         clocks: Arc::clone(&clocks),
     };
-    // One connection per pair of nodes: the node with the lower id dials, and both send
-    // on it.
-    let mut peers = Vec::new();
-    let mut accepted = Vec::new();
-    for (id, paddr) in &cfg.peers {
-        let (tx, rx) = mpsc::channel(net::PEER_QUEUE);
-        if *id > cfg.id {
-            tokio::spawn(net::peer_link(
-                cfg.id,
-                inc,
-                *id,
-                paddr.clone(),
-                rx,
-                ctx.clone(),
-            ));
-        } else {
-            accepted.push((*id, Arc::new(tokio::sync::Mutex::new(rx))));
-        }
-        peers.push((*id, paddr.clone(), tx));
-    }
-    ctx.accepted = Arc::new(accepted);
+    let peers = link_peers(cfg, inc, &mut ctx);
     let outs = peers.iter().map(|(_, _, tx)| tx.clone()).collect();
     let every = std::time::Duration::from_millis(cfg.options.heartbeat_interval.max(1));
     tokio::spawn(net::heartbeats(cfg.id, inc, outs, every));
@@ -363,6 +325,72 @@ pub async fn start(
         metrics_addr,
         done,
     })
+}
+
+/// Binds the listener for peers and clients on `listen`; returns it with the address it
+/// got (a port 0 is resolved).
+async fn bind(listen: &str) -> Result<(TcpListener, SocketAddr), NodeError> {
+    let listener = TcpListener::bind(listen)
+        .await
+        .map_err(|source| NodeError::Listen {
+            addr: listen.to_string(),
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(|source| NodeError::Listen {
+        addr: listen.to_string(),
+        source,
+    })?;
+    Ok((listener, addr))
+}
+
+/// Serves the metrics over HTTP on `listen`, if given; returns the address it got.
+async fn serve_metrics(
+    listen: Option<&str>,
+    metrics: &Arc<Metrics>,
+) -> Result<Option<SocketAddr>, NodeError> {
+    let Some(m) = listen else {
+        return Ok(None);
+    };
+    let l = TcpListener::bind(m)
+        .await
+        .map_err(|source| NodeError::Listen {
+            addr: m.to_string(),
+            source,
+        })?;
+    let a = l.local_addr().ok();
+    tokio::spawn(metrics::serve(l, Arc::clone(metrics)));
+    Ok(a)
+}
+
+/// Links to the peers, one connection per pair of nodes: the node with the lower id dials,
+/// and both send on it. Dials each peer with a higher id; the queue of each peer with a
+/// lower one goes into `ctx.accepted`, for the connection that peer dials. Returns each
+/// peer's id, address and outgoing queue.
+fn link_peers(
+    cfg: &NodeConfig,
+    inc: u64,
+    ctx: &mut net::ListenCtx,
+) -> Vec<(NodeId, String, mpsc::Sender<PeerMsg>)> {
+    let mut peers = Vec::new();
+    let mut accepted = Vec::new();
+    for (id, paddr) in &cfg.peers {
+        let (tx, rx) = mpsc::channel(net::PEER_QUEUE);
+        if *id > cfg.id {
+            tokio::spawn(net::peer_link(
+                cfg.id,
+                inc,
+                *id,
+                paddr.clone(),
+                rx,
+                ctx.clone(),
+            ));
+        } else {
+            accepted.push((*id, Arc::new(tokio::sync::Mutex::new(rx))));
+        }
+        peers.push((*id, paddr.clone(), tx));
+    }
+    ctx.accepted = Arc::new(accepted);
+    peers
 }
 
 #[cfg(test)]

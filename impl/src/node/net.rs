@@ -19,13 +19,14 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
 use physalia_traces::NodeId;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot};
-use tokio_util::codec::{FramedRead, FramedWrite};
+use tokio_util::codec::{FramedRead, FramedWrite, LengthDelimitedCodec};
 
+use super::event::Event;
 use super::frame::{codec, FrameError, FrameKey};
 use super::metrics::Metrics;
-use super::runtime::Event;
 use super::wire::{ClientResponse, PeerMsg, Wire};
 
 /// Most frames queued towards one peer; beyond it frames are dropped (and counted), as a
@@ -124,12 +125,17 @@ pub async fn accept_loop(listener: TcpListener, ctx: ListenCtx) {
     }
 }
 
+/// The reading half of a connection, as frames.
+type FrameReader = FramedRead<OwnedReadHalf, LengthDelimitedCodec>;
+
 /// Who is on the other end of an accepted connection.
 enum Mode {
     Unknown,
     Client(mpsc::Sender<Wire>),
 }
 
+/// Serves one accepted connection: a peer that dials this node (its first frame is
+/// `Hello`) or a client (its first frame is a request), until it ends.
 async fn serve(sock: TcpStream, from: SocketAddr, ctx: ListenCtx) {
     let (r, w) = sock.into_split();
     let mut reader = FramedRead::new(r, codec());
@@ -165,32 +171,7 @@ async fn serve(sock: TcpStream, from: SocketAddr, ctx: ListenCtx) {
                     tracing::warn!(%from, %node, "a node that does not dial this one said hello; closing");
                     return;
                 };
-                ctx.clocks.touch(node);
-                let msg = PeerMsg::Hello { node, inc };
-                if ctx
-                    .events
-                    .send(Event::Peer { from: node, msg })
-                    .await
-                    .is_err()
-                {
-                    return;
-                }
-                // This connection carries our messages to `node` too, until it ends (the
-                // writer stops when `_stop` is dropped, i.e. when this reader returns).
-                let (_stop, stop_rx) = oneshot::channel::<()>();
-                let sink = FramedWrite::new(w_half, codec());
-                let (queue, key, metrics) =
-                    (Arc::clone(queue), ctx.key.clone(), Arc::clone(&ctx.metrics));
-                tokio::spawn(async move {
-                    let mut stop_rx = stop_rx;
-                    let mut rx = tokio::select! {
-                        rx = queue.lock() => rx,
-                        _ = &mut stop_rx => return,
-                    };
-                    let mut sink = sink;
-                    write_loop(&mut sink, &mut rx, &key, &metrics, &mut stop_rx).await;
-                });
-                read_peer_frames(&mut reader, node, &ctx).await;
+                serve_peer(&mut reader, w_half, queue, node, inc, &ctx).await;
                 return;
             }
             (Mode::Unknown, w @ Wire::Request { .. }) => {
@@ -213,6 +194,44 @@ async fn serve(sock: TcpStream, from: SocketAddr, ctx: ListenCtx) {
             }
         }
     }
+}
+
+/// Serves the connection of peer `node` (incarnation `inc`) after its hello: hands the
+/// hello to the event loop, writes the peer's `queue` on the connection, and reads the
+/// peer's frames until the connection ends.
+async fn serve_peer(
+    reader: &mut FrameReader,
+    w_half: OwnedWriteHalf,
+    queue: &AcceptedQueue,
+    node: NodeId,
+    inc: u64,
+    ctx: &ListenCtx,
+) {
+    ctx.clocks.touch(node);
+    let msg = PeerMsg::Hello { node, inc };
+    if ctx
+        .events
+        .send(Event::Peer { from: node, msg })
+        .await
+        .is_err()
+    {
+        return;
+    }
+    // This connection carries our messages to `node` too, until it ends (the
+    // writer stops when `_stop` is dropped, i.e. when this reader returns).
+    let (_stop, stop_rx) = oneshot::channel::<()>();
+    let sink = FramedWrite::new(w_half, codec());
+    let (queue, key, metrics) = (Arc::clone(queue), ctx.key.clone(), Arc::clone(&ctx.metrics));
+    tokio::spawn(async move {
+        let mut stop_rx = stop_rx;
+        let mut rx = tokio::select! {
+            rx = queue.lock() => rx,
+            _ = &mut stop_rx => return,
+        };
+        let mut sink = sink;
+        write_loop(&mut sink, &mut rx, &key, &metrics, &mut stop_rx).await;
+    });
+    read_peer_frames(reader, node, ctx).await;
 }
 
 fn kind(w: &Wire) -> &'static str {
@@ -262,14 +281,7 @@ async fn client_writer(
 }
 
 /// Reads a peer's frames (after its hello) until the connection ends.
-async fn read_peer_frames(
-    reader: &mut FramedRead<
-        tokio::net::tcp::OwnedReadHalf,
-        tokio_util::codec::LengthDelimitedCodec,
-    >,
-    node: NodeId,
-    ctx: &ListenCtx,
-) {
+async fn read_peer_frames(reader: &mut FrameReader, node: NodeId, ctx: &ListenCtx) {
     while let Some(frame) = reader.next().await {
         let Ok(body) = frame else {
             ctx.metrics.reject(&FrameError::Oversized {

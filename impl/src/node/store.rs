@@ -31,7 +31,7 @@ pub enum WalRecord {
     /// A start of the node: its incarnation and Lamport floor, durable before it serves.
     Boot {
         /// The incarnation of this run.
-        incarnation: u64,
+        inc: u64,
         /// Every cell's Lamport clock starts above this.
         lamport: u64,
     },
@@ -128,12 +128,9 @@ pub fn replay(
         })?;
         out.records += 1;
         match record {
-            WalRecord::Boot {
-                incarnation,
-                lamport,
-            } => {
+            WalRecord::Boot { inc, lamport } => {
                 let (i, l) = last.unwrap_or((0, 0));
-                last = Some((i.max(incarnation), l.max(lamport)));
+                last = Some((i.max(inc), l.max(lamport)));
             }
             WalRecord::Persist { cell, writes } => {
                 out.cells.entry(cell).or_default().apply(&writes);
@@ -142,11 +139,11 @@ pub fn replay(
     }
     out.boot = match last {
         None => Boot {
-            incarnation: 0,
+            inc: 0,
             lamport: wall_micros,
         },
         Some((inc, floor)) => Boot {
-            incarnation: inc + 1,
+            inc: inc + 1,
             lamport: wall_micros.max(floor + 1),
         },
     };
@@ -198,7 +195,7 @@ mod tests {
         };
         let recs = [
             WalRecord::Boot {
-                incarnation: 0,
+                inc: 0,
                 lamport: 100,
             },
             WalRecord::Persist {
@@ -215,7 +212,7 @@ mod tests {
                 ],
             },
             WalRecord::Boot {
-                incarnation: 1,
+                inc: 1,
                 lamport: 500,
             },
         ];
@@ -225,12 +222,12 @@ mod tests {
             .map(|(i, r)| (i as u64 + 1, encode(r)))
             .collect();
         let r = replay(None, &records, 200).unwrap();
-        assert_eq!(r.boot.incarnation, 2);
+        assert_eq!(r.boot.inc, 2);
         assert_eq!(r.boot.lamport, 501);
         assert_eq!(r.cells["c0"].promised, b);
         assert_eq!(r.cells["c0"].log.len(), 1);
         let fresh = replay(None, &[], 42).unwrap();
-        assert_eq!(fresh.boot.incarnation, 0);
+        assert_eq!(fresh.boot.inc, 0);
         assert_eq!(fresh.boot.lamport, 42);
     }
 
@@ -256,7 +253,7 @@ mod tests {
             }],
         });
         let r = replay(Some(&(10, bytes)), &[(11, after)], 5).unwrap();
-        assert_eq!(r.boot.incarnation, 5);
+        assert_eq!(r.boot.inc, 5);
         assert_eq!(r.boot.lamport, 901);
         assert_eq!(r.cells["c1"].promised, b);
         assert_eq!(r.cells["c1"].log.len(), 2);

@@ -31,7 +31,7 @@ pub fn record(cell: u32, event: &TraceEvent) {
 /// A [`LineSink`] writing each cell's events of this node to its own file.
 pub struct CellFiles {
     dir: PathBuf,
-    incarnation: u64,
+    inc: u64,
     headers: Vec<Header>,
     files: HashMap<u32, TraceWriter<LineWriter<File>>>,
 }
@@ -39,10 +39,10 @@ pub struct CellFiles {
 impl CellFiles {
     /// Files under `dir` for the cells whose headers are `headers` (indexed by the cell's
     /// local index), for this node's `incarnation`.
-    pub fn new(dir: PathBuf, incarnation: u64, headers: Vec<Header>) -> CellFiles {
+    pub fn new(dir: PathBuf, inc: u64, headers: Vec<Header>) -> CellFiles {
         CellFiles {
             dir,
-            incarnation,
+            inc,
             headers,
             files: HashMap::new(),
         }
@@ -67,7 +67,7 @@ impl LineSink for CellFiles {
                 .ok_or_else(|| io::Error::other(format!("trace event of unknown cell {cell}")))?;
             let dir = self.dir.join(&header.cell);
             std::fs::create_dir_all(&dir)?;
-            let path = dir.join(format!("{node}.i{}.jsonl", self.incarnation));
+            let path = dir.join(format!("{node}.i{}.jsonl", self.inc));
             let file = LineWriter::new(File::create(path)?);
             self.files.insert(cell, TraceWriter::new(file, header)?);
         }

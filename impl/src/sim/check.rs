@@ -4,10 +4,11 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
+use physalia_traces::properties::{self, Property};
 use physalia_traces::{Ballot, ClientId, Command, Key, NodeId, OpSeq, Slot, Txn, Value, WriteOp};
 
 use crate::core::{Cell, Durable};
-use crate::sm::{Limits, StateMachine};
+use crate::kv::{Limits, StateMachine};
 
 /// A violated property, with what is needed to find it in the trace.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -23,7 +24,7 @@ pub enum Violation {
     },
     /// Durability: an operation was acknowledged while its slot was durable on fewer than a
     /// quorum of nodes (or was not chosen at all).
-    AckNotDurable {
+    Durability {
         /// The client.
         client: ClientId,
         /// The operation.
@@ -33,7 +34,7 @@ pub enum Violation {
     },
     /// ConsistentPrefix: a local read returned a value that the decided log does not give
     /// at the applied index it claimed.
-    StaleLocalRead {
+    ConsistentPrefix {
         /// The node that served it.
         node: NodeId,
         /// The key.
@@ -44,7 +45,7 @@ pub enum Violation {
         at: u64,
     },
     /// MonotonicReads: a client's session saw its applied index go down.
-    ReadWentBack {
+    MonotonicReads {
         /// The client.
         client: ClientId,
         /// The session floor.
@@ -53,7 +54,7 @@ pub enum Violation {
         applied: Slot,
     },
     /// PromiseMonotonic: a node's durable promise went down.
-    PromiseRegressed {
+    PromiseMonotonic {
         /// The node.
         node: NodeId,
         /// The promise before.
@@ -63,44 +64,51 @@ pub enum Violation {
     },
 }
 
+impl Violation {
+    /// The property of the catalogue (`physalia_traces::properties`) this breaks.
+    pub fn property(&self) -> &'static Property {
+        match self {
+            Violation::Agreement { .. } => &properties::AGREEMENT,
+            Violation::Durability { .. } => &properties::DURABILITY,
+            Violation::ConsistentPrefix { .. } => &properties::CONSISTENT_PREFIX,
+            Violation::MonotonicReads { .. } => &properties::MONOTONIC_READS,
+            Violation::PromiseMonotonic { .. } => &properties::PROMISE_MONOTONIC,
+        }
+    }
+}
+
 impl fmt::Display for Violation {
+    /// `property: what broke it`, the property named as in the catalogue.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: ", self.property())?;
         match self {
             Violation::Agreement { slot, node, at } => {
                 write!(
                     f,
-                    "Agreement: {node} committed another command at slot {slot} (t={at})"
+                    "{node} committed another command at slot {slot} (t={at})"
                 )
             }
-            Violation::AckNotDurable { client, op, at } => {
-                write!(
-                    f,
-                    "Durability: {client}#{op} acknowledged but not durable on a quorum (t={at})"
-                )
-            }
-            Violation::StaleLocalRead {
+            Violation::Durability { client, op, at } => write!(
+                f,
+                "{client}#{op} acknowledged but not durable on a quorum (t={at})"
+            ),
+            Violation::ConsistentPrefix {
                 node,
                 key,
                 applied,
                 at,
             } => write!(
                 f,
-                "ConsistentPrefix: {node} served {key} at applied {applied} with a value the \
-                 decided log does not give there (t={at})"
+                "{node} served {key} at applied {applied} with a value the decided log does not \
+                 give there (t={at})"
             ),
-            Violation::ReadWentBack {
+            Violation::MonotonicReads {
                 client,
                 floor,
                 applied,
-            } => write!(
-                f,
-                "MonotonicReads: {client} read at applied {applied} after seeing {floor}"
-            ),
-            Violation::PromiseRegressed { node, was, now } => {
-                write!(
-                    f,
-                    "PromiseMonotonic: {node}'s durable promise went from {was} to {now}"
-                )
+            } => write!(f, "{client} read at applied {applied} after seeing {floor}"),
+            Violation::PromiseMonotonic { node, was, now } => {
+                write!(f, "{node}'s durable promise went from {was} to {now}")
             }
         }
     }
@@ -158,8 +166,8 @@ impl Checker {
                 }),
                 Some(_) => {}
                 None => {
-                    if let Command::Op { client, seq, .. } = cmd {
-                        self.op_slot.entry((*client, *seq)).or_insert(slot);
+                    if let Command::Op { client, op, .. } = cmd {
+                        self.op_slot.entry((*client, *op)).or_insert(slot);
                     }
                     self.decided.insert(slot, cmd.clone());
                 }
@@ -200,7 +208,7 @@ impl Checker {
                 .and_then(|(_, v)| v.as_ref());
             if expected != value.as_ref() {
                 let key = key.clone();
-                self.violations.push(Violation::StaleLocalRead {
+                self.violations.push(Violation::ConsistentPrefix {
                     node,
                     key,
                     applied,
@@ -213,7 +221,7 @@ impl Checker {
     /// A client's session received a read at `applied` after having seen `floor`.
     pub fn on_read_answer(&mut self, client: ClientId, floor: Slot, applied: Slot) {
         if applied < floor {
-            self.violations.push(Violation::ReadWentBack {
+            self.violations.push(Violation::MonotonicReads {
                 client,
                 floor,
                 applied,
@@ -241,7 +249,7 @@ impl Checker {
         });
         if !durable {
             self.violations
-                .push(Violation::AckNotDurable { client, op, at });
+                .push(Violation::Durability { client, op, at });
         }
     }
 
@@ -249,7 +257,7 @@ impl Checker {
     pub fn on_storage(&mut self, node: NodeId, storage: &Durable) {
         let was = self.promises.entry(node).or_default();
         if storage.promised < *was {
-            self.violations.push(Violation::PromiseRegressed {
+            self.violations.push(Violation::PromiseMonotonic {
                 node,
                 was: *was,
                 now: storage.promised,

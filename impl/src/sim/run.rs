@@ -12,7 +12,7 @@ use super::check::Checker;
 use super::report::{HistoryEntry, SimReport};
 use super::{SimConfig, SimRng};
 use crate::core::{Boot, Cell, ClientReply, Durable, Input, Output};
-use crate::sm::LocalRead;
+use crate::kv::LocalRead;
 
 #[derive(Debug)]
 enum Event {
@@ -210,7 +210,7 @@ impl Sim {
                 if self.separated(from, to) {
                     self.report.dropped += 1;
                 } else {
-                    self.step(to, Input::Deliver(env));
+                    self.step(to, Input::deliver(env));
                 }
             }
             Event::Request(to, client, op, txn) => {
@@ -231,7 +231,7 @@ impl Sim {
                 let current = self.nodes[node.0 as usize].armed.get(&kind).map(|a| a.1);
                 if current == Some(gen) {
                     self.nodes[node.0 as usize].armed.remove(&kind);
-                    self.step(node, Input::Timeout(kind));
+                    self.step(node, Input::Timeout { timer: kind });
                 }
             }
             Event::Synced(node, inc, up_to) => self.synced(node, inc, up_to),
@@ -269,7 +269,7 @@ impl Sim {
             return;
         }
         if node.started {
-            node.boot.incarnation += 1;
+            node.boot.inc += 1;
         }
         node.started = true;
         let durable = node.storage.clone();
@@ -289,7 +289,7 @@ impl Sim {
             return;
         };
         node.boot.lamport = cell.lamport();
-        node.boot.incarnation = cell.incarnation();
+        node.boot.inc = cell.inc();
         for p in node.pending.drain(..).take(survive) {
             node.storage.apply(&p.writes);
         }
@@ -337,7 +337,7 @@ impl Sim {
     fn issue(&mut self, id: NodeId, p: Persist) {
         let latency = self.rng.between(self.cfg.fsync_min, self.cfg.fsync_max);
         let node = &mut self.nodes[id.0 as usize];
-        let inc = node.cell.as_ref().map_or(0, |c| c.incarnation());
+        let inc = node.cell.as_ref().map_or(0, |c| c.inc());
         let when = (self.now + latency).max(node.last_sync);
         node.last_sync = when;
         let up_to = p.id;
@@ -347,7 +347,7 @@ impl Sim {
 
     fn synced(&mut self, id: NodeId, inc: u64, up_to: u64) {
         let node = &mut self.nodes[id.0 as usize];
-        if node.cell.as_ref().map(|c| c.incarnation()) != Some(inc) {
+        if node.cell.as_ref().map(|c| c.inc()) != Some(inc) {
             return; // a sync of an incarnation that crashed
         }
         while node.pending.first().is_some_and(|p| p.id <= up_to) {
@@ -383,7 +383,7 @@ impl Sim {
         let wanted = [
             (TimeoutKind::Election, timers.election),
             (TimeoutKind::Heartbeat, timers.heartbeat),
-            (TimeoutKind::Retry, timers.retry),
+            (TimeoutKind::Prepare, timers.prepare),
         ];
         for (kind, deadline) in wanted {
             let node = &mut self.nodes[id.0 as usize];

@@ -6,8 +6,6 @@
 //! applied to the node's storage and the node steps `Persisted`, releasing what it held.
 //! `sync N off` leaves node N's writes unsynced (lost by `crash N`) until `sync N on`.
 
-pub mod fmt;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
@@ -82,9 +80,9 @@ impl Env {
         let words: Vec<&str> = line.split_whitespace().collect();
         let (cmd, args) = words.split_first().ok_or("empty command")?;
         match *cmd {
-            "campaign" => self.timeout(node(args, 0)?, TimeoutKind::Election),
+            "election" => self.timeout(node(args, 0)?, TimeoutKind::Election),
             "heartbeat" => self.timeout(node(args, 0)?, TimeoutKind::Heartbeat),
-            "retry" => self.timeout(node(args, 0)?, TimeoutKind::Retry),
+            "prepare" => self.timeout(node(args, 0)?, TimeoutKind::Prepare),
             "propose" => self.propose(args)?,
             "read" => self.local_read(args)?,
             "deliver-msgs" => self.deliver(&nodes(args)?),
@@ -109,7 +107,7 @@ impl Env {
 
     fn timeout(&mut self, id: NodeId, kind: TimeoutKind) {
         let label = format!("timeout {kind:?}").to_lowercase();
-        self.step(id, Input::Timeout(kind), &label);
+        self.step(id, Input::Timeout { timer: kind }, &label);
     }
 
     fn propose(&mut self, args: &[&str]) -> Result<(), String> {
@@ -117,7 +115,7 @@ impl Env {
         let client = ClientId(num(args.get(1).ok_or("propose N CLIENT OP TXN")?)?);
         let op = num(args.get(2).ok_or("propose N CLIENT OP TXN")?)?;
         let txn = parse_txn(&args[3..])?;
-        let label = format!("request c{}#{op} {}", client.0, fmt::txn(&txn));
+        let label = format!("request c{}#{op} {}", client.0, txn);
         self.step(id, Input::Request { client, op, txn }, &label);
         Ok(())
     }
@@ -151,20 +149,20 @@ impl Env {
 
     fn handle(&mut self, id: NodeId, out: Output) {
         if let Some(p) = &out.persist {
-            let w: Vec<String> = p.writes.iter().map(fmt::write).collect();
+            let w: Vec<String> = p.writes.iter().map(|w| w.to_string()).collect();
             let _ = writeln!(self.out, "  persist #{}: {}", p.id, w.join(", "));
         }
         for s in out.trace.sent.iter().filter(|s| s.after_persist.is_some()) {
-            let _ = writeln!(self.out, "  hold -> {}: {}", s.to, fmt::msg(&s.msg));
+            let _ = writeln!(self.out, "  hold -> {}: {}", s.to, s.msg);
         }
         for env in &out.send {
-            let _ = writeln!(self.out, "  send -> {}: {}", env.to, fmt::msg(&env.msg));
+            let _ = writeln!(self.out, "  send -> {}: {}", env.to, env.msg);
         }
         for r in &out.replies {
             let line = match r {
-                ClientReply::Msg { client, msg } => format!("{client}: {}", fmt::msg(msg)),
+                ClientReply::Msg { client, msg } => format!("{client}: {}", msg),
                 ClientReply::LocalRead { client, read } => {
-                    format!("{client}: {}", fmt::local_read(read))
+                    format!("{client}: {}", read)
                 }
             };
             let _ = writeln!(self.out, "  reply -> {line}");
@@ -236,8 +234,8 @@ impl Env {
                 let _ = writeln!(self.out, "{dest} lost {} from {from}", env.msg.name());
                 continue;
             }
-            let label = format!("<- {from}: {}", fmt::msg(&env.msg));
-            self.step(dest, Input::Deliver(env), &label);
+            let label = format!("<- {from}: {}", env.msg);
+            self.step(dest, Input::deliver(env), &label);
         }
     }
 
@@ -270,7 +268,7 @@ impl Env {
 
     fn restart(&mut self, id: NodeId) {
         let node = self.nodes.get_mut(&id).expect("known node");
-        node.boot.incarnation += 1;
+        node.boot.inc += 1;
         let (cell, out) = Cell::restart(
             id,
             self.config.clone(),
@@ -280,11 +278,7 @@ impl Env {
             self.now,
         );
         node.cell = Some(cell);
-        let _ = writeln!(
-            self.out,
-            "{id} restarted, incarnation {}",
-            node.boot.incarnation
-        );
+        let _ = writeln!(self.out, "{id} restarted, incarnation {}", node.boot.inc);
         self.handle(id, out);
     }
 
@@ -299,7 +293,7 @@ impl Env {
             let log: Vec<String> = cell
                 .log()
                 .iter()
-                .map(|(s, (b, c))| format!("{s}@{b}={}", fmt::command(c)))
+                .map(|(s, (b, c))| format!("{s}@{b}={}", c))
                 .collect();
             let kv: Vec<String> = cell
                 .state_machine()

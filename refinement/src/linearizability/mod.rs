@@ -48,7 +48,7 @@ use ahash::AHashMap;
 use physalia_traces::{ClientId, Key, OpSeq, Txn, TxnResult};
 use thiserror::Error;
 
-use crate::kv::{describe_result, describe_txn, KvSpec, DEFAULT_MAX_INT_BITS};
+use crate::kv::{KvSpec, DEFAULT_MAX_INT_BITS};
 use search::{Outcome, Search};
 
 mod search;
@@ -79,21 +79,9 @@ impl Operation {
 
 impl fmt::Display for Operation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{} op {} {} ",
-            self.client,
-            self.op,
-            describe_txn(&self.txn)
-        )?;
+        write!(f, "{} op {} {} ", self.client, self.op, self.txn)?;
         match (self.ret, &self.result) {
-            (Some(ret), Some(result)) => write!(
-                f,
-                "[{}, {}] -> {}",
-                self.invoke,
-                ret,
-                describe_result(result)
-            ),
+            (Some(ret), Some(result)) => write!(f, "[{}, {}] -> {}", self.invoke, ret, result),
             (Some(ret), None) => write!(f, "[{}, {}] -> unknown", self.invoke, ret),
             (None, _) => write!(f, "[{}, never answered]", self.invoke),
         }
@@ -210,12 +198,12 @@ impl fmt::Display for Violation {
         for p in completed.iter().chain(unknown.iter().take(SHOWN_UNKNOWN)) {
             let why = match &p.operation.result {
                 Some(r) if *r != p.spec_result => {
-                    format!("the spec gives {} here", describe_result(&p.spec_result))
+                    format!("the spec gives {} here", p.spec_result)
                 }
                 Some(_) => "its result matches here, but no continuation succeeds".to_owned(),
                 None => format!(
                     "unknown outcome, would give {}; no continuation succeeds",
-                    describe_result(&p.spec_result)
+                    p.spec_result
                 ),
             };
             let must = if p.blocking {

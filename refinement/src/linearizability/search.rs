@@ -137,6 +137,30 @@ impl Entries {
     }
 }
 
+/// Where the search is: the configuration reached (the state and the set of operations
+/// linearized), the frames that reached it, and the next entry of the list to try.
+struct Position {
+    state: KvSpec,
+    set: Linearized,
+    /// Each frame: the call node lifted, and the state and set before it.
+    stack: Vec<(usize, KvSpec, Linearized)>,
+    /// The latest invocation among the operations placed: an operation placed later takes
+    /// effect after that time.
+    latest_invoke: u64,
+    /// `latest_invoke` before each frame (one entry per frame).
+    latest_before: Vec<u64>,
+    /// Completed operations not linearized yet.
+    definite_left: usize,
+    /// Length of the common prefix of `stack` and `best`.
+    common: usize,
+    /// Candidates are tried completed operations first, then unknown-outcome ones: an
+    /// unknown write then takes effect only where an observation needs it, instead of
+    /// being tried (and refuted) at every step after its invocation.
+    unknown_phase: bool,
+    /// The node of the list looked at.
+    entry: usize,
+}
+
 /// The search over one partition.
 pub(super) struct Search<'a> {
     ops: &'a [Operation],
@@ -243,124 +267,160 @@ impl<'a> Search<'a> {
         true
     }
 
+    /// Searches for a linearization of the partition, trying at most `budget`
+    /// candidates; on failure `best` holds the longest prefix found.
     pub(super) fn run(&mut self, budget: u64) -> Outcome {
-        let mut state = KvSpec::with_max_int_bits(self.max_int_bits);
         let unknown = self
             .slots
             .iter()
             .filter(|s| matches!(s, Slot::Unknown(_)))
             .count();
-        let mut set = Linearized {
-            completed: Completed::default(),
-            unknown: vec![0; unknown.div_ceil(64)],
+        let mut at = Position {
+            state: KvSpec::with_max_int_bits(self.max_int_bits),
+            set: Linearized {
+                completed: Completed::default(),
+                unknown: vec![0; unknown.div_ceil(64)],
+            },
+            stack: Vec::new(),
+            latest_invoke: 0,
+            latest_before: Vec::new(),
+            definite_left: self.definite,
+            common: 0,
+            unknown_phase: false,
+            entry: self.entries.next[Entries::HEAD],
         };
-        // Each frame: the call node lifted, and the state and set before it.
-        let mut stack: Vec<(usize, KvSpec, Linearized)> = Vec::new();
-        // The latest invocation among the operations placed (one entry per frame, before
-        // it): an operation placed later takes effect after that time.
-        let mut latest_invoke: u64 = 0;
-        let mut latest_before: Vec<u64> = Vec::new();
-        let mut definite_left = self.definite;
-        // Length of the common prefix of `stack` and `best`.
-        let mut common = 0;
-        // Candidates are tried completed operations first, then unknown-outcome ones: an
-        // unknown write then takes effect only where an observation needs it, instead of
-        // being tried (and refuted) at every step after its invocation.
-        let mut unknown_phase = false;
-        let mut entry = self.entries.next[Entries::HEAD];
         // Bounded: each iteration is an attempt (at most `budget`), a backtrack (at most one
         // per earlier attempt) or a step along the list (at most its length between two of
         // those).
-        while definite_left > 0 {
-            let (local, is_call) = self.entries.op[entry];
+        while at.definite_left > 0 {
+            let (local, is_call) = self.entries.op[at.entry];
             if !is_call {
                 // The earliest pending return: no candidate before it can be linearized next.
-                if !unknown_phase && unknown > 0 {
-                    unknown_phase = true;
-                    entry = self.entries.next[Entries::HEAD];
+                if !at.unknown_phase && unknown > 0 {
+                    at.unknown_phase = true;
+                    at.entry = self.entries.next[Entries::HEAD];
                     continue;
                 }
-                let Some((call, before, before_set)) = stack.pop() else {
+                if !self.backtrack(&mut at) {
                     return Outcome::Failed;
-                };
-                common = common.min(stack.len());
-                self.entries.unlift(call);
-                unknown_phase = match self.slots[self.entries.op[call].0] {
-                    Slot::Definite(_) => {
-                        definite_left += 1;
-                        false
-                    }
-                    Slot::Unknown(_) => true,
-                };
-                state = before;
-                set = before_set;
-                latest_invoke = latest_before.pop().unwrap_or(0);
-                entry = self.entries.next[call];
+                }
                 continue;
             }
             let slot = self.slots[local];
-            if matches!(slot, Slot::Unknown(_)) != unknown_phase
-                || (unknown_phase && self.has_unplaced_twin(local, &set, latest_invoke))
-                || !self.open_at(local, latest_invoke)
-            {
-                entry = self.entries.next[entry];
+            if self.passes_over(&at, local, slot) {
+                at.entry = self.entries.next[at.entry];
                 continue;
             }
             if self.explored >= budget {
                 return Outcome::Exhausted;
             }
             self.explored += 1;
-            let o = &self.ops[self.members[local]];
-            let mut after = state.clone();
-            let got = after.apply(&o.txn);
-            if o.result.as_ref().is_none_or(|r| *r == got)
-                && !self.redundant_after_unknown(
-                    local,
-                    latest_invoke,
-                    slot,
-                    &o.txn,
-                    &got,
-                    &after,
-                    stack.last(),
-                )
-            {
-                let next_set = set.with(slot);
-                if self.remember(&next_set, &after) {
-                    if common == stack.len() && self.best.get(common) == Some(&local) {
-                        common += 1;
-                    }
-                    stack.push((entry, std::mem::replace(&mut state, after), set));
-                    latest_before.push(latest_invoke);
-                    latest_invoke = latest_invoke.max(o.invoke);
-                    set = next_set;
-                    self.entries.lift(entry);
-                    if matches!(slot, Slot::Definite(_)) {
-                        definite_left -= 1;
-                    }
-                    if self.definite - definite_left > self.best_completed {
-                        self.best_completed = self.definite - definite_left;
-                        self.best.truncate(common);
-                        self.best.extend(
-                            stack[common..]
-                                .iter()
-                                .map(|(n, _, _)| self.entries.op[*n].0),
-                        );
-                        common = stack.len();
-                        self.best_state = state.clone();
-                    }
-                    unknown_phase = false;
-                    entry = self.entries.next[Entries::HEAD];
-                    continue;
-                }
+            if !self.try_place(&mut at, local, slot) {
+                at.entry = self.entries.next[at.entry];
             }
-            entry = self.entries.next[entry];
         }
         Outcome::Linearized(
-            stack
+            at.stack
                 .iter()
                 .map(|(n, _, _)| self.members[self.entries.op[*n].0])
                 .collect(),
         )
+    }
+
+    /// Undoes the last placement: its call (and return) go back into the list and the
+    /// search goes on with the candidate after it. False if nothing was placed, i.e. no
+    /// linearization exists.
+    #[inline]
+    fn backtrack(&mut self, at: &mut Position) -> bool {
+        let Some((call, before, before_set)) = at.stack.pop() else {
+            return false;
+        };
+        at.common = at.common.min(at.stack.len());
+        self.entries.unlift(call);
+        at.unknown_phase = match self.slots[self.entries.op[call].0] {
+            Slot::Definite(_) => {
+                at.definite_left += 1;
+                false
+            }
+            Slot::Unknown(_) => true,
+        };
+        at.state = before;
+        at.set = before_set;
+        at.latest_invoke = at.latest_before.pop().unwrap_or(0);
+        at.entry = self.entries.next[call];
+        true
+    }
+
+    /// Whether the call of `local` (in `slot`) is passed over at this position: it is not
+    /// of the kind tried in this phase, an unknown-outcome twin invoked earlier is still
+    /// unplaced, or it can no longer take effect.
+    #[inline]
+    fn passes_over(&self, at: &Position, local: usize, slot: Slot) -> bool {
+        matches!(slot, Slot::Unknown(_)) != at.unknown_phase
+            || (at.unknown_phase && self.has_unplaced_twin(local, &at.set, at.latest_invoke))
+            || !self.open_at(local, at.latest_invoke)
+    }
+
+    /// Tries to linearize `local` (in `slot`) next: it must give the result it returned
+    /// (if any), not be redundant, and lead to a configuration not visited before. Then it
+    /// is placed, and the search starts again from the head of the list.
+    #[inline]
+    fn try_place(&mut self, at: &mut Position, local: usize, slot: Slot) -> bool {
+        let o = &self.ops[self.members[local]];
+        let mut after = at.state.clone();
+        let got = after.apply(&o.txn);
+        if !o.result.as_ref().is_none_or(|r| *r == got)
+            || self.redundant_after_unknown(
+                local,
+                at.latest_invoke,
+                slot,
+                &o.txn,
+                &got,
+                &after,
+                at.stack.last(),
+            )
+        {
+            return false;
+        }
+        let next_set = at.set.with(slot);
+        if !self.remember(&next_set, &after) {
+            return false;
+        }
+        if at.common == at.stack.len() && self.best.get(at.common) == Some(&local) {
+            at.common += 1;
+        }
+        at.stack.push((
+            at.entry,
+            std::mem::replace(&mut at.state, after),
+            std::mem::replace(&mut at.set, next_set),
+        ));
+        at.latest_before.push(at.latest_invoke);
+        at.latest_invoke = at.latest_invoke.max(o.invoke);
+        self.entries.lift(at.entry);
+        if matches!(slot, Slot::Definite(_)) {
+            at.definite_left -= 1;
+        }
+        if self.definite - at.definite_left > self.best_completed {
+            self.record_best(at);
+        }
+        at.unknown_phase = false;
+        at.entry = self.entries.next[Entries::HEAD];
+        true
+    }
+
+    /// Makes the prefix on the stack the longest found (it holds more completed
+    /// operations than `best`), reusing the part the two have in common.
+    #[inline]
+    fn record_best(&mut self, at: &mut Position) {
+        self.best_completed = self.definite - at.definite_left;
+        self.best.truncate(at.common);
+        self.best.extend(
+            at.stack[at.common..]
+                .iter()
+                .map(|(n, _, _)| self.entries.op[*n].0),
+        );
+        at.common = at.stack.len();
+        self.best_state = at.state.clone();
     }
 
     /// Whether an unknown-outcome operation with the same transaction, invoked earlier, is

@@ -16,30 +16,28 @@
 //! The safety properties are the model's (`model/src/properties.rs`), restated over this
 //! state under the same names and checked on every replayed state (see [`properties`]).
 //!
-//! Layout: [`state`] (what the specification remembers), [`step`] (the rules, grouped by
-//! phase like the model's handlers), [`sends`] (which messages a step may send),
-//! [`properties`] (the safety properties).
+//! Layout: [`state`] (what the specification remembers), `step` (the rules, grouped by
+//! phase like the core's handlers, with the comparison of a logged step against them and
+//! the messages a step may send), [`properties`] (the safety properties' ghost).
 
 pub mod properties;
-mod sends;
 pub mod state;
 mod step;
 
 use std::collections::BTreeMap;
 use std::fmt;
 
-use physalia_traces::{Header, NodeId};
+use physalia_traces::{Config, Header, NodeId, Slot};
 
 pub use state::{Ghost, Network, NodeSpec, SentMsg};
 pub use step::StepInfo;
 
-/// The fixed facts of the cell the trace comes from.
+/// The fixed facts of the cell the trace comes from, and the one place the specification
+/// asks which jury is in force at a slot.
 #[derive(Clone, Debug)]
 pub struct CellFacts {
-    /// The jury.
-    pub members: Vec<NodeId>,
-    /// A majority of it.
-    pub quorum: usize,
+    /// The initial configuration (the trace header's `config`).
+    pub initial: Config,
     /// The pipeline window α.
     pub alpha: u64,
 }
@@ -48,15 +46,21 @@ impl CellFacts {
     /// The facts stated by a trace header.
     pub fn from_header(h: &Header) -> CellFacts {
         CellFacts {
-            members: h.config.members.clone(),
-            quorum: h.config.quorum(),
+            initial: h.config.clone(),
             alpha: h.alpha,
         }
     }
 
-    /// Whether `n` is a member of the jury.
-    pub fn is_member(&self, n: NodeId) -> bool {
-        self.members.contains(&n)
+    /// The configuration in force at `slot`. Every quorum rule of the specification asks
+    /// this, per slot (`docs/protocol.md`, "Cell, nodes, ballots, quorums"); no jury change
+    /// is a command of the log yet, so it is the initial configuration at every slot.
+    pub fn jury_at(&self, _slot: Slot) -> &Config {
+        &self.initial
+    }
+
+    /// Every node that is a member of some configuration (the nodes a trace may name).
+    pub fn members(&self) -> &[NodeId] {
+        &self.initial.members
     }
 }
 
@@ -142,7 +146,7 @@ impl World {
     pub fn initial(facts: &CellFacts) -> World {
         World {
             nodes: facts
-                .members
+                .members()
                 .iter()
                 .map(|n| (*n, NodeSpec::new()))
                 .collect(),

@@ -12,9 +12,7 @@
 //! | applied in slot order | a node answers an operation (the result is what applying the committed log in slot order gives) |
 //! | linearizable | at the end, on the whole client history ([`crate::history`]) |
 
-use physalia_traces::{
-    Ballot, ClientId, Command, DurableWrite, Endpoint, Msg, NodeId, OpSeq, Slot,
-};
+use physalia_traces::{Ballot, Command, DurableWrite, NodeId, Slot};
 
 pub use physalia_model::properties::{
     AGREEMENT, APPLIED_IN_ORDER, COMMITTED_PREFIX, DURABILITY, LINEARIZABLE, PROMISE_MONOTONIC,
@@ -22,7 +20,7 @@ pub use physalia_model::properties::{
 };
 
 use super::state::{Ghost, Storage};
-use super::step::{fmt_command, Ctx};
+
 use super::{CellFacts, Violation};
 
 /// Records that `node` durably accepted `command` at `(slot, ballot)`; checks Agreement and
@@ -46,14 +44,14 @@ pub fn record_vote(
             detail: format!(
                 "slot {slot}: {node} accepted {} at ballot {ballot}, where others accepted {} \
                  at the same ballot (a ballot proposes one command per slot)",
-                fmt_command(command),
-                fmt_command(cmd)
+                command, cmd
             ),
         });
         return;
     }
     who.insert(node);
-    if who.len() < facts.quorum {
+    let jury = facts.jury_at(slot);
+    if who.iter().filter(|n| jury.contains(**n)).count() < jury.quorum() {
         return;
     }
     match ghost.chosen.get(&slot) {
@@ -62,24 +60,24 @@ pub fn record_vote(
             detail: format!(
                 "slot {slot}: {} is chosen at ballot {ballot} ({} accepted it), but {} was \
                  chosen there at ballot {b}",
-                fmt_command(command),
+                command,
                 fmt_nodes(who.iter()),
-                fmt_command(c)
+                c
             ),
         }),
         Some(_) => {}
         None => {
-            if let Command::Op { client, seq, .. } = command {
-                if !ghost.requested.contains(&(*client, *seq)) {
+            if let Command::Op { client, op, .. } = command {
+                if !ghost.requested.contains(&(*client, *op)) {
                     out.push(Violation {
                         property: VALIDITY,
                         detail: format!(
                             "slot {slot}: {} is chosen but no node ever received it as a request",
-                            fmt_command(command)
+                            command
                         ),
                     });
                 }
-                ghost.chosen_ops.insert((*client, *seq));
+                ghost.chosen_ops.insert((*client, *op));
             }
             ghost.chosen.insert(slot, (command.clone(), ballot));
         }
@@ -123,107 +121,14 @@ pub fn make_durable(
     }
 }
 
-/// Committed prefix, durability and applied-in-slot-order on what the step did.
-pub(super) fn after_step(ghost: &Ghost, ctx: &Ctx<'_>, out: &mut Vec<Violation>) {
-    let n = ctx.n;
-    // The commit index the node logged, whatever the rules predicted: the ghost judges what
-    // happened.
-    let from = if matches!(ctx.ev.kind, physalia_traces::Kind::Start { .. }) {
-        0
-    } else {
-        ctx.pre.commit
-    };
-    for slot in &(from..ctx.ev.state.commit).collect::<Vec<_>>() {
-        let logged = ctx.ev.state.accepted.iter().find(|e| e.slot == *slot);
-        let mine = match (logged, ctx.w.log.get(slot)) {
-            (Some(e), _) => &e.command,
-            (None, Some((_, c))) => c,
-            (None, None) => {
-                out.push(Violation {
-                    property: COMMITTED_PREFIX,
-                    detail: format!("{n} committed slot {slot}, which its log lacks"),
-                });
-                continue;
-            }
-        };
-        match ghost.chosen.get(slot) {
-            None => out.push(Violation {
-                property: COMMITTED_PREFIX,
-                detail: format!(
-                    "{n} committed slot {slot} ({}), which no quorum has accepted",
-                    fmt_command(mine)
-                ),
-            }),
-            Some((c, b)) if c != mine => out.push(Violation {
-                property: COMMITTED_PREFIX,
-                detail: format!(
-                    "{n} committed {} at slot {slot}, but {} is chosen there (at ballot {b})",
-                    fmt_command(mine),
-                    fmt_command(c)
-                ),
-            }),
-            Some(_) => {}
-        }
-    }
-    for sent in &ctx.ev.sent {
-        let (Endpoint::Client(client), Msg::Reply { op, result }) = (&sent.to, &sent.msg) else {
-            continue;
-        };
-        if result.never_applied() {
-            continue;
-        }
-        if wrote(result) && !ghost.chosen_ops.contains(&(*client, *op)) {
-            out.push(Violation {
-                property: DURABILITY,
-                detail: format!(
-                    "{n} answered {client}#{op} with {} but the operation is not chosen in any \
-                     slot: a failure can still lose it",
-                    crate::history::fmt_result(result)
-                ),
-            });
-            continue;
-        }
-        if let Some(expected) = applied_result(ctx, *client, *op) {
-            if &expected != result {
-                out.push(Violation {
-                    property: APPLIED_IN_ORDER,
-                    detail: format!(
-                        "{n} answered {client}#{op} with {}, but applying the committed log in \
-                         slot order gives {}",
-                        crate::history::fmt_result(result),
-                        crate::history::fmt_result(&expected)
-                    ),
-                });
-            }
-        }
-    }
-}
-
 /// Whether a result reports a write that took effect (durability is about those; what a
 /// read or a failed condition returned is judged by linearizability).
-fn wrote(r: &physalia_traces::TxnResult) -> bool {
+pub(crate) fn wrote(r: &physalia_traces::TxnResult) -> bool {
     use physalia_traces::TxnResult as R;
     matches!(
         r,
         R::Put | R::Cas { ok: true, .. } | R::Incr { .. } | R::Txn { ok: true, .. }
     )
-}
-
-/// The result the specification's in-order application gives `(client, op)` at this node,
-/// if it applied it (in this step, or earlier for an answered repeat).
-fn applied_result(
-    ctx: &Ctx<'_>,
-    client: ClientId,
-    op: OpSeq,
-) -> Option<physalia_traces::TxnResult> {
-    ctx.applied
-        .iter()
-        .find(|(c, o, _)| *c == client && *o == op)
-        .map(|(_, _, r)| r.clone())
-        .or_else(|| match ctx.w.store.sessions.get(&client) {
-            Some((o, r)) if *o == op => Some(r.clone()),
-            _ => None,
-        })
 }
 
 fn fmt_nodes<'a>(it: impl Iterator<Item = &'a NodeId>) -> String {

@@ -50,24 +50,24 @@ impl Store {
     /// Applies the command of slot `applied`; returns the client result it produces, if any.
     pub fn apply(&mut self, command: &Command) -> Option<(ClientId, OpSeq, TxnResult)> {
         self.applied += 1;
-        let Command::Op { client, seq, txn } = command else {
+        let Command::Op { client, op, txn } = command else {
             return None;
         };
         match self.sessions.get(client) {
-            Some((last, result)) if last == seq => return Some((*client, *seq, result.clone())),
-            Some((last, _)) if last > seq => return None,
+            Some((last, result)) if last == op => return Some((*client, *op, result.clone())),
+            Some((last, _)) if last > op => return None,
             _ => {}
         }
         let result = self.kv.apply(txn);
-        self.sessions.insert(*client, (*seq, result.clone()));
-        Some((*client, *seq, result))
+        self.sessions.insert(*client, (*op, result.clone()));
+        Some((*client, *op, result))
     }
 }
 
-/// A campaign in progress.
+/// What a candidate knows while it collects promises.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Campaign {
-    /// The ballot campaigned for.
+pub struct Candidate {
+    /// The ballot it stands with.
     pub ballot: Ballot,
     /// The candidate's commit index when it started: `Prepare.from`.
     pub from: Slot,
@@ -111,14 +111,14 @@ pub struct NodeSpec {
     pub issued: PersistId,
     /// Follower, candidate or leader.
     pub role: Role,
-    /// The ballot campaigned or led with.
+    /// The ballot it stands or leads with.
     pub ballot: Ballot,
     /// Slots below it are known chosen.
     pub commit: Slot,
     /// The applied prefix.
     pub store: Store,
-    /// The campaign, while a candidate.
-    pub campaign: Option<Campaign>,
+    /// What it knows as a candidate, while one.
+    pub candidate: Option<Candidate>,
     /// The leadership, while a leader.
     pub lead: Option<Lead>,
     /// Client operations that reached this node in its current incarnation as a `Request`
@@ -145,7 +145,7 @@ impl NodeSpec {
             ballot: Ballot::ZERO,
             commit: 0,
             store: Store::default(),
-            campaign: None,
+            candidate: None,
             lead: None,
             requested: BTreeMap::new(),
             ops_in_log: HashMap::new(),
@@ -154,14 +154,14 @@ impl NodeSpec {
 
     /// Writes `entry` at `slot` of the issued log.
     pub fn put(&mut self, slot: Slot, entry: (Ballot, Command)) {
-        if let Command::Op { client, seq, .. } = &entry.1 {
-            *self.ops_in_log.entry((*client, *seq)).or_default() += 1;
+        if let Command::Op { client, op, .. } = &entry.1 {
+            *self.ops_in_log.entry((*client, *op)).or_default() += 1;
         }
-        if let Some((_, Command::Op { client, seq, .. })) = self.log.insert(slot, entry) {
-            if let Some(n) = self.ops_in_log.get_mut(&(client, seq)) {
+        if let Some((_, Command::Op { client, op, .. })) = self.log.insert(slot, entry) {
+            if let Some(n) = self.ops_in_log.get_mut(&(client, op)) {
                 *n -= 1;
                 if *n == 0 {
-                    self.ops_in_log.remove(&(client, seq));
+                    self.ops_in_log.remove(&(client, op));
                 }
             }
         }
@@ -171,8 +171,8 @@ impl NodeSpec {
     pub fn set_log(&mut self, log: BTreeMap<Slot, (Ballot, Command)>) {
         self.ops_in_log.clear();
         for (_, c) in log.values() {
-            if let Command::Op { client, seq, .. } = c {
-                *self.ops_in_log.entry((*client, *seq)).or_default() += 1;
+            if let Command::Op { client, op, .. } = c {
+                *self.ops_in_log.entry((*client, *op)).or_default() += 1;
             }
         }
         self.log = log;
@@ -193,8 +193,8 @@ pub struct Ghost {
     /// The command chosen at each slot (accepted durably by a quorum at one ballot), with the
     /// ballot it was first chosen at.
     pub chosen: BTreeMap<Slot, (Command, Ballot)>,
-    /// Every ballot a node campaigned with, in any incarnation.
-    pub campaigns: BTreeSet<Ballot>,
+    /// Every ballot a node stood for election with, in any incarnation.
+    pub candidate_ballots: BTreeSet<Ballot>,
     /// The client operations that reached any node as a `Request`.
     pub requested: BTreeSet<(ClientId, OpSeq)>,
     /// The client operations chosen in some slot.

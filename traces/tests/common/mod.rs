@@ -34,9 +34,9 @@ pub fn event(node: u32, inc: u64, seq: u64, lc: u64, kind: Kind) -> TraceEvent {
 }
 
 pub fn timeout() -> Kind {
-    Kind::Timeout {
+    Kind::Input(Input::Timeout {
         timer: TimeoutKind::Election,
-    }
+    })
 }
 
 pub fn prepare(round: u64, node: u32) -> Msg {
@@ -68,7 +68,7 @@ pub fn send(mut ev: TraceEvent, mid: MsgId, to: u32, msg: Msg) -> TraceEvent {
 }
 
 pub fn deliver(mid: MsgId, lc: u64, msg: Msg) -> Kind {
-    Kind::Deliver { id: mid, lc, msg }
+    Kind::Input(Input::Deliver { id: mid, lc, msg })
 }
 
 /// Serialises a header and events into trace text.

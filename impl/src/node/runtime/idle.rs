@@ -4,7 +4,7 @@ use std::cmp::Reverse;
 
 use physalia_traces::{Config, NodeId, Role, TimeoutKind};
 
-use super::{Input, Parked, Runtime, IDLE_BEATS, MAX_CAMPAIGNS};
+use super::{Input, Parked, Runtime, IDLE_BEATS, MAX_CANDIDATES};
 
 /// The member that runs a fresh cell's first election: for cell `c<i>`, member `i mod k`
 /// of its jury of `k` (so the first leaders spread over the nodes).
@@ -39,8 +39,8 @@ impl Runtime {
                     self.timers.push(Reverse((d, idx, 0)));
                     return;
                 }
-                // Bound the campaigns in flight on this node: the rest try again later.
-                if self.campaigning >= MAX_CAMPAIGNS && r.cell.role() != Role::Candidate {
+                // Bound the candidates standing on this node: the rest try again later.
+                if self.candidates >= MAX_CANDIDATES && r.cell.role() != Role::Candidate {
                     let d = now + 1 + self.rng_below(self.opts.election_timeout.max(1));
                     let r = &mut self.replicas[idx as usize];
                     r.armed[0] = Some(d);
@@ -72,10 +72,10 @@ impl Runtime {
                     r.idle_beats = 0;
                 }
             }
-            TimeoutKind::Retry => {}
+            TimeoutKind::Prepare => {}
         }
         self.metrics.timeouts.fetch_add(1, Relaxed);
-        self.step(idx, Input::Timeout(kind));
+        self.step(idx, Input::Timeout { timer: kind });
     }
 
     pub(super) fn unpark(&mut self, idx: u32) {

@@ -27,15 +27,17 @@ use physalia_traces::{
 };
 use tokio::sync::{mpsc, oneshot};
 
+use super::event::Event;
 use super::metrics::Metrics;
-use super::store::{encode, Log, Lsn, StoreError, WalRecord};
+use super::store::{Log, Lsn, StoreError};
 use super::trace::CellFiles;
-use super::wire::{ClientRequest, ClientResponse, PeerMsg};
+use super::wire::{ClientResponse, PeerMsg};
 use crate::core::{Boot, Cell, ClientReply, Durable, Input, Options, Output, Timers};
-use crate::sm::LocalRead;
+use crate::kv::LocalRead;
 
 mod clients;
 mod idle;
+mod persist;
 
 use idle::designated;
 
@@ -45,34 +47,13 @@ pub const IDLE_BEATS: u8 = 1;
 const MAX_FIRE: usize = 4096;
 /// Most queued events handled per loop iteration before timers are looked at.
 const MAX_BATCH: usize = 1024;
-/// Most campaigns in flight on one node; further election timeouts are postponed by a
+/// Most candidates standing at once on one node; further election timeouts are postponed by a
 /// random fraction of the election timeout (a shell decision about when timers fire).
-pub const MAX_CAMPAIGNS: usize = 1024;
+pub const MAX_CANDIDATES: usize = 1024;
 /// Most cells listed in one status answer (it must fit in a frame).
 pub const MAX_STATUS_CELLS: usize = 10_000;
 /// A client operation not answered within this long is forgotten (the client retries).
 const WAIT_LIMIT: Duration = Duration::from_secs(30);
-
-/// An input to the event loop from the network tasks.
-#[derive(Debug)]
-pub enum Event {
-    /// A frame from a peer (already authenticated).
-    Peer {
-        /// The peer.
-        from: NodeId,
-        /// The message.
-        msg: PeerMsg,
-    },
-    /// A client's request and where to answer it.
-    Client {
-        /// The request.
-        req: ClientRequest,
-        /// The answer goes here.
-        reply: oneshot::Sender<ClientResponse>,
-    },
-    /// Stop the loop.
-    Shutdown,
-}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Parked {
@@ -90,7 +71,8 @@ struct Replica {
     /// The incarnation of the leader's node in which this replica last heard from it.
     heard: Option<(NodeId, u64)>,
     /// A cell that has never promised anything fires no election before this time (ms),
-    /// unless this node is the cell's designated first proposer (see [`Runtime::new`]).
+    /// unless this node is the cell's designated first proposer (see
+    /// [`Runtime::restart_replica`]).
     not_before: u64,
     /// The member that runs the cell's first election.
     designated: Option<NodeId>,
@@ -170,33 +152,51 @@ pub struct Runtime {
     /// Group-commit completions, taken before any other event (they release acks).
     synced_tx: mpsc::UnboundedSender<(Lsn, Result<(), String>)>,
     synced_rx: Option<mpsc::UnboundedReceiver<(Lsn, Result<(), String>)>>,
-    /// Replicas campaigning right now (role `Candidate`).
-    campaigning: usize,
+    /// Replicas standing for election right now (role `Candidate`).
+    candidates: usize,
     rng: u64,
 }
 
 const KINDS: [TimeoutKind; 3] = [
     TimeoutKind::Election,
     TimeoutKind::Heartbeat,
-    TimeoutKind::Retry,
+    TimeoutKind::Prepare,
 ];
 
 impl Runtime {
     /// Builds the replicas (each restarted from its durable state) and the loop's state.
-    pub fn new(setup: Setup) -> Runtime {
+    pub fn new(mut setup: Setup) -> Runtime {
+        let cells = std::mem::take(&mut setup.cells);
+        let mut durable = std::mem::take(&mut setup.durable);
+        let boot = setup.boot;
+        let mut rt = Runtime::without_cells(setup, cells.len());
+        for (i, (name, config)) in cells.into_iter().enumerate() {
+            let stored = durable.remove(&name).unwrap_or_default();
+            rt.restart_replica(i as u32, name, config, stored, boot);
+        }
+        rt.metrics.cells.store(
+            rt.replicas.len() as u64,
+            std::sync::atomic::Ordering::Relaxed,
+        );
+        rt
+    }
+
+    /// The loop's state for `setup` (whose cells and durable state are ignored), with room
+    /// for `cells` replicas and none built yet.
+    fn without_cells(setup: Setup, cells: usize) -> Runtime {
         let start = Instant::now();
         let (synced_tx, synced_rx) = mpsc::unbounded_channel();
-        let mut rt = Runtime {
+        Runtime {
             id: setup.id,
             addr: setup.addr,
-            inc: setup.boot.incarnation,
-            opts: setup.options.clone(),
+            inc: setup.boot.inc,
+            opts: setup.options,
             start,
             base_ms: std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_millis() as u64),
-            replicas: Vec::with_capacity(setup.cells.len()),
-            index: HashMap::with_capacity(setup.cells.len()),
+            replicas: Vec::with_capacity(cells),
+            index: HashMap::with_capacity(cells),
             timers: BinaryHeap::new(),
             log: setup.log,
             unsynced: VecDeque::new(),
@@ -228,45 +228,48 @@ impl Runtime {
             snapshotting: Arc::default(),
             synced_tx,
             synced_rx: Some(synced_rx),
-            campaigning: 0,
+            candidates: 0,
             rng: setup.boot.lamport ^ (u64::from(setup.id.0) << 32),
-        };
-        let mut durable = setup.durable;
-        for (i, (name, config)) in setup.cells.into_iter().enumerate() {
-            let mut opts = setup.options.clone();
-            opts.cell = name.clone();
-            opts.seed = rt.random();
-            let stored = durable.remove(&name).unwrap_or_default();
-            // A fresh cell's first election is left to one designated member (as if the
-            // control plane had put a distinguished proposer in place); the others hold
-            // their election timers for a few timeouts, and campaign only if it fails.
-            // This keeps thousands of fresh cells from duelling at start.
-            let designated = designated(&name, &config);
-            let not_before = if designated == Some(rt.id) || !stored.promised.is_zero() {
-                0
-            } else {
-                rt.base_ms + 4 * setup.options.election_timeout
-            };
-            let now = rt.now_ms();
-            let (cell, out) = Cell::restart(rt.id, config, opts, stored, setup.boot, now);
-            rt.index.insert(name.clone(), i as u32);
-            rt.replicas.push(Replica {
-                name,
-                cell,
-                armed: [None; 3],
-                parked: Parked::No,
-                idle_beats: 0,
-                heard: None,
-                not_before,
-                designated,
-            });
-            rt.output(i as u32, out);
         }
-        rt.metrics.cells.store(
-            rt.replicas.len() as u64,
-            std::sync::atomic::Ordering::Relaxed,
-        );
-        rt
+    }
+
+    /// Restarts cell `name` (jury `config`) from its durable state `stored` as replica
+    /// `idx`, and carries out the restart's output.
+    fn restart_replica(
+        &mut self,
+        idx: u32,
+        name: String,
+        config: Config,
+        stored: Durable,
+        boot: Boot,
+    ) {
+        let mut opts = self.opts.clone();
+        opts.cell = name.clone();
+        opts.seed = self.random();
+        // A fresh cell's first election is left to one designated member (as if the
+        // control plane had put a distinguished proposer in place); the others hold
+        // their election timers for a few timeouts, and stand only if it fails.
+        // This keeps thousands of fresh cells from duelling at start.
+        let designated = designated(&name, &config);
+        let not_before = if designated == Some(self.id) || !stored.promised.is_zero() {
+            0
+        } else {
+            self.base_ms + 4 * self.opts.election_timeout
+        };
+        let now = self.now_ms();
+        let (cell, out) = Cell::restart(self.id, config, opts, stored, boot, now);
+        self.index.insert(name.clone(), idx);
+        self.replicas.push(Replica {
+            name,
+            cell,
+            armed: [None; 3],
+            parked: Parked::No,
+            idle_beats: 0,
+            heard: None,
+            not_before,
+            designated,
+        });
+        self.output(idx, out);
     }
 
     fn random(&mut self) -> u64 {
@@ -345,11 +348,16 @@ impl Runtime {
         let now = self.now_ms();
         self.unpark(idx);
         let r = &mut self.replicas[idx as usize];
-        if !matches!(input, Input::Timeout(TimeoutKind::Heartbeat)) {
+        if !matches!(
+            input,
+            Input::Timeout {
+                timer: TimeoutKind::Heartbeat
+            }
+        ) {
             r.idle_beats = 0;
         }
         let from = match &input {
-            Input::Deliver(env) => Some((env.from(), env.id.inc)),
+            Input::Deliver { id, .. } => Some((id.node, id.inc)),
             _ => None,
         };
         let before = r.cell.commit();
@@ -360,7 +368,7 @@ impl Runtime {
         if let Some((node, inc)) = from.filter(|(n, _)| r.cell.leader_hint() == Some(*n)) {
             r.heard = Some((node, inc));
         }
-        self.campaigning = self.campaigning + usize::from(is) - usize::from(was);
+        self.candidates = self.candidates + usize::from(is) - usize::from(was);
         self.metrics.commits.fetch_add(
             after.saturating_sub(before),
             std::sync::atomic::Ordering::Relaxed,
@@ -376,25 +384,7 @@ impl Runtime {
             super::trace::record(idx, &out.trace);
         }
         if let Some(p) = out.persist {
-            let record = WalRecord::Persist {
-                cell: self.replicas[idx as usize].name.clone(),
-                writes: p.writes,
-            };
-            match self.log.append(&encode(&record)) {
-                Ok(lsn) => {
-                    self.metrics.wal_appends.fetch_add(1, Relaxed);
-                    self.since_snapshot += 1;
-                    self.appended = self.appended.max(lsn);
-                    self.unsynced.push_back((lsn, idx, p.id));
-                    self.kick_sync();
-                }
-                Err(e) => {
-                    // The batch is not durable and never will be: the held messages stay
-                    // held. Stop the node rather than run on.
-                    tracing::error!("cannot append to the WAL: {e}; stopping");
-                    let _ = self.synced_tx.send((0, Err(e.to_string())));
-                }
-            }
+            self.append_batch(idx, p);
         }
         let name = &self.replicas[idx as usize].name;
         for env in out.send {
@@ -446,7 +436,7 @@ impl Runtime {
     }
 
     fn arm(&mut self, idx: u32, timers: Timers) {
-        let wanted = [timers.election, timers.heartbeat, timers.retry];
+        let wanted = [timers.election, timers.heartbeat, timers.prepare];
         let r = &mut self.replicas[idx as usize];
         if r.parked != Parked::No {
             return;
@@ -481,92 +471,6 @@ impl Runtime {
         }
     }
 
-    fn kick_sync(&mut self) {
-        if self.syncing || self.unsynced.is_empty() {
-            return;
-        }
-        self.syncing = true;
-        let log = Arc::clone(&self.log);
-        let target = self.appended;
-        let done = self.synced_tx.clone();
-        tokio::task::spawn_blocking(move || {
-            let result = log.sync_to(target).map_err(|e| e.to_string());
-            let _ = done.send((target, result));
-        });
-    }
-
-    fn on_synced(&mut self, lsn: Lsn) {
-        self.syncing = false;
-        self.metrics
-            .fsyncs
-            .store(self.log.fsyncs(), std::sync::atomic::Ordering::Relaxed);
-        let mut durable: Vec<(u32, PersistId)> = Vec::new();
-        while self.unsynced.front().is_some_and(|(l, _, _)| *l <= lsn) {
-            let (_, idx, id) = self.unsynced.pop_front().expect("checked");
-            match durable.iter_mut().find(|(i, _)| *i == idx) {
-                Some(e) => e.1 = e.1.max(id),
-                None => durable.push((idx, id)),
-            }
-        }
-        for (idx, up_to) in durable {
-            self.step(idx, Input::Persisted { up_to });
-        }
-        self.kick_sync();
-        self.maybe_snapshot();
-    }
-
-    /// Writes a snapshot of every cell's durable state if enough was appended since the
-    /// last one and every issued batch is durable (then the cores' promises and logs are
-    /// exactly what storage holds).
-    fn maybe_snapshot(&mut self) {
-        use std::sync::atomic::Ordering::Relaxed;
-        let lsn = self.appended;
-        if self.snapshot_every == 0
-            || self.since_snapshot < self.snapshot_every
-            || !self.unsynced.is_empty()
-            || self.syncing
-            || lsn == 0
-            || self.snapshotting.load(Relaxed)
-        {
-            return;
-        }
-        let cells = self
-            .replicas
-            .iter()
-            .filter(|r| !r.cell.promised().is_zero() || !r.cell.log().is_empty())
-            .map(|r| {
-                let log = r
-                    .cell
-                    .log()
-                    .iter()
-                    .map(|(s, (b, c))| (*s, *b, c.clone()))
-                    .collect();
-                (r.name.clone(), r.cell.promised(), log)
-            })
-            .collect();
-        let snap = super::store::Snapshot {
-            boot: (self.inc, self.floor),
-            cells,
-        };
-        let bytes = match postcard::to_stdvec(&snap) {
-            Ok(b) => b,
-            Err(e) => {
-                tracing::error!("cannot encode a snapshot: {e}");
-                return;
-            }
-        };
-        self.since_snapshot = 0;
-        self.snapshotting.store(true, Relaxed);
-        let (log, flag) = (Arc::clone(&self.log), Arc::clone(&self.snapshotting));
-        tokio::task::spawn_blocking(move || {
-            match log.snapshot(lsn, &bytes) {
-                Ok(()) => tracing::info!(lsn, bytes = bytes.len(), "wrote a snapshot"),
-                Err(e) => tracing::error!("snapshot at lsn {lsn} failed: {e}"),
-            }
-            flag.store(false, Relaxed);
-        });
-    }
-
     fn on_peer(&mut self, from: NodeId, msg: PeerMsg) {
         use std::sync::atomic::Ordering::Relaxed;
         match msg {
@@ -590,7 +494,7 @@ impl Runtime {
                     self.metrics.rejected_malformed.fetch_add(1, Relaxed);
                     return;
                 }
-                self.step(idx, Input::Deliver(env));
+                self.step(idx, Input::deliver(env));
             }
             PeerMsg::UnknownCell { cell } => {
                 self.metrics.unknown_cell.fetch_add(1, Relaxed);

@@ -4,12 +4,12 @@
 //! reports is durable.
 
 use physalia_traces::{
-    Ballot, ClientEvent, ClientResult, DurableWrite, Endpoint, Entry, Kind, Msg, MsgId, NodeId,
-    PersistId, Role, Slot, TimeoutKind,
+    Ballot, ClientEvent, ClientResult, DurableWrite, Endpoint, Entry, Input, Kind, Msg, MsgId,
+    NodeId, PersistId, Role, Slot, TimeoutKind,
 };
 
-use super::state::Network;
-use super::step::{fmt_entry, Ctx};
+use super::Ctx;
+use crate::spec::state::{Network, Report};
 
 /// The answer a delivered message requires.
 #[derive(Clone, Debug)]
@@ -67,10 +67,7 @@ impl Expect {
 }
 
 /// Checks every logged send; returns what each `Accepted` reports, for the ghost.
-pub(super) fn check_sends(
-    ctx: &mut Ctx<'_>,
-    _net: &Network,
-) -> Vec<(MsgId, Vec<super::state::Report>)> {
+pub(super) fn check_sends(ctx: &mut Ctx<'_>, _net: &Network) -> Vec<(MsgId, Vec<Report>)> {
     let mut reports = Vec::new();
     let mut answered = false;
     let ev = ctx.ev;
@@ -84,148 +81,29 @@ pub(super) fn check_sends(
             );
         }
         match (&s.to, &s.msg) {
-            (Endpoint::Node(p), _) if *p == ctx.n || !ctx.facts.is_member(*p) => {
+            (Endpoint::Node(p), _) if *p == ctx.n || !ctx.member_at(*p, ctx.w.commit) => {
                 ctx.find(format!("{field}.to"), "another member of the jury", p);
             }
-            (Endpoint::Node(p), msg @ (Msg::Promise { .. } | Msg::Nack { .. }))
-            | (Endpoint::Node(p), msg @ Msg::Accepted { .. })
-                if ctx
-                    .expect
-                    .as_ref()
-                    .is_some_and(|e| e.to() == *p && e.msg().name() == msg.name()) =>
-            {
-                let expect = ctx.expect.clone().expect("checked");
-                let want = expect.msg();
-                if &want != msg {
-                    ctx.find(format!("{field}.msg"), show(&want), show(msg));
-                } else if answered {
-                    ctx.find(
-                        format!("{field}.msg"),
-                        "one answer to the delivered message",
-                        "a second one",
-                    );
-                }
-                answered = true;
-                durable_first(ctx, &field, s.after_persist, msg);
-                if let Msg::Accepted { ballot, slots, .. } = msg {
-                    let r = slots
-                        .iter()
-                        .filter_map(|sl| {
-                            ctx.w
-                                .log
-                                .get(sl)
-                                .map(|(b, c)| (*sl, *b, c.clone()))
-                                .filter(|(_, b, _)| b == ballot)
-                        })
-                        .collect();
+            (Endpoint::Node(p), msg) if is_expected_answer(ctx, *p, msg) => {
+                if let Some(r) = check_answer(ctx, &field, s, &mut answered) {
                     reports.push((s.id, r));
                 }
             }
-            (
-                Endpoint::Node(p),
-                Msg::Accepted {
-                    ballot,
-                    slots,
-                    commit,
-                },
-            ) => {
-                // A follower's catch-up request after a `Commit` it could not reach.
-                let ok = matches!(&ev.kind, Kind::Deliver { msg: Msg::Commit { ballot: b, up_to }, id, .. }
-                    if id.node == *p && b == ballot && ctx.w.commit < *up_to)
-                    && slots.is_empty()
-                    && *commit == ctx.w.commit
-                    && *ballot >= ctx.w.promised
-                    && ctx.w.role == Role::Follower;
-                if !ok {
-                    ctx.find(
-                        format!("{field}.msg"),
-                        "an Accepted only in answer to an Accept, or (without slots, carrying the \
-                         commit index) to a Commit of a current leader that this node cannot reach",
-                        show(&s.msg),
-                    );
-                }
-            }
+            (Endpoint::Node(p), Msg::Accepted { .. }) => check_catchup_request(ctx, &field, *p, s),
             (Endpoint::Node(_), Msg::Prepare { ballot, from }) => {
-                let campaign = ctx.w.campaign.as_ref().filter(|c| c.ballot == *ballot);
-                let timer = matches!(
-                    ev.kind,
-                    Kind::Timeout {
-                        timer: TimeoutKind::Election | TimeoutKind::Retry
-                    }
-                );
-                if campaign.is_none_or(|c| c.from != *from) || !timer {
-                    let allowed = match &ctx.w.campaign {
-                        Some(c) => format!(
-                            "Prepare {{ {}, from {} }} on an election or retry timeout",
-                            c.ballot, c.from
-                        ),
-                        None => "no Prepare: the node is not campaigning".into(),
-                    };
-                    ctx.find(format!("{field}.msg"), allowed, show(&s.msg));
-                }
+                check_prepare(ctx, &field, *ballot, *from, s)
             }
             (Endpoint::Node(_), Msg::Accept { ballot, proposals }) => {
                 check_accept(ctx, &field, *ballot, proposals);
             }
             (Endpoint::Node(_), Msg::Commit { ballot, up_to }) => {
-                let ok =
-                    ctx.w.role == Role::Leader && ctx.w.ballot == *ballot && *up_to <= ctx.w.commit;
-                if !ok {
-                    ctx.find(
-                        format!("{field}.msg"),
-                        format!(
-                            "a Commit only from the leader of {ballot}, up to its commit index {}",
-                            ctx.w.commit
-                        ),
-                        format!(
-                            "{} (role {}, ballot {})",
-                            show(&s.msg),
-                            ctx.w.role,
-                            ctx.w.ballot
-                        ),
-                    );
-                }
+                check_commit(ctx, &field, *ballot, *up_to, s)
             }
             (Endpoint::Client(c), Msg::Redirect { op, .. }) => {
-                let asked = requested(ev, *c) == Some(*op) && ctx.pre.role != Role::Leader;
-                if !asked && !ctx.stepped_down {
-                    ctx.find(
-                        format!("{field}.msg"),
-                        "a Redirect only from a non-leader asked by that client, or from a leader \
-                         stepping down",
-                        show(&s.msg),
-                    );
-                }
-            }
-            (Endpoint::Client(_), Msg::Reply { .. })
-                if ctx.pre.role != Role::Leader && ctx.w.role != Role::Leader =>
-            {
-                ctx.find(
-                    format!("{field}.msg"),
-                    "a Reply only from the leader",
-                    format!("{} from a {}", show(&s.msg), ctx.w.role),
-                );
+                check_redirect(ctx, &field, *c, *op, s)
             }
             (Endpoint::Client(c), Msg::Reply { op, result }) => {
-                let ok = if result.never_applied() {
-                    requested(ev, *c) == Some(*op) && ctx.pre.role == Role::Leader
-                } else {
-                    ctx.applied
-                        .iter()
-                        .any(|(cl, o, r)| cl == c && o == op && r == result)
-                        || (requested(ev, *c) == Some(*op)
-                            && ctx.w.store.sessions.get(c) == Some(&(*op, result.clone())))
-                };
-                if !ok {
-                    let allowed = match ctx.applied.iter().find(|(cl, o, _)| cl == c && o == op) {
-                        Some((_, _, r)) => format!("Reply {{ {c}#{op}: {} }}", crate::history::fmt_result(r)),
-                        None => format!(
-                            "no Reply for {c}#{op}: it is not applied at {} (a reply follows the commit and apply of the operation)",
-                            ctx.n
-                        ),
-                    };
-                    ctx.find(format!("{field}.msg"), allowed, show(&s.msg));
-                }
+                check_reply(ctx, &field, *c, *op, result, s)
             }
             (to, msg) => {
                 ctx.find(
@@ -238,24 +116,205 @@ pub(super) fn check_sends(
     }
     if let Some(e) = ctx.expect.clone() {
         if !answered {
-            ctx.find(
-                "sent",
-                format!("{} to {}", show(&e.msg()), e.to()),
-                "no answer",
-            );
+            ctx.find("sent", format!("{} to {}", e.msg(), e.to()), "no answer");
         }
     }
     reports
 }
 
+/// Whether `msg` to `to` is of the kind the delivered message requires as its answer.
+fn is_expected_answer(ctx: &Ctx<'_>, to: NodeId, msg: &Msg) -> bool {
+    matches!(
+        msg,
+        Msg::Promise { .. } | Msg::Nack { .. } | Msg::Accepted { .. }
+    ) && ctx
+        .expect
+        .as_ref()
+        .is_some_and(|e| e.to() == to && e.msg().name() == msg.name())
+}
+
+/// The answer to a delivered `Prepare` or `Accept` (`Promise`, `Nack`, `Accepted`): exactly
+/// the required one, once, held until the state it reports is durable. Returns what an
+/// `Accepted` reports.
+fn check_answer(
+    ctx: &mut Ctx<'_>,
+    field: &str,
+    s: &physalia_traces::Sent,
+    answered: &mut bool,
+) -> Option<Vec<Report>> {
+    let msg = &s.msg;
+    let want = ctx.expect.as_ref().map(Expect::msg)?;
+    if &want != msg {
+        ctx.find(format!("{field}.msg"), &want, msg);
+    } else if *answered {
+        ctx.find(
+            format!("{field}.msg"),
+            "one answer to the delivered message",
+            "a second one",
+        );
+    }
+    *answered = true;
+    durable_first(ctx, field, s.after_persist, msg);
+    let Msg::Accepted { ballot, slots, .. } = msg else {
+        return None;
+    };
+    Some(
+        slots
+            .iter()
+            .filter_map(|sl| {
+                ctx.w
+                    .log
+                    .get(sl)
+                    .map(|(b, c)| (*sl, *b, c.clone()))
+                    .filter(|(_, b, _)| b == ballot)
+            })
+            .collect(),
+    )
+}
+
+/// An `Accepted` that answers no `Accept`: a follower's catch-up request after a `Commit`
+/// it could not reach (no slots, carrying its commit index).
+fn check_catchup_request(ctx: &mut Ctx<'_>, field: &str, to: NodeId, s: &physalia_traces::Sent) {
+    let Msg::Accepted {
+        ballot,
+        slots,
+        commit,
+    } = &s.msg
+    else {
+        return;
+    };
+    let ok = matches!(&ctx.ev.kind, Kind::Input(Input::Deliver { msg: Msg::Commit { ballot: b, up_to }, id, .. })
+        if id.node == to && b == ballot && ctx.w.commit < *up_to)
+        && slots.is_empty()
+        && *commit == ctx.w.commit
+        && *ballot >= ctx.w.promised
+        && ctx.w.role == Role::Follower;
+    if !ok {
+        ctx.find(
+            format!("{field}.msg"),
+            "an Accepted only in answer to an Accept, or (without slots, carrying the commit \
+             index) to a Commit of a current leader that this node cannot reach",
+            &s.msg,
+        );
+    }
+}
+
+/// A `Prepare`: only a candidate's, for its ballot and `from`, on an election or prepare
+/// timeout.
+fn check_prepare(
+    ctx: &mut Ctx<'_>,
+    field: &str,
+    ballot: Ballot,
+    from: Slot,
+    s: &physalia_traces::Sent,
+) {
+    let candidate = ctx.w.candidate.as_ref().filter(|c| c.ballot == ballot);
+    let timer = matches!(
+        ctx.ev.kind,
+        Kind::Input(Input::Timeout {
+            timer: TimeoutKind::Election | TimeoutKind::Prepare
+        })
+    );
+    if candidate.is_none_or(|c| c.from != from) || !timer {
+        let allowed = match &ctx.w.candidate {
+            Some(c) => format!(
+                "Prepare b={} from={} on an election or prepare timeout",
+                c.ballot, c.from
+            ),
+            None => "no Prepare: the node is not a candidate".into(),
+        };
+        ctx.find(format!("{field}.msg"), allowed, &s.msg);
+    }
+}
+
+/// A `Commit`: only from the leader of its ballot, up to its commit index.
+fn check_commit(
+    ctx: &mut Ctx<'_>,
+    field: &str,
+    ballot: Ballot,
+    up_to: Slot,
+    s: &physalia_traces::Sent,
+) {
+    let ok = ctx.w.role == Role::Leader && ctx.w.ballot == ballot && up_to <= ctx.w.commit;
+    if !ok {
+        ctx.find(
+            format!("{field}.msg"),
+            format!(
+                "a Commit only from the leader of {ballot}, up to its commit index {}",
+                ctx.w.commit
+            ),
+            format!("{} (role {}, ballot {})", s.msg, ctx.w.role, ctx.w.ballot),
+        );
+    }
+}
+
+/// A `Redirect`: from a non-leader asked by that client, or from a leader stepping down.
+fn check_redirect(
+    ctx: &mut Ctx<'_>,
+    field: &str,
+    client: physalia_traces::ClientId,
+    op: u64,
+    s: &physalia_traces::Sent,
+) {
+    let asked = requested(ctx.ev, client) == Some(op) && ctx.pre.role != Role::Leader;
+    if !asked && !ctx.stepped_down {
+        ctx.find(
+            format!("{field}.msg"),
+            "a Redirect only from a non-leader asked by that client, or from a leader stepping \
+             down",
+            &s.msg,
+        );
+    }
+}
+
+/// A `Reply`: only from the leader, with the result applying the committed log gives (or a
+/// refusal of the request of this step).
+fn check_reply(
+    ctx: &mut Ctx<'_>,
+    field: &str,
+    c: physalia_traces::ClientId,
+    op: u64,
+    result: &physalia_traces::TxnResult,
+    s: &physalia_traces::Sent,
+) {
+    if ctx.pre.role != Role::Leader && ctx.w.role != Role::Leader {
+        ctx.find(
+            format!("{field}.msg"),
+            "a Reply only from the leader",
+            format!("{} from a {}", s.msg, ctx.w.role),
+        );
+        return;
+    }
+    let ok = if result.never_applied() {
+        requested(ctx.ev, c) == Some(op) && ctx.pre.role == Role::Leader
+    } else {
+        ctx.applied
+            .iter()
+            .any(|(cl, o, r)| *cl == c && *o == op && r == result)
+            || (requested(ctx.ev, c) == Some(op)
+                && ctx.w.store.sessions.get(&c) == Some(&(op, result.clone())))
+    };
+    if !ok {
+        let allowed = match ctx.applied.iter().find(|(cl, o, _)| *cl == c && *o == op) {
+            Some((_, _, r)) => format!("Reply op={op} {r}"),
+            None => format!(
+                "no Reply for {c}#{op}: it is not applied at {} (a reply follows the commit and \
+                 apply of the operation)",
+                ctx.n
+            ),
+        };
+        ctx.find(format!("{field}.msg"), allowed, &s.msg);
+    }
+}
+
 /// The client named by the step's request, with its operation.
 fn requested(ev: &physalia_traces::TraceEvent, client: physalia_traces::ClientId) -> Option<u64> {
     match &ev.kind {
-        Kind::Request { client: c, op, .. } if *c == client => Some(*op),
-        Kind::Deliver {
+        Kind::Input(Input::Request { client: c, op, .. }) if *c == client => Some(*op),
+        Kind::Input(Input::Deliver {
             msg: Msg::Request { client: c, op, .. },
             ..
-        } if *c == client => Some(*op),
+        }) if *c == client => Some(*op),
         _ => None,
     }
 }
@@ -310,15 +369,12 @@ fn check_accept(
                 continue;
             }
             let allowed = match mine {
-                Some((b, c)) => format!(
-                    "slot {}: {}",
-                    p.slot,
-                    fmt_entry(&Entry {
-                        slot: p.slot,
-                        ballot: b,
-                        command: c
-                    })
-                ),
+                Some((b, c)) => Entry {
+                    slot: p.slot,
+                    ballot: b,
+                    command: c,
+                }
+                .to_string(),
                 None => format!(
                     "no proposal at slot {}: the leader's log has nothing there",
                     p.slot
@@ -327,7 +383,7 @@ fn check_accept(
             ctx.find(
                 format!("{field}.msg.proposals[{j}]"),
                 format!("the leader's own entry ({allowed})"),
-                format!("slot {}: {}", p.slot, super::step::fmt_command(&p.command)),
+                format!("slot {}: {}", p.slot, p.command),
             );
         }
     }
@@ -404,7 +460,7 @@ fn durable_first(ctx: &mut Ctx<'_>, field: &str, after: Option<PersistId>, msg: 
         (None, _) => ctx.find(
             format!("{field}.msg"),
             "a report of state this node has written",
-            format!("{}, which no write of this node makes durable", show(msg)),
+            format!("{msg}, which no write of this node makes durable"),
         ),
     }
 }
@@ -419,12 +475,12 @@ pub(super) fn check_client_events(ctx: &mut Ctx<'_>) {
             ClientEvent::Invoke { client, op, txn } => {
                 let ok = ctx.pre.role == Role::Leader
                     && match &ev.kind {
-                        Kind::Request {
+                        Kind::Input(Input::Request {
                             client: c,
                             op: o,
                             txn: t,
-                        } => c == client && o == op && t == txn,
-                        Kind::Deliver {
+                        }) => c == client && o == op && t == txn,
+                        Kind::Input(Input::Deliver {
                             msg:
                                 Msg::Request {
                                     client: c,
@@ -432,7 +488,7 @@ pub(super) fn check_client_events(ctx: &mut Ctx<'_>) {
                                     txn: t,
                                 },
                             ..
-                        } => c == client && o == op && t == txn,
+                        }) => c == client && o == op && t == txn,
                         _ => false,
                     };
                 if !ok {
@@ -459,45 +515,6 @@ pub(super) fn check_client_events(ctx: &mut Ctx<'_>) {
                     );
                 }
             }
-        }
-    }
-}
-
-fn show(m: &Msg) -> String {
-    match m {
-        Msg::Prepare { ballot, from } => format!("Prepare {{ {ballot}, from {from} }}"),
-        Msg::Promise { ballot, accepted } => format!(
-            "Promise {{ {ballot}, [{}] }}",
-            accepted
-                .iter()
-                .map(fmt_entry)
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-        Msg::Nack { ballot, promised } => format!("Nack {{ {ballot}, promised {promised} }}"),
-        Msg::Accept { ballot, proposals } => format!(
-            "Accept {{ {ballot}, [{}] }}",
-            proposals
-                .iter()
-                .map(|p| format!("{}:{}", p.slot, super::step::fmt_command(&p.command)))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-        Msg::Accepted {
-            ballot,
-            slots,
-            commit,
-        } => {
-            format!("Accepted {{ {ballot}, slots {slots:?}, commit {commit} }}")
-        }
-        Msg::Commit { ballot, up_to } => format!("Commit {{ {ballot}, up_to {up_to} }}"),
-        Msg::Request { client, op, .. } => format!("Request {{ {client}#{op} }}"),
-        Msg::Redirect { op, leader } => match leader {
-            Some(l) => format!("Redirect {{ #{op}, leader {l} }}"),
-            None => format!("Redirect {{ #{op}, leader unknown }}"),
-        },
-        Msg::Reply { op, result } => {
-            format!("Reply {{ #{op}, {} }}", crate::history::fmt_result(result))
         }
     }
 }

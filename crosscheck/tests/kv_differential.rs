@@ -1,9 +1,9 @@
 //! Differential test: the specification [`KvSpec`] and the implementation's state machine
-//! (`physalia_impl::sm::StateMachine`) give the same result for every transaction of random
+//! (`physalia_impl::kv::StateMachine`) give the same result for every transaction of random
 //! sequences over a small key set with values of every type.
 
 use num_bigint::BigInt;
-use physalia_impl::sm::{Applied, Limits, StateMachine};
+use physalia_impl::kv::{Applied, Limits, StateMachine};
 use physalia_refinement::kv::KvSpec;
 use physalia_traces::{ClientId, Command, Condition, Config, Key, Txn, TxnResult, Value, WriteOp};
 use proptest::prelude::*;
@@ -72,7 +72,7 @@ proptest! {
         let mut sm = StateMachine::new(Config::with_nodes(3), limits);
         let mut spec = KvSpec::with_max_int_bits(MAX_INT_BITS);
         for (i, txn) in txns.iter().enumerate() {
-            let command = Command::Op { client: ClientId(1), seq: i as u64 + 1, txn: txn.clone() };
+            let command = Command::Op { client: ClientId(1), op: i as u64 + 1, txn: txn.clone() };
             let Applied::Result { result: impl_result, .. } = sm.apply(&command) else {
                 panic!("step {i}: the state machine gave no result for a fresh operation");
             };

@@ -4,7 +4,7 @@
 //! Every operation is fully specified: [`StateMachine::apply`] is total and deterministic
 //! for every command, valid or not (no poison pill). Operations outside the [`Limits`] are
 //! refused by [`validate`] before they reach the log (fail closed); if one is found in the
-//! log anyway, apply answers it as `Rejected` without effect. Each `(client, seq)` takes
+//! log anyway, apply answers it as `Rejected` without effect. Each `(client, op)` takes
 //! effect at most once: a repeat is answered with the first result.
 
 use std::collections::BTreeMap;
@@ -211,6 +211,23 @@ pub enum LocalRead {
     },
 }
 
+impl std::fmt::Display for LocalRead {
+    /// `values applied=3 [k=1 j=absent]` or `behind applied=2`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LocalRead::Values { applied, values } => {
+                write!(f, "values applied={applied} [")?;
+                for (i, (k, v)) in values.iter().enumerate() {
+                    let sep = if i > 0 { " " } else { "" };
+                    write!(f, "{sep}{k}={}", physalia_traces::OrAbsent(v.as_ref()))?;
+                }
+                f.write_str("]")
+            }
+            LocalRead::Behind { applied } => write!(f, "behind applied={applied}"),
+        }
+    }
+}
+
 /// The replicated state of one cell, as of the first `applied` slots.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StateMachine {
@@ -261,31 +278,31 @@ impl StateMachine {
     /// The first result of `(client, op)` if it is the client's latest applied operation.
     pub fn result_of(&self, client: ClientId, op: OpSeq) -> Option<&TxnResult> {
         match self.sessions.get(&client) {
-            Some((seq, result)) if *seq == op => Some(result),
+            Some((last, result)) if *last == op => Some(result),
             _ => None,
         }
     }
 
     /// Whether `(client, op)` was applied already (it or a later operation of the client).
     pub fn seen(&self, client: ClientId, op: OpSeq) -> bool {
-        matches!(self.sessions.get(&client), Some((seq, _)) if *seq >= op)
+        matches!(self.sessions.get(&client), Some((last, _)) if *last >= op)
     }
 
     /// Applies the command of the next slot (`applied`). Total and deterministic.
     pub fn apply(&mut self, command: &Command) -> Applied {
         self.applied += 1;
-        let Command::Op { client, seq, txn } = command else {
+        let Command::Op { client, op, txn } = command else {
             return Applied::Nothing;
         };
         if let Some((last, result)) = self.sessions.get(client) {
-            if *last == *seq {
+            if *last == *op {
                 return Applied::Result {
                     client: *client,
-                    op: *seq,
+                    op: *op,
                     result: result.clone(),
                 };
             }
-            if *last > *seq {
+            if *last > *op {
                 return Applied::Nothing;
             }
         }
@@ -295,10 +312,10 @@ impl StateMachine {
                 reason: r.to_string(),
             },
         };
-        self.sessions.insert(*client, (*seq, result.clone()));
+        self.sessions.insert(*client, (*op, result.clone()));
         Applied::Result {
             client: *client,
-            op: *seq,
+            op: *op,
             result,
         }
     }

@@ -2,7 +2,7 @@
 //! exactly once per (client, op), invalid operations refused before the log.
 
 use num_bigint::BigInt;
-use physalia_impl::sm::{validate, Applied, Limits, LocalRead, Rejection, StateMachine};
+use physalia_impl::kv::{validate, Applied, Limits, LocalRead, Rejection, StateMachine};
 use physalia_traces::*;
 use proptest::prelude::*;
 
@@ -10,10 +10,10 @@ fn sm() -> StateMachine {
     StateMachine::new(Config::with_nodes(3), Limits::default())
 }
 
-fn op(client: u64, seq: u64, txn: Txn) -> Command {
+fn op(client: u64, op: u64, txn: Txn) -> Command {
     Command::Op {
         client: ClientId(client),
-        seq,
+        op,
         txn,
     }
 }

@@ -1,7 +1,7 @@
 //! Benchmark (not a test): how fast a fully observed trace replays against the
 //! specification, and how it scales from 10⁴ to 10⁶ events.
 //!
-//!     cargo run --release -p physalia-refinement --example replay_bench -- [MAX_EVENTS]
+//!     cargo run --release -p physalia-crosscheck --example replay_bench -- [MAX_EVENTS]
 //!
 //! For each size it simulates a 7-node cell under faults with the trace recorded in memory,
 //! then times reading, merging, replaying (conformance) and the linearizability check, and

@@ -1,0 +1,38 @@
+//! Learning and applying: `Commit`, and the commit index advancing over the applied prefix.
+
+use physalia_traces::{Ballot, Role, Slot};
+
+use super::Ctx;
+
+impl Ctx<'_> {
+    /// `Commit`: learn every slot below `up_to` whose entry carries exactly `ballot`.
+    pub(super) fn on_commit(&mut self, ballot: Ballot, up_to: Slot) {
+        let mut commit = self.w.commit;
+        while commit < up_to && self.w.log.get(&commit).is_some_and(|(b, _)| *b == ballot) {
+            commit += 1;
+        }
+        self.commit_to(commit);
+    }
+
+    /// Advances the commit index and applies the new slots in slot order.
+    pub(super) fn commit_to(&mut self, commit: Slot) {
+        if commit > self.w.commit && self.w.role == Role::Leader {
+            self.may_propose = true; // the freed pipeline takes queued requests
+        }
+        while self.w.commit < commit {
+            self.w.commit += 1;
+        }
+        while self.w.store.applied < self.w.commit {
+            let slot = self.w.store.applied;
+            let command = self.w.log.get(&slot).map(|(_, c)| c.clone());
+            match command {
+                Some(c) => {
+                    if let Some(r) = self.w.store.apply(&c) {
+                        self.applied.push(r);
+                    }
+                }
+                None => self.w.store.applied += 1, // judged by `committed prefix`
+            }
+        }
+    }
+}

@@ -1,0 +1,337 @@
+//! The rules of one step, grouped by phase as in the core and the model's handlers:
+//! [`election`] (phase 1), [`replication`] (phase 2), [`learning`] (commit and apply),
+//! [`client`], [`persistence`]; then [`compare`] (the logged step against the predicted
+//! one), [`sends`] (which messages and client events a step may produce), [`judge`] (the
+//! safety properties on what the step did) and [`resync`] (after a failure).
+//!
+//! [`World::step`] predicts the node's state after the event from its state before and the
+//! event's input, letting the node choose where the protocol leaves a choice, then compares
+//! the prediction with what the node logged. The world moves on with what the node logged
+//! (durable writes, sends), so that the ghost variables record what really happened and the
+//! safety properties judge it.
+
+mod client;
+mod compare;
+mod election;
+mod judge;
+mod learning;
+mod persistence;
+mod replication;
+mod resync;
+mod sends;
+
+use physalia_traces::{
+    DurableWrite, Endpoint, Input, Kind, Msg, MsgId, NodeId, PersistId, Role, Slot, TimeoutKind,
+    TraceEvent,
+};
+
+use super::properties;
+use super::state::{Network, NodeSpec, Report};
+use super::{CellFacts, Finding, Ghost, Refusal, Violation, World};
+use sends::Expect;
+
+/// What the replay must record in the network after a step is accepted.
+#[derive(Clone, Debug, Default)]
+pub struct StepInfo {
+    /// For each `Accepted` sent: the acceptances it reports.
+    pub reports: Vec<(MsgId, Vec<Report>)>,
+}
+
+/// What the rules need of a node's state before the step.
+#[derive(Clone, Copy, Debug)]
+struct Pre {
+    pub up: bool,
+    pub inc: Option<u64>,
+    pub role: Role,
+    pub issued: PersistId,
+    pub commit: Slot,
+}
+
+/// The step in progress on one node.
+struct Ctx<'a> {
+    pub facts: &'a CellFacts,
+    pub n: NodeId,
+    pub ev: &'a TraceEvent,
+    /// The node before the step (what the rules compare against).
+    pub pre: Pre,
+    /// The node as the rules predict it after the step.
+    pub w: NodeSpec,
+    /// Durable writes the rules predict (compared as a set with the logged batch).
+    pub writes: Vec<DurableWrite>,
+    /// Client results produced by applying committed slots in this step.
+    pub applied: Vec<(
+        physalia_traces::ClientId,
+        physalia_traces::OpSeq,
+        physalia_traces::TxnResult,
+    )>,
+    /// The answer the rules require to a delivered message, if any.
+    pub expect: Option<Expect>,
+    /// Whether the leader may propose requested operations in this step (policy).
+    pub may_propose: bool,
+    /// Whether the node stepped down from leading in this step.
+    pub stepped_down: bool,
+    pub findings: Vec<Finding>,
+    pub violations: Vec<Violation>,
+}
+
+impl<'a> Ctx<'a> {
+    /// The context of `ev` on node `w` (taken out of the world for the step).
+    fn new(facts: &'a CellFacts, ev: &'a TraceEvent, w: NodeSpec) -> Ctx<'a> {
+        Ctx {
+            facts,
+            n: ev.node,
+            ev,
+            pre: Pre {
+                up: w.up,
+                inc: w.inc,
+                role: w.role,
+                issued: w.issued,
+                commit: w.commit,
+            },
+            w,
+            writes: Vec::new(),
+            applied: Vec::new(),
+            expect: None,
+            may_propose: false,
+            stepped_down: false,
+            findings: Vec::new(),
+            violations: Vec::new(),
+        }
+    }
+
+    /// The size of a quorum at `slot`: a majority of the configuration in force there.
+    fn quorum_at(&self, slot: Slot) -> usize {
+        self.facts.jury_at(slot).quorum()
+    }
+
+    /// Whether `n` is a member of the configuration in force at `slot`.
+    fn member_at(&self, n: NodeId, slot: Slot) -> bool {
+        self.facts.jury_at(slot).contains(n)
+    }
+
+    pub(super) fn find(
+        &mut self,
+        field: impl Into<String>,
+        allowed: impl std::fmt::Display,
+        logged: impl std::fmt::Display,
+    ) {
+        self.findings.push(Finding::new(field, allowed, logged));
+    }
+
+    /// `start`: the node must be down; it comes back with its durable state, a `Follower`
+    /// with `commit = 0`, in a higher incarnation.
+    fn on_start(&mut self, promised: physalia_traces::Ballot, log_len: u64) {
+        if self.pre.inc.is_some_and(|i| self.ev.inc <= i) {
+            let above = format!("an incarnation above {}", self.pre.inc.unwrap_or(0));
+            self.find("inc", above, self.ev.inc);
+        }
+        let storage = std::mem::take(&mut self.w.storage);
+        self.w = NodeSpec {
+            up: true,
+            inc: Some(self.ev.inc),
+            promised: storage.promised,
+            ..NodeSpec::new()
+        };
+        if promised != storage.promised {
+            self.find("kind.promised", storage.promised, promised);
+        }
+        if log_len != storage.log.len() as u64 {
+            self.find("kind.log_len", storage.log.len(), log_len);
+        }
+        self.w.set_log(storage.log.clone());
+        self.w.storage = storage;
+    }
+
+    /// One input to a running node.
+    fn on_input(&mut self, ghost: &mut Ghost, net: &Network, input: &Input) -> Result<(), Refusal> {
+        match input {
+            Input::Deliver { id, lc, msg } => deliver(self, ghost, net, *id, *lc, msg)?,
+            Input::Timeout { timer } => match timer {
+                TimeoutKind::Election => self.on_election_timeout(&ghost.candidate_ballots),
+                TimeoutKind::Heartbeat | TimeoutKind::Prepare => {}
+            },
+            Input::Request { client, op, txn } => {
+                ghost.requested.insert((*client, *op));
+                self.on_request(*client, *op, txn);
+            }
+            Input::LocalRead { .. } => {}
+            Input::Persisted { up_to } => {
+                for (_, writes) in self.on_persisted(*up_to) {
+                    properties::make_durable(
+                        &mut self.w.storage,
+                        ghost,
+                        self.facts,
+                        self.n,
+                        &writes,
+                        &mut self.violations,
+                    );
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// After the rules ran: compare the logged step with the prediction, check the sends
+    /// and client events, move on with what the node logged, judge the safety properties.
+    fn finish(&mut self, ghost: &mut Ghost, net: &Network) -> Result<StepInfo, Refusal> {
+        if self.w.role == Role::Candidate {
+            if let Some(c) = &self.w.candidate {
+                ghost.candidate_ballots.insert(c.ballot);
+            }
+        }
+        let ev = self.ev;
+        self.accept_new_proposals(&ev.state.accepted);
+        compare::compare_state(self);
+        compare::compare_writes(self);
+        compare::check_released(self, net);
+        let reports = sends::check_sends(self, net);
+        sends::check_client_events(self);
+        // The world moves on with what the node logged.
+        if let Some(p) = &self.ev.persist {
+            self.w.pending.push((p.id, p.writes.clone()));
+            self.w.issued = p.id;
+        }
+        let mut violations = std::mem::take(&mut self.violations);
+        judge::after_step(ghost, self, &mut violations);
+        let findings = std::mem::take(&mut self.findings);
+        if !findings.is_empty() || !violations.is_empty() {
+            return Err(Refusal::Failed {
+                findings,
+                violations,
+            });
+        }
+        Ok(StepInfo { reports })
+    }
+}
+
+impl World {
+    /// Replays event `ev` on this state. On success the state is the one after the event.
+    /// When the event is [`Refusal::Disabled`] the state is unchanged (an unlogged action may
+    /// be tried first); after [`Refusal::Failed`] the state holds what the node logged as far
+    /// as the rules got, for diagnosis only.
+    pub fn step(
+        &mut self,
+        facts: &CellFacts,
+        net: &Network,
+        ev: &TraceEvent,
+    ) -> Result<StepInfo, Refusal> {
+        let n = ev.node;
+        let Some(node) = self.nodes.get_mut(&n) else {
+            let members = format!("a member of {:?}", facts.members());
+            return Err(Refusal::Failed {
+                findings: vec![Finding::new("node", members, n)],
+                violations: Vec::new(),
+            });
+        };
+        let mut ctx = Ctx::new(facts, ev, std::mem::take(node));
+        let disabled = match (&ev.kind, ctx.pre.up) {
+            (Kind::Start { .. }, true) => {
+                Some(format!("{n} is running: a restart needs a crash first"))
+            }
+            (Kind::Input(_), false) => Some(format!("{n} is not running")),
+            _ => None,
+        };
+        if let Some(why) = disabled {
+            self.nodes.insert(n, ctx.w);
+            return Err(Refusal::Disabled(why));
+        }
+        let ghost = &mut self.ghost;
+        match &ev.kind {
+            Kind::Start { promised, log_len } => ctx.on_start(*promised, *log_len),
+            Kind::Input(input) => {
+                if ctx.pre.inc != Some(ev.inc) {
+                    ctx.find("inc", ctx.pre.inc.unwrap_or(0), ev.inc);
+                }
+                if let Err(e) = ctx.on_input(ghost, net, input) {
+                    self.nodes.insert(n, ctx.w);
+                    return Err(e);
+                }
+            }
+        }
+        let result = ctx.finish(ghost, net);
+        self.nodes.insert(n, ctx.w);
+        result
+    }
+}
+
+/// A delivered message: it must have been sent to this node and have a copy in flight.
+fn deliver(
+    ctx: &mut Ctx<'_>,
+    ghost: &mut Ghost,
+    net: &Network,
+    id: MsgId,
+    lc: u64,
+    msg: &Msg,
+) -> Result<(), Refusal> {
+    let n = ctx.n;
+    let Some(sent) = net.get(&id) else {
+        ctx.find("kind.id", "the id of a message sent earlier", id);
+        return Ok(());
+    };
+    if sent.to != Endpoint::Node(n) {
+        ctx.find(
+            "kind.id",
+            format!("a message sent to {n}"),
+            format!("{id}, sent to {}", sent.to),
+        );
+        return Ok(());
+    }
+    if &sent.msg != msg {
+        ctx.find(
+            "kind.msg",
+            format!("{:?} (as sent)", sent.msg),
+            format!("{msg:?}"),
+        );
+        return Ok(());
+    }
+    if sent.lc != lc {
+        ctx.find("kind.lc", sent.lc, lc);
+    }
+    if sent.copies == 0 {
+        return Err(Refusal::Disabled(format!(
+            "message {id} has no copy in flight (delivered already)"
+        )));
+    }
+    if let Some(p) = sent.after_persist {
+        if !net.released.contains(&id) {
+            ctx.find(
+                "kind.id",
+                format!(
+                    "a message its sender has released (it waits for batch {p} of {})",
+                    sent.from
+                ),
+                format!("{id}, delivered before its release"),
+            );
+        }
+    }
+    // What an `Accepted` reports is a durable acceptance, whoever receives it.
+    for (slot, ballot, command) in &sent.reports {
+        properties::record_vote(
+            ghost,
+            ctx.facts,
+            sent.from,
+            *slot,
+            *ballot,
+            command,
+            &mut ctx.violations,
+        );
+    }
+    let src = sent.from;
+    if src == n || !ctx.member_at(src, ctx.w.commit) {
+        return Ok(()); // ignored (fail closed)
+    }
+    match msg {
+        Msg::Prepare { ballot, from } => ctx.on_prepare(src, *ballot, *from),
+        Msg::Promise { ballot, accepted } => ctx.on_promise(src, *ballot, accepted),
+        Msg::Nack { ballot, .. } => ctx.on_nack(*ballot),
+        Msg::Accept { ballot, proposals } => ctx.on_accept(src, *ballot, proposals),
+        Msg::Accepted { ballot, slots, .. } => ctx.on_accepted(src, *ballot, slots),
+        Msg::Commit { ballot, up_to } => ctx.on_commit(*ballot, *up_to),
+        Msg::Request { client, op, txn } => {
+            ghost.requested.insert((*client, *op));
+            ctx.on_request(*client, *op, txn);
+        }
+        Msg::Redirect { .. } | Msg::Reply { .. } => {}
+    }
+    Ok(())
+}

@@ -1,0 +1,76 @@
+//! After a failed step: the node becomes what it logged, so that replay can go on and the
+//! safety properties can judge what the divergence leads to.
+
+use std::collections::BTreeSet;
+
+use physalia_traces::{Role, TraceEvent};
+
+use crate::spec::state::{Candidate, Lead};
+use crate::spec::World;
+
+impl World {
+    /// After a failed step, makes node `ev.node` what it logged (promise, role, ballot, log
+    /// entries, commit index), so that replay can go on and the safety properties can judge
+    /// the consequences of the divergence. Internal state the trace does not show (a
+    /// candidate's promises, a leader's vote tally) starts afresh.
+    pub fn resync(&mut self, ev: &TraceEvent) {
+        let Some(w) = self.nodes.get_mut(&ev.node) else {
+            return;
+        };
+        let s = &ev.state;
+        w.up = true;
+        w.inc = Some(ev.inc);
+        w.promised = s.promised;
+        for e in &s.accepted {
+            w.put(e.slot, (e.ballot, e.command.clone()));
+        }
+        match s.role {
+            Role::Leader => {
+                if w.lead.as_ref().is_none_or(|l| l.ballot != s.ballot) {
+                    let next = w
+                        .log
+                        .iter()
+                        .rev()
+                        .find(|(_, (b, _))| *b == s.ballot)
+                        .map_or(s.commit, |(slot, _)| slot + 1);
+                    w.lead = Some(Lead {
+                        ballot: s.ballot,
+                        start: s.commit.min(w.commit),
+                        next_slot: next.max(s.commit),
+                        votes: Default::default(),
+                    });
+                }
+                w.candidate = None;
+            }
+            Role::Candidate => {
+                if w.candidate.as_ref().is_none_or(|c| c.ballot != s.ballot) {
+                    let from = w.commit;
+                    w.candidate = Some(Candidate {
+                        ballot: s.ballot,
+                        from,
+                        promised_by: BTreeSet::new(),
+                        self_durable: false,
+                        learned: w.log.range(from..).map(|(k, v)| (*k, v.clone())).collect(),
+                    });
+                }
+                w.lead = None;
+            }
+            Role::Follower => {
+                w.lead = None;
+                w.candidate = None;
+            }
+        }
+        w.role = s.role;
+        w.ballot = s.ballot;
+        w.commit = s.commit;
+        while w.store.applied < w.commit {
+            let slot = w.store.applied;
+            match w.log.get(&slot).map(|(_, c)| c.clone()) {
+                Some(c) => {
+                    w.store.apply(&c);
+                }
+                None => w.store.applied += 1,
+            }
+        }
+    }
+}
