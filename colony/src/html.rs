@@ -61,7 +61,7 @@ pub fn render(report: &Report) -> String {
         "<h2>Distribution of P(cell unavailable | client available)</h2>\n{}",
         distribution(report)
     );
-    h.push_str("<h2>Blast radius per domain</h2>\n<p class=\"note\">Each square is one domain; its colour is the share of all cells that lose their quorum while their client survives when that domain fails (log scale; green: none). Hover for the counts.</p>\n");
+    h.push_str("<h2>Blast radius per domain</h2>\n<p class=\"note\">Each square is one domain; its colour is the share of all cells that lose their quorum while their client survives when that domain fails (log scale; green: none). Colors are deployment groups, not failure domains: every cell is of one color by design, so a color takes its cells (shown, not judged). Hover for the counts.</p>\n");
     for (i, o) in report.strategies.iter().enumerate() {
         if let Outcome::Placed(e) = o {
             let _ = write!(
@@ -189,11 +189,13 @@ fn heat_map(e: &Evaluation, cells: usize) -> String {
     ];
     let mut body = String::new();
     let mut y = 4;
+    let mut widest = 1;
     for level in levels {
         let doms: Vec<_> = e.blast.iter().filter(|b| b.level == level).collect();
         if doms.is_empty() {
             continue;
         }
+        widest = widest.max(doms.len().min(PER_LINE));
         let _ = write!(
             body,
             "<text x=\"0\" y=\"{}\" font-size=\"11\">{}</text>",
@@ -217,7 +219,7 @@ fn heat_map(e: &Evaluation, cells: usize) -> String {
         }
         y += doms.len().div_ceil(PER_LINE) * (SIZE + 2) + 6;
     }
-    let width = 44 + PER_LINE * (SIZE + 2);
+    let width = 44 + widest * (SIZE + 2) + 4;
     format!(
         "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{y}\" role=\"img\">{body}</svg>"
     )
@@ -259,8 +261,8 @@ fn distribution(report: &Report) -> String {
         (-12.0, 0.0)
     };
     let bins = (((hi - lo) * 2.0).round() as usize).max(1);
-    let (w, hgt, left, bottom) = (900.0, 300.0, 56.0, 36.0);
-    let pw = w - left - 150.0;
+    let (w, hgt, left, bottom) = (960.0, 300.0, 56.0, 36.0);
+    let pw = w - left - 190.0;
     let ph = hgt - bottom - 14.0;
     let mut svg = format!(
         "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{hgt}\" role=\"img\">\
@@ -322,9 +324,17 @@ fn distribution(report: &Report) -> String {
                 format!("{x:.1},{y:.1}")
             })
             .collect();
+        // Later strategies draw thinner (the last dashed) on top, so identical curves
+        // stay visible.
+        let width = 2 + series.len().saturating_sub(row + 1) * 2;
+        let dash = if row + 1 == series.len() && row > 0 {
+            " stroke-dasharray=\"7 4\""
+        } else {
+            ""
+        };
         let _ = write!(
             svg,
-            "<polyline fill=\"none\" stroke=\"{color}\" stroke-width=\"2\" points=\"{}\"/>",
+            "<polyline fill=\"none\" stroke=\"{color}\" stroke-width=\"{width}\" stroke-opacity=\"0.85\"{dash} points=\"{}\"/>",
             pts.join(" ")
         );
         for p in &pts {
