@@ -10,8 +10,10 @@
 //!    non-exempt rule domain at most `k − q` members and minimises, in order, its
 //!    concentration `Σ_L p_L · (members already in its domain at level L)` over the failing
 //!    levels the client survives, its load, and a seeded hash of (cell, node) (so nodes
-//!    carry different mixes). A dead end backtracks, at most [`SEARCH_BUDGET`] steps per
-//!    (scope, color).
+//!    carry different mixes). A dead end backtracks over sets of nodes (a node whose
+//!    subtree failed is not tried again below its siblings), at most [`SEARCH_BUDGET`]
+//!    steps per (scope, color): exhaustive for small scopes, so on them a cell fails to
+//!    place only if no jury exists.
 //! 4. The first (scope, color) with a jury wins; if none has one, placement fails with
 //!    [`PlaceError::Infeasible`] naming the cell, its client and what was tried.
 //!
@@ -139,6 +141,9 @@ struct Search<'a> {
     seed: u64,
     counts: HashMap<DomainIx, usize>,
     chosen: Vec<usize>,
+    /// Nodes that no completion of the current prefix can contain (their subtree was
+    /// searched to the end): the search enumerates sets, not orders.
+    banned: Vec<usize>,
     budget: usize,
 }
 
@@ -181,7 +186,7 @@ impl Search<'_> {
         let mut ranked: Vec<(f64, u32, u64, usize)> = candidates
             .iter()
             .copied()
-            .filter(|n| !self.chosen.contains(n) && self.fits(*n))
+            .filter(|n| !self.chosen.contains(n) && !self.banned.contains(n) && self.fits(*n))
             .map(|n| {
                 let tie = mix(&[self.seed, self.cell, n as u64]);
                 (self.concentration(n), load[n], tie, n)
@@ -191,6 +196,7 @@ impl Search<'_> {
             return false;
         }
         ranked.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)));
+        let banned_here = self.banned.len();
         for &(_, _, _, n) in &ranked {
             self.chosen.push(n);
             self.add(n, 1);
@@ -202,7 +208,9 @@ impl Search<'_> {
             if self.budget == 0 {
                 return false;
             }
+            self.banned.push(n);
         }
+        self.banned.truncate(banned_here);
         false
     }
 }
@@ -283,6 +291,7 @@ pub fn place(
                     seed: ctx.opts.seed,
                     counts: HashMap::new(),
                     chosen: Vec::with_capacity(k),
+                    banned: Vec::new(),
                     budget: SEARCH_BUDGET,
                 };
                 if s.run(&free, &ctx.load) {
