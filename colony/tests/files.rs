@@ -56,7 +56,7 @@ fn bad_topologies_name_file_line_and_field() {
             "node = [\n { id = \"n0\", region = \"r\", az = \"a\", zone = \"z\" },\n]\n",
             "unknown field `zone`",
         ),
-        ("node = [\n { id = \"n0\", region = \"r\", az = \n]\n", "line 2"),
+        ("node = [\n { id = \"n0\", region = \"r\", az = \n]\n", "not a valid topology file: TOML parse error at line 3"),
     ];
     for (text, want) in cases {
         let e = topo_err(text);
