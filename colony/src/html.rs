@@ -261,7 +261,7 @@ fn distribution(report: &Report) -> String {
         (-12.0, 0.0)
     };
     let bins = (((hi - lo) * 2.0).round() as usize).max(1);
-    let (w, hgt, left, bottom) = (960.0, 300.0, 56.0, 36.0);
+    let (w, hgt, left, bottom) = (960.0, 240.0, 56.0, 36.0);
     let pw = w - left - 190.0;
     let ph = hgt - bottom - 14.0;
     let mut svg = format!(
