@@ -64,9 +64,9 @@ pub fn render(report: &Report) -> String {
     h.push_str("<h2>Blast radius per domain</h2>\n<p class=\"note\">Each square is one domain; its colour is the share of all cells that lose their quorum while their client survives when that domain fails (log scale; green: none). Colors are deployment groups, not failure domains: every cell is of one color by design, so a color takes its cells (shown, not judged). Hover for the counts.</p>\n");
     for (i, o) in report.strategies.iter().enumerate() {
         if let Outcome::Placed(e) = o {
-            let _ = write!(
+            let _ = writeln!(
                 h,
-                "<div class=\"panel\"><h3 style=\"color:{}\">{}</h3>{}</div>\n",
+                "<div class=\"panel\"><h3 style=\"color:{}\">{}</h3>{}</div>",
                 COLORS[i % 4],
                 escape(&e.strategy),
                 heat_map(e, report.cells)

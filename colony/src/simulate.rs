@@ -124,7 +124,7 @@ struct State<'a> {
 
 impl State<'_> {
     fn client_up(&self, c: usize) -> bool {
-        self.placement.client[c].is_none_or(|cl| self.client_down[cl] == 0)
+        self.placement.client[c].map_or(true, |cl| self.client_down[cl] == 0)
     }
 
     fn update(&mut self, c: usize, now: f64) {
@@ -345,10 +345,12 @@ mod tests {
             members: vec![vec![0, 1, 3, 4, 5], vec![0, 1, 2]],
             client: vec![Some(0), Some(0)],
         };
-        let mut model = FailureModel::default();
-        model.az = Rate {
-            mttf_hours: 100.0,
-            mttr_hours: 10.0,
+        let model = FailureModel {
+            az: Rate {
+                mttf_hours: 100.0,
+                mttr_hours: 10.0,
+            },
+            ..FailureModel::default()
         };
         let opts = SimOptions {
             hours: 20_000.0,
