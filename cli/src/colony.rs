@@ -369,8 +369,11 @@ fn check_cmd(a: &CheckArgs) -> Result<u8> {
     let elapsed = started.elapsed().as_secs_f64();
     let violating = report.violating_cells(&topo);
     let code = u8::from(!violating.is_empty());
+    let mixed = mixed_colors(&topo, &resolved);
     if a.json {
-        emit_json(&check_json(&topo, &placement, &report, &violating, elapsed))?;
+        let mut v = check_json(&topo, &placement, &report, &violating, elapsed);
+        v["cells_mixing_colors"] = json!(mixed.len());
+        emit_json(&v)?;
         return Ok(code);
     }
     let mut t = format!(
@@ -425,6 +428,13 @@ fn check_cmd(a: &CheckArgs) -> Result<u8> {
             );
         }
     }
+    if !mixed.is_empty() {
+        t += &format!(
+            "colors (reported, not judged): {} cells mix colors ({})\n",
+            mixed.len(),
+            names(&placement, &mixed, a.limit)
+        );
+    }
     t += &format!("checked in {elapsed:.3} s\n");
     t += &if violating.is_empty() {
         "verdict: PASS: every single-domain failure leaves every cell whose client survives a quorum\n".to_string()
@@ -437,6 +447,17 @@ fn check_cmd(a: &CheckArgs) -> Result<u8> {
     };
     emit(&t)?;
     Ok(code)
+}
+
+/// Cells whose members are not all of one color.
+fn mixed_colors(topo: &Topology, p: &Resolved) -> Vec<usize> {
+    let color = |n: usize| topo.nodes[n].domain(physalia_colony::Level::Color);
+    (0..p.len())
+        .filter(|&c| {
+            let m = &p.members[c];
+            m.iter().any(|&n| color(n) != color(m[0]))
+        })
+        .collect()
 }
 
 fn check_json(
