@@ -244,8 +244,8 @@ fn demand(topo: &Topology, cells: usize, jury: usize) -> Result<Demand> {
     if !(1..=MAX_JURY).contains(&jury) {
         bail!("--jury {jury}: a jury has 1 to {MAX_JURY} nodes");
     }
-    if cells == 0 || cells > 10_000_000 {
-        bail!("--cells {cells}: give 1 to 10,000,000");
+    if cells == 0 || cells > 2_000_000 {
+        bail!("--cells {cells}: give 1 to 2,000,000");
     }
     Ok(Demand::round_robin(topo, cells, jury))
 }
