@@ -594,7 +594,7 @@ fn report_cmd(a: &ReportArgs) -> Result<u8> {
             );
         }
     }
-    t += "\nlargest blast radius per level (cells whose quorum is lost while their client survives):\n";
+    t += "\nlargest blast radius per level (cells whose quorum is lost while their client survives / surviving clients that lose a cell; colors and regions not judged; every domain in --json and --html):\n";
     for o in &r.strategies {
         if let Outcome::Placed(e) = o {
             let mut parts = Vec::new();
@@ -605,7 +605,7 @@ fn report_cmd(a: &ReportArgs) -> Result<u8> {
                     .filter(|b| b.level == level)
                     .max_by_key(|b| b.cells_lost)
                 {
-                    parts.push(format!("{} {}", level, b.cells_lost));
+                    parts.push(format!("{} {}/{}", level, b.cells_lost, b.clients_lost));
                 }
             }
             t += &format!("  {:<20} {}\n", e.strategy, parts.join(", "));
