@@ -181,6 +181,37 @@ pub fn check(topo: &Topology, placement: &Resolved, pairs: bool) -> CheckReport 
     CheckReport { singles, pairs }
 }
 
+/// The cells that only two rule domains together take (each alone leaves a quorum, the
+/// client is in neither), keyed by the pair's positions in the rule-domain list.
+fn joint_losses(
+    topo: &Topology,
+    placement: &Resolved,
+    slot: &[usize],
+) -> HashMap<(usize, usize), Vec<usize>> {
+    let mut joint: HashMap<(usize, usize), Vec<usize>> = HashMap::new();
+    let mut buf = Vec::new();
+    for (c, members) in placement.members.iter().enumerate() {
+        let t = tolerance(members.len());
+        touched(topo, members, &Level::RULE, &mut buf);
+        for i in 0..buf.len() {
+            let (a, ma) = buf[i];
+            if ma.count_ones() as usize > t || client_in(topo, placement.client[c], a) {
+                continue;
+            }
+            for &(b, mb) in &buf[i + 1..] {
+                if mb.count_ones() as usize > t || client_in(topo, placement.client[c], b) {
+                    continue;
+                }
+                if (ma | mb).count_ones() as usize > t {
+                    let (x, y) = (slot[a].min(slot[b]), slot[a].max(slot[b]));
+                    joint.entry((x, y)).or_default().push(c);
+                }
+            }
+        }
+    }
+    joint
+}
+
 fn check_pairs(topo: &Topology, placement: &Resolved, singles: &[DomainFailure]) -> PairsReport {
     let cells = placement.len();
     let rule: Vec<DomainIx> = (0..topo.domains.len())
@@ -210,28 +241,7 @@ fn check_pairs(topo: &Topology, placement: &Resolved, singles: &[DomainFailure])
         .iter()
         .map(|&d| Bitset::from_indices(topo.nodes.len(), &topo.domains[d].nodes))
         .collect();
-    // Cells that only the two domains together take (each alone leaves a quorum).
-    let mut joint: HashMap<(usize, usize), Vec<usize>> = HashMap::new();
-    let mut buf = Vec::new();
-    for (c, members) in placement.members.iter().enumerate() {
-        let t = tolerance(members.len());
-        touched(topo, members, &Level::RULE, &mut buf);
-        for i in 0..buf.len() {
-            let (a, ma) = buf[i];
-            if ma.count_ones() as usize > t || client_in(topo, placement.client[c], a) {
-                continue;
-            }
-            for &(b, mb) in &buf[i + 1..] {
-                if mb.count_ones() as usize > t || client_in(topo, placement.client[c], b) {
-                    continue;
-                }
-                if (ma | mb).count_ones() as usize > t {
-                    let (x, y) = (slot[a].min(slot[b]), slot[a].max(slot[b]));
-                    joint.entry((x, y)).or_default().push(c);
-                }
-            }
-        }
-    }
+    let joint = joint_losses(topo, placement, &slot);
     let mut report = PairsReport {
         examined: 0,
         nested: 0,

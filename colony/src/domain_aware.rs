@@ -215,6 +215,73 @@ impl Search<'_> {
     }
 }
 
+/// A cell's scopes, nearest first, each with its tier (0 row, 1 AZ, 2 region), and the
+/// domains its client is in (exempt from the rule).
+fn scopes(ctx: &Ctx<'_>, client: Option<usize>) -> (Vec<(usize, DomainIx)>, Vec<DomainIx>) {
+    let topo = ctx.topo;
+    match client {
+        Some(cl) => {
+            let cd = &topo.clients[cl];
+            let s = [Level::Row, Level::Az, Level::Region]
+                .iter()
+                .enumerate()
+                .filter_map(|(i, &l)| cd.domain(l).map(|d| (i, d)))
+                .collect();
+            (s, cd.domains.iter().flatten().copied().collect())
+        }
+        None => {
+            let best = topo
+                .domains_at(Level::Region)
+                .max_by_key(|&r| (ctx.spare(&topo.domains[r].nodes), std::cmp::Reverse(r)))
+                .unwrap_or(0);
+            (vec![(2, best)], Vec::new())
+        }
+    }
+}
+
+/// The first jury found for cell `c` over its scopes and colors: its tier and nodes.
+fn place_cell(
+    ctx: &mut Ctx<'_>,
+    c: usize,
+    k: usize,
+    scopes: &[(usize, DomainIx)],
+    exempt: &[DomainIx],
+) -> Option<(usize, Vec<usize>)> {
+    for &(tier, scope) in scopes {
+        let mut colors: Vec<(u64, DomainIx, Vec<usize>)> = ctx
+            .colors
+            .clone()
+            .into_iter()
+            .map(|col| {
+                let all = ctx.list(scope, col);
+                let free: Vec<usize> = all.into_iter().filter(|&n| ctx.load[n] < ctx.cap).collect();
+                (ctx.spare(&free), col, free)
+            })
+            .filter(|(_, _, free)| free.len() >= k)
+            .collect();
+        colors.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+        for (_, _, free) in colors {
+            let mut s = Search {
+                topo: ctx.topo,
+                model: &ctx.opts.model,
+                exempt,
+                t: tolerance(k),
+                k,
+                cell: c as u64,
+                seed: ctx.opts.seed,
+                counts: HashMap::new(),
+                chosen: Vec::with_capacity(k),
+                banned: Vec::new(),
+                budget: SEARCH_BUDGET,
+            };
+            if s.run(&free, &ctx.load) {
+                return Some((tier, s.chosen));
+            }
+        }
+    }
+    None
+}
+
 /// Places `demand` on `topo` domain-aware (module docs).
 pub fn place(
     topo: &Topology,
@@ -230,12 +297,10 @@ pub fn place(
         lists: HashMap::new(),
         colors: topo.domains_at(Level::Color).collect(),
     };
-    let regions: Vec<DomainIx> = topo.domains_at(Level::Region).collect();
     let mut members = Vec::with_capacity(demand.len());
     let mut by_scope = [0usize; 3];
     for c in 0..demand.len() {
-        let k = demand.jury[c];
-        let client = demand.client[c];
+        let (k, client) = (demand.jury[c], demand.client[c]);
         if k > topo.nodes.len() {
             return Err(PlaceError::TooFewNodes {
                 cell: format!("c{c}"),
@@ -243,64 +308,8 @@ pub fn place(
                 nodes: topo.nodes.len(),
             });
         }
-        let (scopes, exempt): (Vec<(usize, DomainIx)>, Vec<DomainIx>) = match client {
-            Some(cl) => {
-                let cd = &topo.clients[cl];
-                let s = [Level::Row, Level::Az, Level::Region]
-                    .iter()
-                    .enumerate()
-                    .filter_map(|(i, &l)| cd.domain(l).map(|d| (i, d)))
-                    .collect();
-                (s, cd.domains.iter().flatten().copied().collect())
-            }
-            None => {
-                let best = regions
-                    .iter()
-                    .copied()
-                    .max_by_key(|&r| {
-                        let nodes = topo.domains[r].nodes.clone();
-                        (ctx.spare(&nodes), std::cmp::Reverse(r))
-                    })
-                    .unwrap_or(0);
-                (vec![(2, best)], Vec::new())
-            }
-        };
-        let t = tolerance(k);
-        let mut found = None;
-        'scopes: for &(tier, scope) in &scopes {
-            let mut colors: Vec<(u64, DomainIx, Vec<usize>)> = ctx
-                .colors
-                .clone()
-                .into_iter()
-                .map(|col| {
-                    let all = ctx.list(scope, col);
-                    let free: Vec<usize> = all.into_iter().filter(|&n| ctx.load[n] < cap).collect();
-                    (ctx.spare(&free), col, free)
-                })
-                .filter(|(_, _, free)| free.len() >= k)
-                .collect();
-            colors.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
-            for (_, _, free) in colors {
-                let mut s = Search {
-                    topo,
-                    model: &ctx.opts.model,
-                    exempt: &exempt,
-                    t,
-                    k,
-                    cell: c as u64,
-                    seed: ctx.opts.seed,
-                    counts: HashMap::new(),
-                    chosen: Vec::with_capacity(k),
-                    banned: Vec::new(),
-                    budget: SEARCH_BUDGET,
-                };
-                if s.run(&free, &ctx.load) {
-                    found = Some((tier, s.chosen));
-                    break 'scopes;
-                }
-            }
-        }
-        let Some((tier, mut jury)) = found else {
+        let (scopes, exempt) = scopes(&ctx, client);
+        let Some((tier, mut jury)) = place_cell(&mut ctx, c, k, &scopes, &exempt) else {
             let tried = scopes
                 .iter()
                 .map(|&(_, d)| topo.domains[d].to_string())
@@ -312,7 +321,7 @@ pub fn place(
                     format!("client {}", topo.clients[cl].name)
                 }),
                 k,
-                t,
+                t: tolerance(k),
                 tried,
                 cap,
             });

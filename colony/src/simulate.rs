@@ -142,71 +142,172 @@ impl State<'_> {
     }
 }
 
-/// Simulates `placement` on `topo` (module docs).
-pub fn simulate(topo: &Topology, placement: &Resolved, opts: &SimOptions) -> SimReport {
-    let n = topo.nodes.len();
-    // Units: nodes 0..n, then every domain at a failing level.
-    let mut unit_rate: Vec<Rate> = vec![opts.model.node; n];
-    let mut unit_nodes: Vec<Vec<usize>> = (0..n).map(|i| vec![i]).collect();
-    let mut unit_of_domain = vec![usize::MAX; topo.domains.len()];
-    for (d, dom) in topo.domains.iter().enumerate() {
-        if !FAILING_LEVELS.contains(&dom.level) {
-            continue;
+/// Who depends on what: units (nodes 0..n, then every domain at a failing level) with
+/// their rates, nodes and clients; the cells on each node and of each client.
+struct Index {
+    unit_rate: Vec<Rate>,
+    unit_nodes: Vec<Vec<usize>>,
+    unit_clients: Vec<Vec<usize>>,
+    node_cells: Vec<Vec<u32>>,
+    client_cells: Vec<Vec<u32>>,
+}
+
+impl Index {
+    fn new(topo: &Topology, placement: &Resolved, model: &FailureModel) -> Index {
+        let n = topo.nodes.len();
+        let mut unit_rate: Vec<Rate> = vec![model.node; n];
+        let mut unit_nodes: Vec<Vec<usize>> = (0..n).map(|i| vec![i]).collect();
+        let mut unit_of_domain = vec![usize::MAX; topo.domains.len()];
+        for (d, dom) in topo.domains.iter().enumerate() {
+            if !FAILING_LEVELS.contains(&dom.level) {
+                continue;
+            }
+            let Some(rate) = model.level(dom.level) else {
+                continue;
+            };
+            unit_of_domain[d] = unit_rate.len();
+            unit_rate.push(rate);
+            unit_nodes.push(dom.nodes.clone());
         }
-        let Some(rate) = opts.model.level(dom.level) else {
-            continue;
-        };
-        unit_of_domain[d] = unit_rate.len();
-        unit_rate.push(rate);
-        unit_nodes.push(dom.nodes.clone());
+        let mut unit_clients: Vec<Vec<usize>> = vec![Vec::new(); unit_rate.len()];
+        for (c, client) in topo.clients.iter().enumerate() {
+            for &d in client.domains.iter().flatten() {
+                if unit_of_domain[d] != usize::MAX {
+                    unit_clients[unit_of_domain[d]].push(c);
+                }
+            }
+        }
+        let mut node_cells: Vec<Vec<u32>> = vec![Vec::new(); n];
+        for (c, m) in placement.members.iter().enumerate() {
+            for &x in m {
+                node_cells[x].push(c as u32);
+            }
+        }
+        let mut client_cells: Vec<Vec<u32>> = vec![Vec::new(); topo.clients.len()];
+        for (c, cl) in placement.client.iter().enumerate() {
+            if let Some(cl) = cl {
+                client_cells[*cl].push(c as u32);
+            }
+        }
+        Index {
+            unit_rate,
+            unit_nodes,
+            unit_clients,
+            node_cells,
+            client_cells,
+        }
     }
-    let mut unit_clients: Vec<Vec<usize>> = vec![Vec::new(); unit_rate.len()];
-    for (c, client) in topo.clients.iter().enumerate() {
-        for &d in client.domains.iter().flatten() {
-            if unit_of_domain[d] != usize::MAX {
-                unit_clients[unit_of_domain[d]].push(c);
+}
+
+impl<'a> State<'a> {
+    fn new(placement: &'a Resolved, clients: usize) -> Self {
+        let cells = placement.len();
+        State {
+            placement,
+            q: placement
+                .members
+                .iter()
+                .map(|m| quorum(m.len()) as u8)
+                .collect(),
+            up_count: placement.members.iter().map(|m| m.len() as u8).collect(),
+            client_down: vec![0; clients],
+            client_since: vec![0.0; clients],
+            bad: vec![false; cells],
+            bad_since: vec![0.0; cells],
+            cells: vec![
+                CellOutcome {
+                    downtime_hours: 0.0,
+                    outages: 0
+                };
+                cells
+            ],
+            client_up_hours: vec![0.0; clients],
+            cell_transitions: 0,
+        }
+    }
+
+    /// Node `x` goes down (`failing`) or comes back: its cells' counts follow.
+    fn node_changes(&mut self, ix: &Index, x: usize, failing: bool, now: f64) {
+        for &c in &ix.node_cells[x] {
+            let c = c as usize;
+            let before = self.up_count[c] >= self.q[c];
+            if failing {
+                self.up_count[c] -= 1;
+            } else {
+                self.up_count[c] += 1;
+            }
+            if before != (self.up_count[c] >= self.q[c]) {
+                self.cell_transitions += 1;
+                self.update(c, now);
             }
         }
     }
-    let mut node_cells: Vec<Vec<u32>> = vec![Vec::new(); n];
-    for (c, m) in placement.members.iter().enumerate() {
-        for &x in m {
-            node_cells[x].push(c as u32);
+
+    /// One more (or one fewer) of client `cl`'s domains is down.
+    fn client_changes(&mut self, ix: &Index, cl: usize, failing: bool, now: f64) {
+        let was_up = self.client_down[cl] == 0;
+        if failing {
+            self.client_down[cl] += 1;
+        } else {
+            self.client_down[cl] -= 1;
+        }
+        if was_up == (self.client_down[cl] == 0) {
+            return;
+        }
+        if was_up {
+            self.client_up_hours[cl] += now - self.client_since[cl];
+        } else {
+            self.client_since[cl] = now;
+        }
+        for &c in &ix.client_cells[cl] {
+            self.update(c as usize, now);
         }
     }
-    let mut client_cells: Vec<Vec<u32>> = vec![Vec::new(); topo.clients.len()];
-    for (c, cl) in placement.client.iter().enumerate() {
-        if let Some(cl) = cl {
-            client_cells[*cl].push(c as u32);
+
+    /// Closes the open intervals at `end` and computes the per-client figures.
+    fn finish(mut self, ix: &Index, end: f64) -> (Vec<CellOutcome>, Vec<ClientOutcome>) {
+        for c in 0..self.cells.len() {
+            if self.bad[c] {
+                self.cells[c].downtime_hours += end - self.bad_since[c];
+            }
         }
+        for cl in 0..self.client_down.len() {
+            if self.client_down[cl] == 0 {
+                self.client_up_hours[cl] += end - self.client_since[cl];
+            }
+        }
+        let clients = (0..self.client_down.len())
+            .map(|cl| {
+                let up = self.client_up_hours[cl];
+                let mine = &ix.client_cells[cl];
+                let availability = if mine.is_empty() || up <= 0.0 {
+                    1.0
+                } else {
+                    mine.iter()
+                        .map(|&c| 1.0 - self.cells[c as usize].downtime_hours / up)
+                        .sum::<f64>()
+                        / mine.len() as f64
+                };
+                ClientOutcome {
+                    up_hours: up,
+                    cells: mine.len(),
+                    availability,
+                }
+            })
+            .collect();
+        (self.cells, clients)
     }
-    let cells = placement.len();
-    let mut st = State {
-        placement,
-        q: placement
-            .members
-            .iter()
-            .map(|m| quorum(m.len()) as u8)
-            .collect(),
-        up_count: placement.members.iter().map(|m| m.len() as u8).collect(),
-        client_down: vec![0; topo.clients.len()],
-        client_since: vec![0.0; topo.clients.len()],
-        bad: vec![false; cells],
-        bad_since: vec![0.0; cells],
-        cells: vec![
-            CellOutcome {
-                downtime_hours: 0.0,
-                outages: 0
-            };
-            cells
-        ],
-        client_up_hours: vec![0.0; topo.clients.len()],
-        cell_transitions: 0,
-    };
-    let mut node_down = vec![0u32; n];
-    let mut unit_down = vec![false; unit_rate.len()];
+}
+
+/// Simulates `placement` on `topo` (module docs).
+pub fn simulate(topo: &Topology, placement: &Resolved, opts: &SimOptions) -> SimReport {
+    let ix = Index::new(topo, placement, &opts.model);
+    let mut st = State::new(placement, topo.clients.len());
+    let mut node_down = vec![0u32; topo.nodes.len()];
+    let mut unit_down = vec![false; ix.unit_rate.len()];
     let mut rng = Rng::derived(opts.seed, 0x7369_6d75);
-    let mut heap: BinaryHeap<Event> = unit_rate
+    let mut heap: BinaryHeap<Event> = ix
+        .unit_rate
         .iter()
         .enumerate()
         .map(|(u, r)| Event(rng.exponential(1.0 / r.mttf_hours), u))
@@ -226,52 +327,22 @@ pub fn simulate(topo: &Topology, placement: &Resolved, opts: &SimOptions) -> Sim
         events += 1;
         let failing = !unit_down[u];
         unit_down[u] = failing;
-        for &x in &unit_nodes[u] {
+        for &x in &ix.unit_nodes[u] {
             let was_up = node_down[x] == 0;
             if failing {
                 node_down[x] += 1;
             } else {
                 node_down[x] -= 1;
             }
-            if was_up == (node_down[x] == 0) {
-                continue;
-            }
-            node_transitions += 1;
-            for &c in &node_cells[x] {
-                let c = c as usize;
-                let before = st.up_count[c] >= st.q[c];
-                if failing {
-                    st.up_count[c] -= 1;
-                } else {
-                    st.up_count[c] += 1;
-                }
-                if before != (st.up_count[c] >= st.q[c]) {
-                    st.cell_transitions += 1;
-                    st.update(c, now);
-                }
+            if was_up != (node_down[x] == 0) {
+                node_transitions += 1;
+                st.node_changes(&ix, x, failing, now);
             }
         }
-        for &cl in &unit_clients[u] {
-            let was_up = st.client_down[cl] == 0;
-            if failing {
-                st.client_down[cl] += 1;
-            } else {
-                st.client_down[cl] -= 1;
-            }
-            let is_up = st.client_down[cl] == 0;
-            if was_up == is_up {
-                continue;
-            }
-            if was_up {
-                st.client_up_hours[cl] += now - st.client_since[cl];
-            } else {
-                st.client_since[cl] = now;
-            }
-            for &c in &client_cells[cl] {
-                st.update(c as usize, now);
-            }
+        for &cl in &ix.unit_clients[u] {
+            st.client_changes(&ix, cl, failing, now);
         }
-        let rate = unit_rate[u];
+        let rate = ix.unit_rate[u];
         let mean = if failing {
             rate.mttr_hours
         } else {
@@ -280,42 +351,15 @@ pub fn simulate(topo: &Topology, placement: &Resolved, opts: &SimOptions) -> Sim
         heap.push(Event(now + rng.exponential(1.0 / mean.max(1e-12)), u));
     }
     let end = if truncated { now } else { opts.hours };
-    for c in 0..cells {
-        if st.bad[c] {
-            st.cells[c].downtime_hours += end - st.bad_since[c];
-        }
-    }
-    for cl in 0..topo.clients.len() {
-        if st.client_down[cl] == 0 {
-            st.client_up_hours[cl] += end - st.client_since[cl];
-        }
-    }
-    let clients = (0..topo.clients.len())
-        .map(|cl| {
-            let up = st.client_up_hours[cl];
-            let mine = &client_cells[cl];
-            let availability = if mine.is_empty() || up <= 0.0 {
-                1.0
-            } else {
-                mine.iter()
-                    .map(|&c| 1.0 - st.cells[c as usize].downtime_hours / up)
-                    .sum::<f64>()
-                    / mine.len() as f64
-            };
-            ClientOutcome {
-                up_hours: up,
-                cells: mine.len(),
-                availability,
-            }
-        })
-        .collect();
+    let cell_transitions = st.cell_transitions;
+    let (cells, clients) = st.finish(&ix, end);
     SimReport {
         hours: end,
         events,
         node_transitions,
-        cell_transitions: st.cell_transitions,
+        cell_transitions,
         truncated,
-        cells: st.cells,
+        cells,
         clients,
     }
 }
