@@ -4,6 +4,7 @@ mod bench;
 mod check;
 mod client;
 mod cluster;
+mod colony;
 mod conform;
 mod explore;
 mod node;
@@ -66,6 +67,11 @@ enum Command {
     /// check linearizability and bounded liveness, and print a summary table. Exit 1 on any
     /// failure.
     Verify(verify::VerifyArgs),
+    /// The colony: failure-domain topology, placement of cells, blast radius, simulation.
+    Colony {
+        #[command(subcommand)]
+        cmd: colony::ColonyCommand,
+    },
 }
 
 fn main() -> ExitCode {
@@ -81,6 +87,7 @@ fn main() -> ExitCode {
         Command::Cluster { cmd } => cluster::run(cmd),
         Command::Client(args) => client::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::Colony { cmd } => colony::run(cmd),
     };
     match result {
         Ok(code) => ExitCode::from(code),

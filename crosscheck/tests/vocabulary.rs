@@ -196,7 +196,10 @@ fn check_functions(cell: &str, dirs: &[PathBuf], column: &str) -> usize {
             .unwrap_or_else(|| panic!("{column}: no {file} under {dirs:?}"));
         let text = read(&path);
         for name in names {
-            assert!(is_snake(&name), "{column}: {name} in {file} is not a function name");
+            assert!(
+                is_snake(&name),
+                "{column}: {name} in {file} is not a function name"
+            );
             assert!(
                 text.contains(&format!("fn {name}(")) || text.contains(&format!("fn {name}<")),
                 "{column}: {file} has no fn {name}"
@@ -302,7 +305,10 @@ fn the_parsers_of_this_test_work() {
     assert_eq!(
         references("x `a.rs` `on_x`, `on_y` (once `msgs`), `b.rs` `z`"),
         [
-            ("a.rs".to_owned(), vec!["on_x".to_owned(), "on_y".to_owned()]),
+            (
+                "a.rs".to_owned(),
+                vec!["on_x".to_owned(), "on_y".to_owned()]
+            ),
             ("b.rs".to_owned(), vec!["z".to_owned()])
         ]
     );
