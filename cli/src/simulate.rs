@@ -20,9 +20,12 @@ pub struct SimulateArgs {
     /// The seed: the same seed gives the same run, byte for byte.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Nodes in the cell.
+    /// Nodes in the cell's initial jury.
     #[arg(long, default_value_t = 7, value_parser = clap::value_parser!(u32).range(1..=7))]
     pub nodes: u32,
+    /// Nodes outside the initial jury that moves (`reconfigure`) may add.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(0..=8))]
+    pub spares: u32,
     /// Concurrent clients.
     #[arg(long, default_value_t = 3)]
     pub clients: u32,
@@ -33,7 +36,7 @@ pub struct SimulateArgs {
     #[arg(long, default_value_t = 5_000)]
     pub gst: u64,
     /// Faults before GST: `all`, `none`, or a comma-separated subset of
-    /// drop,duplicate,partition,crash.
+    /// drop,duplicate,partition,crash,reconfigure.
     #[arg(long, default_value = "all")]
     pub faults: String,
     /// Write one trace file per node into this directory (`n0.jsonl`, ...).
@@ -42,7 +45,8 @@ pub struct SimulateArgs {
     /// Run every replica with this injected bug (only in a build with `--features bugs`):
     /// promise-before-durable, accept-lower-ballot, skip-prepare, ignore-promised-values,
     /// commit-on-minority, reply-before-commit, apply-out-of-order, stale-read,
-    /// ballot-reuse-after-restart, catchup-without-ballots.
+    /// ballot-reuse-after-restart, catchup-without-ballots, config-effective-early,
+    /// concurrent-changes, phase1-old-jury, stale-member-votes, vote-after-amnesia.
     #[cfg(feature = "bugs")]
     #[arg(long, value_name = "NAME")]
     pub bug: Option<physalia_impl::bugs::Bug>,
@@ -69,9 +73,10 @@ fn faults(list: &str) -> Result<Faults> {
                 f.restart_min = all.restart_min;
                 f.restart_max = all.restart_max;
             }
+            "reconfigure" => f.reconfig_ppm = all.reconfig_ppm,
             other => bail!(
                 "unknown fault {other:?} in --faults: expected all, none, or a list of \
-                 drop, duplicate, partition, crash"
+                 drop, duplicate, partition, crash, reconfigure"
             ),
         }
     }
@@ -83,6 +88,7 @@ pub fn run(args: &SimulateArgs) -> Result<u8> {
     let cfg = SimConfig {
         seed: args.seed,
         nodes: args.nodes,
+        spares: args.spares,
         clients: args.clients,
         steps: args.steps,
         gst: args.gst,
@@ -117,19 +123,21 @@ pub fn run(args: &SimulateArgs) -> Result<u8> {
         println!(
             "traces: {}/n0.jsonl … n{}.jsonl",
             dir.display(),
-            cfg.nodes - 1
+            cfg.nodes + cfg.spares - 1
         );
     }
     Ok(if report.violations.is_empty() { 0 } else { 1 })
 }
 
-/// The trace header of a simulation: its cell, jury, α, GST and clock skew.
+/// The trace header of a simulation: its cell, initial jury, every node (the spares too),
+/// α, GST and clock skew.
 pub fn sim_header(cfg: &SimConfig) -> Header {
     let mut header = Header::new(
         format!("sim-seed-{}", cfg.seed),
         Config::with_nodes(cfg.nodes),
         cfg.options.alpha,
     );
+    header.nodes = (0..cfg.nodes + cfg.spares).map(NodeId).collect();
     header.gst = Some(cfg.gst);
     header.clock_skew = cfg.clock_skew;
     header
@@ -145,7 +153,7 @@ fn traced(
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let header = sim_header(cfg);
     let mut sinks = BTreeMap::new();
-    for n in 0..cfg.nodes {
+    for n in 0..cfg.nodes + cfg.spares {
         let path = dir.join(format!("n{n}.jsonl"));
         let file = File::create(&path).with_context(|| format!("creating {}", path.display()))?;
         let writer = TraceWriter::new(BufWriter::new(file), &header)
@@ -192,8 +200,9 @@ fn print_summary(r: &SimReport, wall: f64) {
         r.decided_slots
     );
     println!(
-        "faults before GST ({} ms): {} dropped, {} duplicated, {} partitions, {} crashes",
-        r.gst, r.dropped, r.duplicated, r.partitions, r.crashes
+        "faults before GST ({} ms): {} dropped, {} duplicated, {} partitions, {} crashes, {} \
+         moves ({} copies deleted)",
+        r.gst, r.dropped, r.duplicated, r.partitions, r.crashes, r.moves, r.copies_deleted
     );
     println!("commit index per node at the end: {:?}", r.commits);
     println!("after GST: {:?}", r.liveness());

@@ -23,6 +23,11 @@ const BUGS: &[(&str, u64, u64, u64)] = &[
     ("stale-read", 5, 5_000, 5_000),
     ("catchup-without-ballots", 5, 5_000, 5_000),
     ("ballot-reuse-after-restart", 40, 20_000, 10_000),
+    ("config-effective-early", 5, 20_000, 5_000),
+    ("concurrent-changes", 20, 20_000, 5_000),
+    ("phase1-old-jury", 20, 20_000, 5_000),
+    ("stale-member-votes", 5, 20_000, 5_000),
+    ("vote-after-amnesia", 5, 20_000, 5_000),
 ];
 
 #[test]
@@ -86,6 +91,8 @@ fn a_reused_ballot_is_refused_and_its_consequence_is_a_regressed_durable_promise
             "--seed",
             "20",
         ])
+        // The fault set of this seed's finding (before moves joined `all`).
+        .args(["--faults", "drop,duplicate,partition,crash", "--spares", "0"])
         .args(["--gst", "10000", "--trace-out", d])
         .output()
         .expect("runs physalia simulate");

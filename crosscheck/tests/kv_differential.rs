@@ -69,7 +69,7 @@ proptest! {
     #[test]
     fn spec_and_state_machine_agree(txns in proptest::collection::vec(txn(), 1..40)) {
         let limits = Limits { max_int_bits: MAX_INT_BITS, ..Limits::default() };
-        let mut sm = StateMachine::new(Config::with_nodes(3), limits);
+        let mut sm = StateMachine::new(Config::with_nodes(3), limits, 3);
         let mut spec = KvSpec::with_max_int_bits(MAX_INT_BITS);
         for (i, txn) in txns.iter().enumerate() {
             let command = Command::Op { client: ClientId(1), op: i as u64 + 1, txn: txn.clone() };

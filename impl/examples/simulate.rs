@@ -19,10 +19,15 @@ fn main() {
     let first: u64 = args.get(5).and_then(|s| s.parse().ok()).unwrap_or(0);
     let (mut sim_ms, mut wall_ms, mut ops, mut events, mut bytes) = (0u64, 0f64, 0, 0, 0);
     for seed in first..first + seeds {
+        // No spares: one trace file per node of the jury (moves are `physalia simulate`'s).
+        let mut faults = physalia_impl::sim::Faults::all();
+        faults.reconfig_ppm = 0;
         let cfg = SimConfig {
             seed,
             steps,
             nodes,
+            spares: 0,
+            faults,
             ..SimConfig::default()
         };
         let header = Header::new("sim", Config::with_nodes(cfg.nodes), cfg.options.alpha);

@@ -30,11 +30,23 @@ pub enum Bug {
     BallotReuseAfterRestart,
     /// A `Commit` advances the commit index over entries of any ballot.
     CatchupWithoutBallots,
+    /// A jury change is in force one slot after its own instead of α slots after.
+    ConfigEffectiveEarly,
+    /// A second jury change is proposed while one is not yet in force.
+    ConcurrentChanges,
+    /// A leader's phase 1 counts the promises of its election's jury for slots under a new
+    /// configuration.
+    Phase1OldJury,
+    /// The leader counts a vote for a slot from a node that is not a member there.
+    StaleMemberVotes,
+    /// A fresh copy (created after a disk loss or for a node added back) votes and promises
+    /// for slots before its membership starts, as if it remembered them.
+    VoteAfterAmnesia,
 }
 
 impl Bug {
     /// Every bug, in a fixed order.
-    pub const ALL: [Bug; 10] = [
+    pub const ALL: [Bug; 15] = [
         Bug::PromiseBeforeDurable,
         Bug::AcceptLowerBallot,
         Bug::SkipPrepare,
@@ -45,6 +57,11 @@ impl Bug {
         Bug::StaleRead,
         Bug::BallotReuseAfterRestart,
         Bug::CatchupWithoutBallots,
+        Bug::ConfigEffectiveEarly,
+        Bug::ConcurrentChanges,
+        Bug::Phase1OldJury,
+        Bug::StaleMemberVotes,
+        Bug::VoteAfterAmnesia,
     ];
 
     /// The bug's name, as `--bug NAME` takes it.
@@ -58,6 +75,11 @@ impl Bug {
             Bug::ReplyBeforeCommit => "reply-before-commit",
             Bug::ApplyOutOfOrder => "apply-out-of-order",
             Bug::StaleRead => "stale-read",
+            Bug::ConfigEffectiveEarly => "config-effective-early",
+            Bug::ConcurrentChanges => "concurrent-changes",
+            Bug::Phase1OldJury => "phase1-old-jury",
+            Bug::StaleMemberVotes => "stale-member-votes",
+            Bug::VoteAfterAmnesia => "vote-after-amnesia",
             Bug::BallotReuseAfterRestart => "ballot-reuse-after-restart",
             Bug::CatchupWithoutBallots => "catchup-without-ballots",
         }
@@ -95,6 +117,21 @@ impl Bug {
             }
             Bug::CatchupWithoutBallots => {
                 "acceptor.rs on_commit: the commit index advances over entries of any ballot"
+            }
+            Bug::ConfigEffectiveEarly => {
+                "kv.rs reconfigure (through mod.rs restart): a change is in force at i + 1"
+            }
+            Bug::ConcurrentChanges => {
+                "membership.rs change_in_flight: a second change is proposed before the first is in force"
+            }
+            Bug::Phase1OldJury => {
+                "membership.rs covered: the election's promises are counted for any configuration"
+            }
+            Bug::StaleMemberVotes => {
+                "proposer.rs advance_commit: votes of non-members of the slot's jury count"
+            }
+            Bug::VoteAfterAmnesia => {
+                "membership.rs votes_at: a fresh copy votes and promises for slots before its since"
             }
         }
     }

@@ -11,8 +11,8 @@ use std::collections::BTreeMap;
 
 use num_bigint::BigInt;
 use physalia_traces::{
-    ApplyError, ClientId, Command, Condition, Config, Key, OpSeq, Slot, Txn, TxnResult, Value,
-    WriteOp,
+    ApplyError, ClientId, Command, Condition, Config, JuryChange, Key, NodeId, OpSeq, Slot, Txn,
+    TxnResult, Value, WriteOp,
 };
 use thiserror::Error;
 
@@ -107,6 +107,8 @@ pub fn validate(txn: &Txn, limits: &Limits) -> Result<(), Rejection> {
             reads.iter().try_for_each(|k| check_key(k, limits))?;
             writes.iter().try_for_each(|w| check_write(w, limits))
         }
+        // Validity against the jury is decided where it applies (it depends on the log).
+        Txn::Reconfig { .. } => Ok(()),
     }
 }
 
@@ -150,31 +152,101 @@ fn check_int(i: &BigInt, limits: &Limits) -> Result<(), Rejection> {
     Ok(())
 }
 
-/// The jury over time: the configuration in force at each slot.
-///
-/// A change accepted at slot `i` would take effect at `i + α`; reconfiguration is not built
-/// yet, so only the initial configuration (in force from slot 0) is ever present.
+/// The most members of a jury (Physalia's cells have 7).
+pub const MAX_JURY: usize = 7;
+
+/// Most configurations the jury history keeps (the oldest are forgotten first; a node asks
+/// only for slots at or above its commit index, which the latest configurations cover).
+pub const MAX_CONFIGS: usize = 16;
+
+/// The jury over time: the configuration in force at each slot (`docs/protocol.md`,
+/// "Reconfiguration"). A change applied at slot `i` is in force from slot `i + α`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Jury {
-    configs: BTreeMap<Slot, Config>,
+    /// `(first slot, epoch, configuration)`, in slot order.
+    configs: Vec<(Slot, u64, Config)>,
 }
 
 impl Jury {
-    /// A jury whose configuration is `initial` from slot 0 on.
+    /// A jury whose configuration is `initial` from slot 0 on (epoch 0).
     pub fn new(initial: Config) -> Jury {
         Jury {
-            configs: BTreeMap::from([(0, initial)]),
+            configs: vec![(0, 0, initial)],
         }
     }
 
     /// The configuration in force at `slot`.
     pub fn at(&self, slot: Slot) -> &Config {
+        let i = self.configs.partition_point(|(start, _, _)| *start <= slot);
+        &self.configs[i.saturating_sub(1)].2
+    }
+
+    /// The latest configuration (in force now or from a slot to come) and its epoch.
+    pub fn latest(&self) -> (&Config, u64) {
+        let (_, epoch, config) = self.configs.last().expect("a jury keeps one configuration");
+        (config, *epoch)
+    }
+
+    /// The first slot of the configuration in force at `slot`.
+    pub fn start_of(&self, slot: Slot) -> Slot {
+        let i = self.configs.partition_point(|(start, _, _)| *start <= slot);
+        self.configs[i.saturating_sub(1)].0
+    }
+
+    /// The first slot after `slot` where another configuration takes over, if any is known.
+    pub fn next_change_after(&self, slot: Slot) -> Option<Slot> {
         self.configs
-            .range(..=slot)
-            .next_back()
-            .or_else(|| self.configs.iter().next())
-            .map(|(_, c)| c)
-            .expect("a jury always holds its initial configuration")
+            .iter()
+            .map(|(start, _, _)| *start)
+            .find(|start| *start > slot)
+    }
+
+    /// Whether `node` is a member of some configuration this history holds.
+    pub fn knows(&self, node: NodeId) -> bool {
+        self.configs.iter().any(|(_, _, c)| c.contains(node))
+    }
+
+    /// Every configuration held, with its first slot and epoch.
+    pub fn configs(&self) -> impl Iterator<Item = (Slot, u64, &Config)> {
+        self.configs.iter().map(|(s, e, c)| (*s, *e, c))
+    }
+
+    /// The configuration `change` leads to from the latest one, if the change is valid.
+    pub fn changed(&self, change: &JuryChange) -> Option<Config> {
+        let (latest, _) = self.latest();
+        let mut members = latest.members.clone();
+        match *change {
+            JuryChange::Add { node } => {
+                if latest.contains(node) || members.len() >= MAX_JURY {
+                    return None;
+                }
+                members.push(node);
+            }
+            JuryChange::Remove { node } => {
+                if !latest.contains(node) || members.len() <= 1 {
+                    return None;
+                }
+                members.retain(|m| *m != node);
+            }
+            JuryChange::Replace { from, to } => {
+                if !latest.contains(from) || latest.contains(to) {
+                    return None;
+                }
+                members.retain(|m| *m != from);
+                members.push(to);
+            }
+        }
+        members.sort();
+        Some(Config { members })
+    }
+
+    /// Records `config` in force from `start` (after every configuration held).
+    fn push(&mut self, start: Slot, config: Config) {
+        let epoch = self.latest().1 + 1;
+        self.configs.push((start, epoch, config));
+        if self.configs.len() > MAX_CONFIGS {
+            self.configs.remove(0);
+        }
     }
 }
 
@@ -236,17 +308,20 @@ pub struct StateMachine {
     applied: Slot,
     limits: Limits,
     jury: Jury,
+    alpha: u64,
 }
 
 impl StateMachine {
-    /// An empty store with jury `config`.
-    pub fn new(config: Config, limits: Limits) -> StateMachine {
+    /// An empty store with jury `config`; a jury change applied at slot `i` is in force
+    /// from `i + alpha`.
+    pub fn new(config: Config, limits: Limits, alpha: u64) -> StateMachine {
         StateMachine {
             data: BTreeMap::new(),
             sessions: BTreeMap::new(),
             applied: 0,
             limits,
             jury: Jury::new(config),
+            alpha: alpha.max(1),
         }
     }
 
@@ -258,6 +333,11 @@ impl StateMachine {
     /// The jury.
     pub fn jury(&self) -> &Jury {
         &self.jury
+    }
+
+    /// The pipeline window α: how many slots after its own a jury change takes effect.
+    pub fn alpha(&self) -> u64 {
+        self.alpha
     }
 
     /// The limits.
@@ -290,6 +370,7 @@ impl StateMachine {
 
     /// Applies the command of the next slot (`applied`). Total and deterministic.
     pub fn apply(&mut self, command: &Command) -> Applied {
+        let slot = self.applied;
         self.applied += 1;
         let Command::Op { client, op, txn } = command else {
             return Applied::Nothing;
@@ -307,6 +388,7 @@ impl StateMachine {
             }
         }
         let result = match validate(txn, &self.limits) {
+            Ok(()) if txn.is_reconfig() => self.reconfigure(txn, slot),
             Ok(()) => self.execute(txn),
             Err(r) => TxnResult::Rejected {
                 reason: r.to_string(),
@@ -334,6 +416,31 @@ impl StateMachine {
                 .iter()
                 .map(|k| (k.clone(), self.data.get(k).cloned()))
                 .collect(),
+        }
+    }
+
+    /// A jury change applied at `slot`: valid against the latest jury, it is in force from
+    /// `slot + α`; otherwise it changes nothing.
+    fn reconfigure(&mut self, txn: &Txn, slot: Slot) -> TxnResult {
+        let Txn::Reconfig { change } = txn else {
+            return TxnResult::Rejected {
+                reason: "not a jury change".to_owned(),
+            };
+        };
+        let in_force = slot + self.alpha;
+        let ok = match self.jury.changed(change) {
+            Some(config) => {
+                self.jury.push(in_force, config);
+                true
+            }
+            None => false,
+        };
+        let (jury, epoch) = self.jury.latest();
+        TxnResult::Reconfig {
+            ok,
+            jury: jury.members.clone(),
+            epoch,
+            in_force,
         }
     }
 
@@ -366,6 +473,9 @@ impl StateMachine {
                 reads,
                 writes,
             } => self.transaction(conditions, reads, writes),
+            Txn::Reconfig { .. } => TxnResult::Rejected {
+                reason: "a jury change is applied by reconfigure".to_owned(),
+            },
         }
     }
 

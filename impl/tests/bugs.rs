@@ -30,11 +30,41 @@ fn bound(bug: Bug) -> (u64, u64, u64) {
 
 /// Bugs the online checks (agreement, durability of acknowledged writes, local reads,
 /// promises) cannot see, with the reason; the refinement layer must catch them.
-const LEFT_FOR_REFINEMENT: &[(&str, &str)] = &[(
-    "promise-before-durable",
-    "needs a crash inside the 1-5 ms fsync window of a promise plus a competing proposer; \
+const LEFT_FOR_REFINEMENT: &[(&str, &str)] = &[
+    (
+        "promise-before-durable",
+        "needs a crash inside the 1-5 ms fsync window of a promise plus a competing proposer; \
          the trace shows the Promise sent before its Persisted step",
-)];
+    ),
+    (
+        "config-effective-early",
+        "a change in force one slot early changes which votes count for the slots of one \
+         window; a lost write needs a failover inside that window, so the decided log rarely \
+         differs, but the jury change's result (in force at i + 1) and the quorum counted do",
+    ),
+    (
+        "concurrent-changes",
+        "two changes in flight are each applied in slot order on every node alike; what breaks \
+         is the protocol's one-change-at-a-time rule (and with it the two-configurations \
+         window of a candidate), which the trace shows as a change proposed within α of another",
+    ),
+    (
+        "phase1-old-jury",
+        "needs a value chosen by the new jury's majority that the old jury's promisers missed, \
+         then a failover; the trace shows re-proposals at slots whose jury never promised",
+    ),
+    (
+        "stale-member-votes",
+        "the members' own votes usually arrive in the same few milliseconds, so the write is \
+         durable on a member quorum when it is answered; the trace shows a commit counted \
+         with a non-member's vote",
+    ),
+    (
+        "vote-after-amnesia",
+        "a fresh copy voting for slots before its membership only breaks agreement if its \
+         node voted there before and lost it; the trace shows a learner's copy voting",
+    ),
+];
 
 fn config(seed: u64, bug: Option<Bug>) -> SimConfig {
     SimConfig {

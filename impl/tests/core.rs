@@ -274,17 +274,16 @@ fn the_same_inputs_give_the_same_outputs() {
 }
 
 /// The shell routes a message by its destination (`Envelope::to`; the node counts a frame
-/// for another node as malformed); the core ignores what comes from outside the jury or
-/// claims to come from itself.
+/// for another node as malformed) and authenticates its sender; the core ignores a message
+/// that claims to come from itself. A vote or promise counts only from a member of the
+/// slot's configuration (see the reconfiguration tests), but anyone may be taught.
 #[test]
-fn messages_from_outside_the_jury_or_from_itself_are_ignored() {
+fn messages_from_itself_are_ignored() {
     let mut n1 = cell(1, 3);
     let prepare = |node| Msg::Prepare {
         ballot: b(1, node),
         from: 0,
     };
-    let out = n1.step(1, deliver(9, 1, prepare(9)));
-    assert!(out.persist.is_none() && out.send.is_empty());
     let out = n1.step(2, deliver(1, 1, prepare(1)));
     assert!(out.persist.is_none() && out.send.is_empty());
     assert_eq!(n1.promised(), Ballot::ZERO);

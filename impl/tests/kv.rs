@@ -7,7 +7,7 @@ use physalia_traces::*;
 use proptest::prelude::*;
 
 fn sm() -> StateMachine {
-    StateMachine::new(Config::with_nodes(3), Limits::default())
+    StateMachine::new(Config::with_nodes(3), Limits::default(), 3)
 }
 
 fn op(client: u64, op: u64, txn: Txn) -> Command {
@@ -68,7 +68,7 @@ fn increments_beyond_the_integer_bound_are_a_defined_error() {
         max_int_bits: 8,
         ..Limits::default()
     };
-    let mut m = StateMachine::new(Config::with_nodes(1), limits);
+    let mut m = StateMachine::new(Config::with_nodes(1), limits, 3);
     let incr = Txn::Incr {
         key: "n".into(),
         by: 200.into(),

@@ -56,7 +56,8 @@ fn parse(text: &str) -> Result<Vec<Item>, String> {
     Ok(items)
 }
 
-/// Builds an environment from the file's first command, `init N [alpha=A]`.
+/// Builds an environment from the file's first command, `init N [alpha=A] [queue=Q]
+/// [spares=S]`.
 fn init(command: &str) -> Result<Env, String> {
     let words: Vec<&str> = command.split_whitespace().collect();
     if words.first() != Some(&"init") {
@@ -64,6 +65,7 @@ fn init(command: &str) -> Result<Env, String> {
     }
     let n: u32 = words.get(1).and_then(|w| w.parse().ok()).ok_or("init N")?;
     let mut opts = Options::default();
+    let mut spares = 0;
     for w in &words[2..] {
         if let Some(a) = w.strip_prefix("alpha=") {
             opts.alpha = a.parse().map_err(|_| "alpha=A")?;
@@ -71,8 +73,11 @@ fn init(command: &str) -> Result<Env, String> {
         if let Some(q) = w.strip_prefix("queue=") {
             opts.max_queue = q.parse().map_err(|_| "queue=Q")?;
         }
+        if let Some(s) = w.strip_prefix("spares=") {
+            spares = s.parse().map_err(|_| "spares=S")?;
+        }
     }
-    Ok(Env::new(n, opts))
+    Ok(Env::with_spares(n, spares, opts))
 }
 
 fn run_file(path: &Path) -> Result<(), String> {
@@ -128,7 +133,8 @@ fn run_file(path: &Path) -> Result<(), String> {
 /// Writes the run's trace as one file per node, reads the files back and merges them:
 /// every step of the scenario must make a valid, causally consistent trace.
 fn check_trace(path: &Path, env: &Env) -> Result<(), String> {
-    let header = Header::new("scenario", Config::with_nodes(env.nodes()), 3);
+    let mut header = Header::new("scenario", Config::with_nodes(env.jury_size()), env.alpha());
+    header.nodes = (0..env.nodes()).map(NodeId).collect();
     let mut files = Vec::new();
     for n in 0..env.nodes() {
         let mut w = TraceWriter::new(Vec::new(), &header).map_err(|e| e.to_string())?;
@@ -196,4 +202,9 @@ fn lagging_leader() {
 #[test]
 fn restart() {
     run("restart");
+}
+
+#[test]
+fn move_a_node() {
+    run("move");
 }

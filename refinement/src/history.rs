@@ -53,7 +53,9 @@ impl ClientHistory {
                 }) => Some((*client, *op, txn)),
                 _ => None,
             };
-            if let Some((client, op, txn)) = request {
+            // A jury change is not an operation of the store: linearizability and the
+            // answer bound are about the store's clients.
+            if let Some((client, op, txn)) = request.filter(|(_, _, t)| !t.is_reconfig()) {
                 let seen = h.ops.entry((client, op)).or_insert_with(|| Seen {
                     txn: txn.clone(),
                     first_request: ev.now,

@@ -113,13 +113,18 @@ impl KvSpec {
                 reads,
                 writes,
             } => self.transaction(conditions, reads, writes),
+            // A jury change touches no key; its result is the jury's (`spec::jury`), and
+            // client histories leave it out (it is not an operation of the store).
+            Txn::Reconfig { .. } => TxnResult::Rejected {
+                reason: "a jury change is not an operation of the key-value store".to_owned(),
+            },
         }
     }
 
     /// Whether applying `txn` can never change the state, whatever the state is.
     pub fn is_read_only(txn: &Txn) -> bool {
         match txn {
-            Txn::Get { .. } => true,
+            Txn::Get { .. } | Txn::Reconfig { .. } => true,
             Txn::Txn { writes, .. } => writes.is_empty(),
             Txn::Put { .. } | Txn::Cas { .. } | Txn::Incr { .. } => false,
         }
@@ -130,6 +135,7 @@ impl KvSpec {
         match txn {
             Txn::Get { key } | Txn::Put { key, .. } | Txn::Cas { key, .. } => vec![key],
             Txn::Incr { key, .. } => vec![key],
+            Txn::Reconfig { .. } => Vec::new(),
             Txn::Txn {
                 conditions,
                 reads,

@@ -9,7 +9,7 @@
 //! | message id (sender, incarnation, per-incarnation counter) | `n0/1/23` |
 //! | command | `noop`, `c1#4 put k="v"` (client, operation number, transaction) |
 //! | log entry (slot, ballot, command) | `0@(1,n0)=c1#4 put k="v"` |
-//! | transactions | `get k`, `put k=7`, `cas k absent->"v"`, `incr k -1`, `txn if[k=1] read[j] write[k=2 del j n+=1]` |
+//! | transactions | `reconfig replace n2->n7`, `get k`, `put k=7`, `cas k absent->"v"`, `incr k -1`, `txn if[k=1] read[j] write[k=2 del j n+=1]` |
 //! | results | `get=absent`, `ok`, `cas ok=false was=3`, `incr=4`, `txn ok=true reads=[j=absent]`, `error: k is not an integer`, `rejected: …`, `overloaded` |
 //!
 //! Byte values print as a quoted string when they are UTF-8 text and as `0x…` hex otherwise.
@@ -17,7 +17,7 @@
 use std::fmt::{self, Display, Formatter};
 
 use crate::event::{DurableWrite, Input, Kind};
-use crate::kv::{ApplyError, Txn, TxnResult, Value, WriteOp};
+use crate::kv::{ApplyError, JuryChange, Txn, TxnResult, Value, WriteOp};
 use crate::vocab::{Command, Entry, Msg, Proposal, TimeoutKind};
 
 /// A value or its absence: the value's notation, or `absent`.
@@ -57,6 +57,16 @@ impl Display for WriteOp {
     }
 }
 
+impl Display for JuryChange {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        match self {
+            JuryChange::Add { node } => write!(f, "add {node}"),
+            JuryChange::Remove { node } => write!(f, "remove {node}"),
+            JuryChange::Replace { from, to } => write!(f, "replace {from}->{to}"),
+        }
+    }
+}
+
 impl Display for Txn {
     fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
         match self {
@@ -83,6 +93,7 @@ impl Display for Txn {
                     Joined(writes, " ")
                 )
             }
+            Txn::Reconfig { change } => write!(f, "reconfig {change}"),
         }
     }
 }
@@ -116,6 +127,16 @@ impl Display for TxnResult {
             TxnResult::Error { error } => write!(f, "error: {error}"),
             TxnResult::Rejected { reason } => write!(f, "rejected: {reason}"),
             TxnResult::Overloaded => f.write_str("overloaded"),
+            TxnResult::Reconfig {
+                ok,
+                jury,
+                epoch,
+                in_force,
+            } => write!(
+                f,
+                "reconfig ok={ok} jury=[{}] epoch={epoch} in_force={in_force}",
+                Joined(jury, " ")
+            ),
         }
     }
 }
@@ -200,8 +221,16 @@ impl Display for Kind {
     /// Briefly: `start (promised (1,n0), 3 log entries)`, or the input.
     fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
         match self {
-            Kind::Start { promised, log_len } => {
-                write!(f, "start (promised {promised}, {log_len} log entries)")
+            Kind::Start {
+                promised,
+                log_len,
+                learner,
+            } => {
+                let fresh = if *learner { ", a learner's copy" } else { "" };
+                write!(
+                    f,
+                    "start (promised {promised}, {log_len} log entries{fresh})"
+                )
             }
             Kind::Input(i) => i.fmt(f),
         }

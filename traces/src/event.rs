@@ -238,6 +238,10 @@ pub enum Kind {
         promised: Ballot,
         /// The number of durable log entries.
         log_len: u64,
+        /// The copy was created by teaching (for a node added after the cell began, or added
+        /// back after its earlier copy was deleted), not with the cell: it votes and promises
+        /// only for slots from the start of the membership it learns it was added for.
+        learner: bool,
     },
     /// The step took this input.
     Input(Input),
@@ -283,17 +287,24 @@ impl From<Input> for Kind {
 struct StartBody {
     promised: Ballot,
     log_len: u64,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    learner: bool,
 }
 
 impl Serialize for Kind {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeMap;
         match self {
-            Kind::Start { promised, log_len } => {
+            Kind::Start {
+                promised,
+                log_len,
+                learner,
+            } => {
                 let mut m = s.serialize_map(Some(1))?;
                 let body = StartBody {
                     promised: *promised,
                     log_len: *log_len,
+                    learner: *learner,
                 };
                 m.serialize_entry("start", &body)?;
                 m.end()
@@ -342,6 +353,7 @@ mod kind_serde {
                     Kind::Start {
                         promised: b.promised,
                         log_len: b.log_len,
+                        learner: b.learner,
                     }
                 }
                 k if KIND_NAMES.contains(&k) => Kind::Input(map.next_value_seed(InputSeed(k))?),

@@ -9,6 +9,8 @@ use std::fmt;
 use num_bigint::BigInt;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use crate::vocab::{NodeId, Slot};
+
 /// A key: a UTF-8 string.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
@@ -87,6 +89,47 @@ pub enum WriteOp {
     },
 }
 
+/// A change of a cell's jury (`docs/protocol.md`, "Reconfiguration"): one node at a time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+pub enum JuryChange {
+    /// `node` joins the jury.
+    Add {
+        /// The node added.
+        node: NodeId,
+    },
+    /// `node` leaves the jury.
+    Remove {
+        /// The node removed.
+        node: NodeId,
+    },
+    /// A move: `from` leaves and `to` joins, in one change.
+    Replace {
+        /// The node that leaves.
+        from: NodeId,
+        /// The node that joins.
+        to: NodeId,
+    },
+}
+
+impl JuryChange {
+    /// The node this change adds, if any (it is taught before the change is proposed).
+    pub fn joining(&self) -> Option<NodeId> {
+        match self {
+            JuryChange::Add { node } | JuryChange::Replace { to: node, .. } => Some(*node),
+            JuryChange::Remove { .. } => None,
+        }
+    }
+
+    /// The node this change removes, if any.
+    pub fn leaving(&self) -> Option<NodeId> {
+        match self {
+            JuryChange::Remove { node } | JuryChange::Replace { from: node, .. } => Some(*node),
+            JuryChange::Add { .. } => None,
+        }
+    }
+}
+
 /// A transaction: the operations a client can ask of a cell.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "snake_case")]
@@ -130,6 +173,19 @@ pub enum Txn {
         /// Writes applied in order when the conditions hold.
         writes: Vec<WriteOp>,
     },
+    /// A jury change (an operator's or the control plane's request): it takes effect α
+    /// slots after the slot it is chosen at. It reads and writes no key.
+    Reconfig {
+        /// The change.
+        change: JuryChange,
+    },
+}
+
+impl Txn {
+    /// Whether this is a jury change (control plane, not the key-value store).
+    pub fn is_reconfig(&self) -> bool {
+        matches!(self, Txn::Reconfig { .. })
+    }
 }
 
 /// Why a transaction's effect was refused at apply time (a defined result, never a panic).
@@ -192,6 +248,19 @@ pub enum TxnResult {
     },
     /// Refused because the leader's pipeline and queue are full: it was never applied.
     Overloaded,
+    /// A jury change applied at its slot: `ok` if it was valid for the jury of that moment
+    /// (otherwise it changed nothing), the jury it leads to, that jury's epoch, and the first
+    /// slot where it is in force.
+    Reconfig {
+        /// Whether the change was valid and took effect.
+        ok: bool,
+        /// The jury after the change (the jury before it if `ok` is false).
+        jury: Vec<NodeId>,
+        /// That jury's epoch (the number of changes applied since the initial jury).
+        epoch: u64,
+        /// The first slot whose configuration it is.
+        in_force: Slot,
+    },
 }
 
 impl TxnResult {

@@ -31,7 +31,7 @@ pub use event::{
     Sent, TraceEvent, KIND_NAMES, SCHEMA, VERSION,
 };
 pub use io::{read_path, read_str, Located, ReadError, TraceFile, TraceWriter};
-pub use kv::{ApplyError, Condition, Key, Txn, TxnResult, Value, WriteOp};
+pub use kv::{ApplyError, Condition, JuryChange, Key, Txn, TxnResult, Value, WriteOp};
 pub use layer::{record, LineSink, TraceLayer, TRACE_TARGET};
 pub use merge::{merge, MergeError, Merged};
 pub use vocab::{

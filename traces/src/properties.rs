@@ -118,6 +118,16 @@ pub const MONOTONIC_READS: Property = Property {
     meaning: "a client's session never sees the applied index go back",
 };
 
+/// Jury changes are chosen at least α slots apart: each is in force before the next is
+/// proposed, so the configurations of consecutive slots differ by one node.
+pub const ONE_CHANGE_AT_A_TIME: Property = Property {
+    name: "one change at a time",
+    modality: Modality::Always,
+    tla: None,
+    source: "Brooker et al. §3 (cells move one node at a time; a change at i is in force at i + α)",
+    meaning: "chosen jury changes are at least α slots apart",
+};
+
 /// Sometimes: some slot has a client operation chosen.
 pub const COMMAND_CHOSEN: Property = Property {
     name: "a command is chosen",
@@ -152,6 +162,15 @@ pub const CONDITION_FAILED: Property = Property {
     tla: None,
     source: "non-vacuity of the KV semantics",
     meaning: "the KV semantics are exercised",
+};
+
+/// Sometimes: a jury change takes effect and a command commits under the new jury.
+pub const CHANGE_IN_FORCE: Property = Property {
+    name: "a change takes effect",
+    modality: Modality::Sometimes,
+    tla: None,
+    source: "non-vacuity of reconfiguration",
+    meaning: "a jury change is in force and a command is chosen under the new jury",
 };
 
 /// Eventually some command is chosen, under a stable proposer and a fair live quorum.
@@ -192,10 +211,12 @@ pub const ALL: &[Property] = &[
     LINEARIZABLE,
     CONSISTENT_PREFIX,
     MONOTONIC_READS,
+    ONE_CHANGE_AT_A_TIME,
     COMMAND_CHOSEN,
     REPROPOSED,
     COMMIT_AFTER_RESTART,
     CONDITION_FAILED,
+    CHANGE_IN_FORCE,
     EVENTUALLY_CHOSEN,
     EVENTUALLY_REPLIED,
     BOUNDED_LIVENESS,

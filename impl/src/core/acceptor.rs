@@ -1,7 +1,7 @@
 //! The acceptor and learner handlers, run by every node: `Prepare`, `Accept`, `Commit`,
 //! and applying the committed prefix.
 
-use physalia_traces::{Ballot, DurableWrite, Entry, Msg, NodeId, Proposal, Role, Slot};
+use physalia_traces::{Ballot, Command, DurableWrite, Entry, Msg, NodeId, Proposal, Role, Slot};
 
 use super::Cell;
 use crate::kv::Applied;
@@ -20,8 +20,13 @@ impl Cell {
         }
     }
 
-    /// Phase 1b: promise `ballot` and report every entry at `>= from`, or refuse.
+    /// Phase 1b: promise `ballot` and report every entry at `>= from`, or refuse. A copy
+    /// ignores a `Prepare` from below the start of its membership (`since`): it holds no
+    /// acceptor state for those slots, and must not answer as if it did (ABA, amnesia).
     pub(super) fn on_prepare(&mut self, from: NodeId, ballot: Ballot, slot: Slot) {
+        if !self.votes_at(slot) {
+            return;
+        }
         if ballot < self.promised {
             self.max_round = self.max_round.max(ballot.round);
             let promised = self.promised;
@@ -52,7 +57,10 @@ impl Cell {
     }
 
     /// Phase 2b: accept the proposals at `ballot` (persisting them) and answer once they
-    /// are durable, or refuse.
+    /// are durable, or refuse. A proposal for a slot this copy does not vote for (below its
+    /// `since`: a learner being taught, or a slot of an earlier membership of its node) is
+    /// stored to learn from the `Commit` that follows, but not voted for: the `Accepted`
+    /// lists only the slots voted, and carries the commit index.
     pub(super) fn on_accept(&mut self, from: NodeId, ballot: Ballot, proposals: Vec<Proposal>) {
         #[cfg(feature = "bugs")]
         let refuse = ballot < self.promised && !self.bug(crate::bugs::Bug::AcceptLowerBallot);
@@ -65,7 +73,9 @@ impl Cell {
         self.adopt(ballot);
         let mut slots = Vec::with_capacity(proposals.len());
         for p in proposals {
-            slots.push(p.slot);
+            if self.votes_at(p.slot) {
+                slots.push(p.slot);
+            }
             if self.log.get(&p.slot) == Some(&(ballot, p.command.clone())) {
                 continue;
             }
@@ -149,10 +159,14 @@ impl Cell {
                 debug_assert!(false, "committed slot {slot} missing from the log");
                 return;
             };
-            let applied = self.sm.apply(&command.clone());
+            let command = command.clone();
+            let applied = self.sm.apply(&command);
             let Applied::Result { client, op, result } = applied else {
                 continue;
             };
+            if let Command::Op { txn, .. } = &command {
+                self.on_change_applied(&result, txn);
+            }
             if let Some(lead) = self.lead.as_mut() {
                 lead.pending.remove(&(client, op));
                 self.reply(client, Msg::Reply { op, result });

@@ -1,7 +1,7 @@
 //! Client handlers: linearizable operations through the log (with redirects, fail-closed
 //! validation, exactly-once, the α window and a bounded queue) and local reads.
 
-use physalia_traces::{ClientId, Command, Key, Msg, OpSeq, Role, Slot, Txn, TxnResult};
+use physalia_traces::{ClientId, Key, Msg, OpSeq, Role, Slot, Txn, TxnResult};
 
 use super::{Cell, ClientReply};
 use crate::kv::validate;
@@ -12,7 +12,7 @@ impl Cell {
     /// otherwise proposes it (or queues it behind a full pipeline, or sheds it).
     pub(super) fn on_request(&mut self, client: ClientId, op: OpSeq, txn: Txn) {
         if self.role != Role::Leader {
-            let leader = self.leader_hint().filter(|n| *n != self.id);
+            let leader = self.redirect_hint();
             return self.reply(client, Msg::Redirect { op, leader });
         }
         if let Err(why) = validate(&txn, self.sm.limits()) {
@@ -33,7 +33,7 @@ impl Cell {
             // The bug: a read-only transaction is answered from this leader's applied state,
             // without the log, so a deposed leader that has not heard of it yet reads stale.
             let mut copy = self.sm.clone();
-            let applied = copy.apply(&Command::Op {
+            let applied = copy.apply(&physalia_traces::Command::Op {
                 client,
                 op,
                 txn: txn.clone(),
@@ -43,45 +43,26 @@ impl Cell {
                 return self.reply(client, Msg::Reply { op, result });
             }
         }
-        let window_free = self.window_free();
+        if let Txn::Reconfig { change } = &txn {
+            if let Some(reason) = self.refuse_change(change) {
+                let result = TxnResult::Rejected { reason };
+                return self.reply(client, Msg::Reply { op, result });
+            }
+        }
         let lead = self.lead.as_mut().expect("a leader has leadership state");
+        let relearned = |(_, cmd): &(physalia_traces::Ballot, physalia_traces::Command)| matches!(cmd, physalia_traces::Command::Op { client: c, op: o, .. } if (*c, *o) == (client, op));
         let known = lead.pending.contains(&(client, op))
-            || lead.queue.iter().any(|(c, o, _)| (*c, *o) == (client, op));
+            || lead.queue.iter().any(|(c, o, _)| (*c, *o) == (client, op))
+            || lead.phase1.learned.values().any(relearned);
         if known {
             return; // answered once committed and applied
         }
-        if lead.queue.is_empty() && window_free {
-            return self.propose(vec![Command::Op { client, op, txn }]);
+        if lead.queue.len() >= self.opts.max_queue {
+            let result = TxnResult::Overloaded;
+            return self.reply(client, Msg::Reply { op, result });
         }
-        if lead.queue.len() < self.opts.max_queue {
-            lead.queue.push_back((client, op, txn));
-            return;
-        }
-        let result = TxnResult::Overloaded;
-        self.reply(client, Msg::Reply { op, result });
-    }
-
-    /// Whether the leader may propose another client slot: fewer than α uncommitted.
-    fn window_free(&self) -> bool {
-        self.lead
-            .as_ref()
-            .is_some_and(|l| l.next_slot - self.commit < self.opts.alpha)
-    }
-
-    /// Proposes queued operations while the window has room, in one batch.
-    pub(super) fn drain_queue(&mut self) {
-        let Some(lead) = self.lead.as_ref() else {
-            return;
-        };
-        let room = (self.commit + self.opts.alpha).saturating_sub(lead.next_slot);
-        let lead = self.lead.as_mut().expect("checked");
-        let take = (room as usize).min(lead.queue.len());
-        let commands: Vec<Command> = lead
-            .queue
-            .drain(..take)
-            .map(|(client, op, txn)| Command::Op { client, op, txn })
-            .collect();
-        self.propose(commands);
+        lead.queue.push_back((client, op, txn));
+        self.fill_pipeline();
     }
 
     /// An eventually consistent read from the applied prefix (any role), refused if this

@@ -30,6 +30,7 @@
 mod acceptor;
 mod client;
 mod effects;
+mod membership;
 mod proposer;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -155,13 +156,17 @@ pub struct Output {
     pub trace: TraceEvent,
 }
 
-/// What a node's storage holds: its promise and its log.
+/// What a node's storage holds: its promise and its log, and how the copy was created.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Durable {
     /// The durable promise.
     pub promised: Ballot,
     /// The durable log: slot → (ballot, command).
     pub log: BTreeMap<Slot, (Ballot, Command)>,
+    /// The copy was created by teaching (a node added after the cell began, or added back
+    /// after its earlier copy was deleted), not with the cell: it votes and promises only
+    /// for slots from the start of the membership it learns it was added for.
+    pub learner: bool,
 }
 
 impl Durable {
@@ -200,6 +205,21 @@ struct Candidate {
     learned: BTreeMap<Slot, (Ballot, Command)>,
 }
 
+/// The leader's phase 1, per node: which nodes promised its ballot, from which slot their
+/// `Promise` reports entries, and what is left to re-propose.
+#[derive(Clone, Debug, Default)]
+struct Phase1 {
+    /// Node → the first slot its promise covers (the `from` of the `Prepare` it answered).
+    promised: BTreeMap<NodeId, Slot>,
+    /// Node → the `from` of the latest `Prepare` sent to it by this leader.
+    prepared: BTreeMap<NodeId, Slot>,
+    /// Learned entries (highest ballot reported) not yet re-proposed, by slot.
+    learned: BTreeMap<Slot, (Ballot, Command)>,
+    /// One past the last slot learned: every slot below it is re-proposed (a `Noop` where
+    /// nothing was learned) before any new command.
+    end: Slot,
+}
+
 /// What the leader knows of one peer.
 #[derive(Clone, Debug, Default)]
 struct Peer {
@@ -216,6 +236,9 @@ struct Lead {
     peers: BTreeMap<NodeId, Peer>,
     queue: VecDeque<(ClientId, OpSeq, Txn)>,
     pending: BTreeSet<(ClientId, OpSeq)>,
+    phase1: Phase1,
+    /// Nodes being taught before a jury change adds them (non-voting).
+    learners: BTreeSet<NodeId>,
 }
 
 /// One replica of a cell: the pure protocol core.
@@ -243,12 +266,33 @@ pub struct Cell {
     msg_seq: u64,
     lc: u64,
     fx: Effects,
+    /// The copy was created by teaching (see [`Durable::learner`]).
+    learner: bool,
+    /// The first slot this copy may vote and promise for (`None`: not a member yet).
+    since: Option<Slot>,
 }
 
 impl Cell {
-    /// A fresh replica `id` of a cell whose initial jury is `config`, with empty storage.
+    /// A fresh replica `id` of a cell whose initial jury is `config`, with empty storage,
+    /// created with the cell (a member of the initial jury).
     pub fn new(id: NodeId, config: Config, opts: Options, now: u64) -> (Cell, Output) {
         Cell::restart(id, config, opts, Durable::default(), Boot::default(), now)
+    }
+
+    /// A fresh copy created by teaching, for a node a jury change is about to add (or add
+    /// back): a learner until it learns the chosen change that adds it.
+    pub fn new_learner(
+        id: NodeId,
+        config: Config,
+        opts: Options,
+        boot: Boot,
+        now: u64,
+    ) -> (Cell, Output) {
+        let durable = Durable {
+            learner: true,
+            ..Durable::default()
+        };
+        Cell::restart(id, config, opts, durable, boot, now)
     }
 
     /// A replica restarted from `durable` storage: a `Follower` with `commit = 0`.
@@ -269,10 +313,19 @@ impl Cell {
         #[cfg(not(feature = "bugs"))]
         let durable_round = durable.promised.round;
         let rng = opts.seed ^ (u64::from(id.0) + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        let sm = StateMachine::new(config, opts.limits);
+        #[cfg(feature = "bugs")]
+        let change_delay = if opts.bug == Some(crate::bugs::Bug::ConfigEffectiveEarly) {
+            1 // the bug: a change is in force at the next slot, not α slots later
+        } else {
+            opts.alpha
+        };
+        #[cfg(not(feature = "bugs"))]
+        let change_delay = opts.alpha;
+        let sm = StateMachine::new(config, opts.limits, change_delay);
         let kind = Kind::Start {
             promised: durable.promised,
             log_len: durable.log.len() as u64,
+            learner: durable.learner,
         };
         let mut cell = Cell {
             id,
@@ -296,6 +349,8 @@ impl Cell {
             msg_seq: 0,
             lc: boot.lamport,
             fx: Effects::default(),
+            learner: durable.learner,
+            since: (!durable.learner).then_some(0),
             opts,
         };
         cell.begin(now, kind, None);
@@ -335,9 +390,12 @@ impl Cell {
     }
 
     fn on_message(&mut self, from: NodeId, msg: Msg) {
-        // Fail closed: a message from itself, or from outside the jury, is ignored.
-        let member = self.sm.jury().at(self.commit).contains(from);
-        if from == self.id || !member {
+        // Fail closed: a message claiming to come from this node is ignored. Who else may
+        // talk is the shell's business (it authenticates every peer); what counts is decided
+        // per slot where it matters: a vote or a promise counts only from a member of the
+        // slot's configuration (a learner, a lagging member or a removed node may still send
+        // and receive, and must, to be taught or to learn it was removed).
+        if from == self.id {
             return;
         }
         match msg {
@@ -407,27 +465,10 @@ impl Cell {
         (!self.promised.is_zero()).then_some(self.promised.node)
     }
 
-    /// The other members of the configuration in force at `slot`.
-    fn peers_at(&self, slot: Slot) -> Vec<NodeId> {
-        let id = self.id;
-        self.sm
-            .jury()
-            .at(slot)
-            .members
-            .iter()
-            .copied()
-            .filter(|n| *n != id)
-            .collect()
-    }
-
     /// Whether the injected bug `bug` is on.
     #[cfg(feature = "bugs")]
     fn bug(&self, bug: crate::bugs::Bug) -> bool {
         self.opts.bug == Some(bug)
-    }
-
-    fn quorum_at(&self, slot: Slot) -> usize {
-        self.sm.jury().at(slot).quorum()
     }
 
     /// A uniform draw in `[0, n)` from the seeded generator (splitmix64).

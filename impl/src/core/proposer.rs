@@ -6,13 +6,19 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use physalia_traces::{Ballot, Command, DurableWrite, Entry, Msg, NodeId, Proposal, Role, Slot};
 
 use super::effects::SelfVote;
-use super::{Candidate, Cell, Lead};
+use super::{Candidate, Cell, Lead, Phase1};
 
 impl Cell {
     /// `Timeout(election)`: a non-leader stands as a candidate with a ballot above every round
     /// it knows.
     pub(super) fn on_election_timeout(&mut self) {
         if self.role == Role::Leader {
+            return;
+        }
+        if !self.may_stand() {
+            // A learner, or a node the jury at its commit index does not hold: it never
+            // stands; it waits to be taught (or forwards, once its removal is in force).
+            self.arm_election();
             return;
         }
         #[cfg(feature = "bugs")]
@@ -54,13 +60,18 @@ impl Cell {
         // lose it, the restarted node (whose rounds come from its durable promise) picks
         // the same ballot again, and two candidates of one ballot can propose different
         // commands for one slot (found by trace refinement's ballot-uniqueness rule).
-        for peer in self.peers_at(from) {
+        for peer in self.window_peers(from) {
             self.send_after_persist(peer, Msg::Prepare { ballot, from });
         }
         self.arm_election();
         self.timers.prepare = Some(self.now + self.opts.prepare_interval);
         #[cfg(feature = "bugs")]
         if self.bug(crate::bugs::Bug::SkipPrepare) {
+            // The bug: leads at once, as if every member of its window had promised.
+            let everyone: BTreeSet<NodeId> = self.window_peers(from).into_iter().collect();
+            if let Some(c) = self.candidate.as_mut() {
+                c.promised_by = everyone;
+            }
             self.become_leader();
         }
     }
@@ -74,7 +85,7 @@ impl Cell {
         };
         let (ballot, from) = (c.ballot, c.from);
         let silent: Vec<NodeId> = self
-            .peers_at(from)
+            .window_peers(from)
             .into_iter()
             .filter(|p| !c.promised_by.contains(p))
             .collect();
@@ -84,8 +95,12 @@ impl Cell {
         self.timers.prepare = Some(self.now + self.opts.prepare_interval);
     }
 
-    /// A `Promise` for this candidate's ballot: keep the highest-ballot entry per slot.
+    /// A `Promise` for this candidate's ballot: keep the highest-ballot entry per slot. At
+    /// a leader of that ballot, a promise asked for by phase 1 across a change.
     pub(super) fn on_promise(&mut self, from: NodeId, ballot: Ballot, accepted: Vec<Entry>) {
+        if self.lead.as_ref().is_some_and(|l| l.ballot == ballot) {
+            return self.on_late_promise(from, accepted);
+        }
         let Some(c) = self.candidate.as_mut().filter(|c| c.ballot == ballot) else {
             return;
         };
@@ -154,18 +169,55 @@ impl Cell {
         }
     }
 
+    /// A leader's promise from a node of a later configuration (or one that answered after
+    /// the election): it covers slots from the `from` this leader asked it for; its entries
+    /// above what the leader proposed join the values to re-propose.
+    fn on_late_promise(&mut self, from: NodeId, accepted: Vec<Entry>) {
+        let Some(lead) = self.lead.as_mut() else {
+            return;
+        };
+        let covers = lead
+            .phase1
+            .prepared
+            .get(&from)
+            .copied()
+            .unwrap_or(self.commit);
+        lead.phase1.promised.entry(from).or_insert(covers);
+        for e in accepted {
+            if e.slot < lead.next_slot {
+                continue; // proposed already, under a covered configuration
+            }
+            let keep = lead
+                .phase1
+                .learned
+                .get(&e.slot)
+                .is_none_or(|(b, _)| *b < e.ballot);
+            if keep {
+                lead.phase1.end = lead.phase1.end.max(e.slot + 1);
+                lead.phase1.learned.insert(e.slot, (e.ballot, e.command));
+            }
+        }
+        self.fill_pipeline();
+    }
+
     fn try_win(&mut self) {
         let Some(c) = self.candidate.as_ref() else {
             return;
         };
-        let votes = c.promised_by.len() + usize::from(c.self_durable);
-        if votes >= self.quorum_at(c.from) {
+        if !self.window_promised(c.from, &c.promised_by, c.self_durable) {
+            return;
+        }
+        if self.member_at(self.id, self.commit) {
             self.become_leader();
+        } else {
+            // Its commit index moved past its removal while it stood: it cannot lead.
+            self.step_down(None);
         }
     }
 
-    /// Phase 2 for every unchosen slot: re-propose the highest-ballot command reported,
-    /// and `Noop` into every hole, at the new ballot.
+    /// Phase 2 for every unchosen slot: re-propose the highest-ballot command reported, and
+    /// `Noop` into every hole, at the new ballot, slot by slot inside the window (and only
+    /// where phase 1 covers the slot's configuration).
     fn become_leader(&mut self) {
         let c = self
             .candidate
@@ -177,36 +229,99 @@ impl Cell {
             .keys()
             .next_back()
             .map_or(start, |s| (s + 1).max(start));
-        let peers = self.peers_at(start);
+        let mut learned = c.learned;
+        learned.retain(|s, _| *s >= start);
+        #[cfg(feature = "bugs")]
+        if self.bug(crate::bugs::Bug::IgnorePromisedValues) {
+            learned.clear(); // the bug: every unchosen slot gets a no-op
+        }
+        let mut promised: BTreeMap<NodeId, Slot> =
+            c.promised_by.iter().map(|n| (*n, c.from)).collect();
+        promised.remove(&self.id);
         self.role = Role::Leader;
         self.lead = Some(Lead {
             ballot: c.ballot,
             next_slot: start,
             votes: BTreeMap::new(),
-            peers: peers.iter().map(|p| (*p, Default::default())).collect(),
+            peers: BTreeMap::new(),
             queue: VecDeque::new(),
             pending: BTreeSet::new(),
+            phase1: Phase1 {
+                promised,
+                prepared: BTreeMap::new(),
+                learned,
+                end,
+            },
+            learners: BTreeSet::new(),
         });
+        self.refresh_peers();
         self.timers.election = None;
         self.timers.prepare = None;
-        #[cfg(feature = "bugs")]
-        if self.bug(crate::bugs::Bug::IgnorePromisedValues) {
-            let noops = (start..end).map(|_| Command::Noop).collect();
-            self.propose(noops);
-            self.broadcast_commit();
-            self.timers.heartbeat = Some(self.now + self.opts.heartbeat_interval);
-            return;
-        }
-        let commands = (start..end)
-            .map(|s| {
-                c.learned
-                    .get(&s)
-                    .map_or(Command::Noop, |(_, cmd)| cmd.clone())
-            })
-            .collect();
-        self.propose(commands);
+        self.fill_pipeline();
         self.broadcast_commit();
         self.timers.heartbeat = Some(self.now + self.opts.heartbeat_interval);
+    }
+
+    /// Proposes what the pipeline has room for, in one batch: first the values to
+    /// re-propose (a `Noop` where nothing was learned), then queued client operations, each
+    /// at the next slot while the leader may propose there. A jury change waits at the head
+    /// of the queue until the previous one is in force. Where phase 1 does not yet cover the
+    /// next slot's configuration, it asks that configuration for promises.
+    pub(super) fn fill_pipeline(&mut self) {
+        let mut commands = Vec::new();
+        loop {
+            let Some(lead) = self.lead.as_ref() else {
+                return;
+            };
+            let slot = lead.next_slot + commands.len() as u64;
+            if !self.may_propose_at(slot) {
+                if commands.is_empty() {
+                    self.extend_phase1(slot);
+                }
+                break;
+            }
+            let lead = self.lead.as_mut().expect("checked");
+            if slot < lead.phase1.end {
+                let cmd = lead
+                    .phase1
+                    .learned
+                    .remove(&slot)
+                    .map_or(Command::Noop, |(_, c)| c);
+                commands.push(cmd);
+                continue;
+            }
+            let Some((_, _, txn)) = lead.queue.front() else {
+                break;
+            };
+            if txn.is_reconfig() && self.change_before(slot, &commands) {
+                break;
+            }
+            let lead = self.lead.as_mut().expect("checked");
+            let (client, op, txn) = lead.queue.pop_front().expect("checked");
+            // Proposed already (re-proposed from what the election learned, or in this
+            // batch), or applied since it was queued: it is answered when its slot applies.
+            let same = |c: &Command| matches!(c, Command::Op { client: c2, op: o2, .. } if (*c2, *o2) == (client, op));
+            let known = lead.pending.contains(&(client, op))
+                || commands.iter().any(same)
+                || lead.phase1.learned.values().any(|(_, c)| same(c))
+                || self.sm.seen(client, op);
+            if !known {
+                commands.push(Command::Op { client, op, txn });
+            }
+        }
+        self.propose(commands);
+    }
+
+    /// Whether a jury change is at a slot within α below `slot`, in the log or among
+    /// `batch` (the commands about to be proposed from the leader's next slot).
+    fn change_before(&self, slot: Slot, batch: &[Command]) -> bool {
+        #[cfg(feature = "bugs")]
+        if self.bug(crate::bugs::Bug::ConcurrentChanges) {
+            return false;
+        }
+        let is_change = |c: &Command| matches!(c, Command::Op { txn, .. } if txn.is_reconfig());
+        let low = slot.saturating_sub(self.opts.alpha.saturating_sub(1));
+        self.log.range(low..slot).any(|(_, (_, c))| is_change(c)) || batch.iter().any(is_change)
     }
 
     /// Appends `commands` at the next slots at the leader's ballot, persists them, and sends
@@ -320,7 +435,14 @@ impl Cell {
             let quorum = self.quorum_at(slot);
             let lead = self.lead.as_ref().expect("only a leader commits");
             let at_ballot = self.log.get(&slot).is_some_and(|(b, _)| *b == lead.ballot);
-            let votes = lead.votes.get(&slot).map_or(0, |v| v.len());
+            let jury = self.sm.jury().at(slot);
+            let votes = lead.votes.get(&slot).map_or(0, |v| {
+                #[cfg(feature = "bugs")]
+                if self.bug(crate::bugs::Bug::StaleMemberVotes) {
+                    return v.len(); // the bug: a non-member's vote counts
+                }
+                v.iter().filter(|n| jury.contains(**n)).count()
+            });
             // The bug: one vote (the leader's own, or any peer's) is taken for a quorum.
             #[cfg(feature = "bugs")]
             let quorum = if self.bug(crate::bugs::Bug::CommitOnMinority) {
@@ -341,8 +463,10 @@ impl Cell {
             lead.votes.retain(|s, _| *s >= commit);
         }
         self.apply_committed();
+        self.refresh_peers();
         self.broadcast_commit();
-        self.drain_queue();
+        self.leave_if_removed();
+        self.fill_pipeline();
     }
 
     fn broadcast_commit(&mut self) {
@@ -392,6 +516,9 @@ impl Cell {
             self.send(peer, Msg::Accept { ballot, proposals });
         }
         self.broadcast_commit();
+        if let Some(next) = self.lead.as_ref().map(|l| l.next_slot) {
+            self.reask_phase1(next);
+        }
         self.timers.heartbeat = Some(self.now + self.opts.heartbeat_interval);
     }
 }

@@ -117,6 +117,7 @@ pub fn replay(
             let durable = Durable {
                 promised,
                 log: log.into_iter().map(|(s, b, c)| (s, (b, c))).collect(),
+                learner: false,
             };
             out.cells.insert(cell, durable);
         }

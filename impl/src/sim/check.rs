@@ -5,7 +5,9 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use physalia_traces::properties::{self, Property};
-use physalia_traces::{Ballot, ClientId, Command, Key, NodeId, OpSeq, Slot, Txn, Value, WriteOp};
+use physalia_traces::{
+    Ballot, ClientId, Command, Config, Key, NodeId, OpSeq, Slot, Txn, Value, WriteOp,
+};
 
 use crate::core::{Cell, Durable};
 use crate::kv::{Limits, StateMachine};
@@ -129,16 +131,18 @@ pub struct Checker {
 
 impl Default for Checker {
     fn default() -> Self {
-        Checker::new(Limits::default())
+        Checker::new(Config::with_nodes(1), Limits::default(), 3)
     }
 }
 
 impl Checker {
-    /// A checker whose reference state machine has the nodes' `limits`.
-    pub fn new(limits: Limits) -> Checker {
+    /// A checker for a cell whose initial jury is `config`, whose reference state machine
+    /// has the nodes' `limits` and applies jury changes `alpha` slots after their own, as
+    /// the replicas do: the jury of every slot comes from the decided log.
+    pub fn new(config: Config, limits: Limits, alpha: u64) -> Checker {
         Checker {
             decided: BTreeMap::new(),
-            reference: StateMachine::new(physalia_traces::Config::with_nodes(1), limits),
+            reference: StateMachine::new(config, limits, alpha),
             history: BTreeMap::new(),
             op_slot: BTreeMap::new(),
             promises: BTreeMap::new(),
@@ -230,27 +234,40 @@ impl Checker {
     }
 
     /// When an operation is acknowledged: its slot must be decided and durable (in synced
-    /// storage) on a quorum of `storages`.
+    /// storage) on a quorum of the slot's jury (from the decided log), among `storages`.
     pub fn on_ack(
         &mut self,
         client: ClientId,
         op: OpSeq,
-        storages: &[&Durable],
-        quorum: usize,
+        storages: &[(NodeId, &Durable)],
         at: u64,
     ) {
         let durable = self.op_slot.get(&(client, op)).is_some_and(|slot| {
             let cmd = &self.decided[slot];
+            let jury = self.reference.jury().at(*slot);
             let holders = storages
                 .iter()
-                .filter(|s| s.log.get(slot).is_some_and(|(_, c)| c == cmd))
+                .filter(|(n, s)| {
+                    jury.contains(*n) && s.log.get(slot).is_some_and(|(_, c)| c == cmd)
+                })
                 .count();
-            holders >= quorum
+            holders >= jury.quorum()
         });
         if !durable {
             self.violations
                 .push(Violation::Durability { client, op, at });
         }
+    }
+
+    /// The jury over time as the decided log gives it.
+    pub fn jury(&self) -> &crate::kv::Jury {
+        self.reference.jury()
+    }
+
+    /// A node deleted its copy of the cell (its removal is in force): the next copy is a
+    /// new acceptor, whose promise starts afresh.
+    pub fn on_copy_deleted(&mut self, node: NodeId) {
+        self.promises.remove(&node);
     }
 
     /// When a node's storage changed: its promise must not go down.
@@ -275,6 +292,7 @@ fn written_keys(cmd: &Command) -> Vec<Key> {
     match txn {
         Txn::Get { .. } => Vec::new(),
         Txn::Put { key, .. } | Txn::Cas { key, .. } | Txn::Incr { key, .. } => vec![key.clone()],
+        Txn::Reconfig { .. } => Vec::new(),
         Txn::Txn { writes, .. } => writes
             .iter()
             .map(|w| match w {

@@ -14,7 +14,15 @@
 //!   at a crash, a random prefix of the batches not yet synced survives and the rest is lost
 //!   (a torn last record is detected by its checksum and dropped with what follows);
 //! - **clocks**: each node's clock runs at real rate with a constant offset in
-//!   `[0, clock_skew]` ms; timers fire on the node's clock.
+//!   `[0, clock_skew]` ms; timers fire on the node's clock;
+//! - **moves** (`reconfigure`): with probability [`Faults::reconfig_ppm`] per step, when no
+//!   move is in progress, an operator asks the leader it believes in to replace a random
+//!   member of the jury (the leader's own node included) by a random node outside it (one
+//!   of [`SimConfig::spares`], or a node removed earlier); it retries while the node is
+//!   taught or a change is in flight. A node whose removal is in force deletes its copy once
+//!   a majority of the new jury has committed past the change, and hosts a fresh learner's
+//!   copy from then on (it may be added back later). Moves happen during partitions and
+//!   crashes like any other input.
 //!
 //! From `GST` on: no more loss, duplication or partitions, crashed nodes restart, and delays
 //! stay within `[min_delay, max_delay]`. The simulator records `GST` in its report.
@@ -24,6 +32,7 @@
 //! [`check`]); trace events go through `physalia_traces::record` (the `tracing` stack).
 
 pub mod check;
+mod reconfig;
 mod report;
 mod run;
 
@@ -50,6 +59,8 @@ pub struct Faults {
     pub restart_min: u64,
     /// Longest time before a crashed node restarts (ms).
     pub restart_max: u64,
+    /// Probability, per step, that the operator starts a move (if none is in progress).
+    pub reconfig_ppm: u32,
 }
 
 impl Faults {
@@ -63,6 +74,7 @@ impl Faults {
             crash_ppm: 0,
             restart_min: 0,
             restart_max: 0,
+            reconfig_ppm: 0,
         }
     }
 
@@ -76,6 +88,7 @@ impl Faults {
             crash_ppm: 300,
             restart_min: 100,
             restart_max: 1_000,
+            reconfig_ppm: 2_000,
         }
     }
 }
@@ -85,8 +98,10 @@ impl Faults {
 pub struct SimConfig {
     /// The seed: the same seed gives the same run, byte for byte.
     pub seed: u64,
-    /// Nodes in the cell.
+    /// Nodes in the cell's initial jury (`n0..`).
     pub nodes: u32,
+    /// Nodes outside the initial jury that moves may add (`n<nodes>..`).
+    pub spares: u32,
     /// Concurrent clients (one operation in flight each).
     pub clients: u32,
     /// Most events processed.
@@ -122,6 +137,7 @@ impl Default for SimConfig {
         SimConfig {
             seed: 0,
             nodes: 7,
+            spares: 2,
             clients: 3,
             steps: 20_000,
             gst: 5_000,

@@ -46,6 +46,12 @@ pub struct SimReport {
     pub partitions: u64,
     /// Crashes.
     pub crashes: u64,
+    /// Jury changes applied (moves that took effect).
+    pub moves: u64,
+    /// Copies of the cell deleted by nodes whose removal was in force.
+    pub copies_deleted: u64,
+    /// The jury in force at the end (the latest configuration the decided log gives).
+    pub jury: Vec<physalia_traces::NodeId>,
     /// Invariant violations, in order.
     pub violations: Vec<Violation>,
     /// Each node's commit index at the end (`None`: down).

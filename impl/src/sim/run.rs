@@ -9,13 +9,14 @@ use physalia_traces::{
 };
 
 use super::check::Checker;
+use super::reconfig::Operator;
 use super::report::{HistoryEntry, SimReport};
 use super::{SimConfig, SimRng};
 use crate::core::{Boot, Cell, ClientReply, Durable, Input, Output};
 use crate::kv::LocalRead;
 
 #[derive(Debug)]
-enum Event {
+pub(super) enum Event {
     Net(Envelope),
     Request(NodeId, ClientId, OpSeq, Txn),
     Answer(NodeId, ClientId, Msg),
@@ -27,17 +28,42 @@ enum Event {
     ClientNext(ClientId),
     ClientRetry(ClientId, OpSeq, u64),
     Heal,
+    /// The operator considers its next jury change.
+    OperatorNext,
+    /// The operator re-sends its change request if `(op, generation)` is still pending: to
+    /// the next node (no answer came), or to the same one (`false`: it asked to retry).
+    OperatorRetry(OpSeq, u64, bool),
+    /// A removed node deletes its copy if its removal is in force and a successor quorum
+    /// has the prefix (else it looks again later).
+    Retire(NodeId),
 }
 
-struct Node {
-    cell: Option<Cell>,
-    storage: Durable,
+pub(super) struct Node {
+    pub(super) cell: Option<Cell>,
+    pub(super) storage: Durable,
     pending: Vec<Persist>,
     last_sync: u64,
     boot: Boot,
     started: bool,
     offset: u64,
     armed: BTreeMap<TimeoutKind, (u64, u64)>,
+    /// A deletion of this node's copy is scheduled.
+    pub(super) retiring: bool,
+}
+
+impl Node {
+    /// Keeps what a cell's traces need across the end of its copy: the Lamport clock and
+    /// the incarnation (the next copy starts above both).
+    pub(super) fn keep_clock(&mut self, cell: &Cell) {
+        self.boot.lamport = cell.lamport();
+        self.boot.inc = cell.inc();
+    }
+
+    /// Forgets the batches not yet durable (the copy they belong to is gone).
+    pub(super) fn forget_pending(&mut self) {
+        self.pending.clear();
+        self.armed.clear();
+    }
 }
 
 struct Client {
@@ -47,21 +73,23 @@ struct Client {
     leader: NodeId,
 }
 
-struct Sim {
-    cfg: SimConfig,
+pub(super) struct Sim {
+    pub(super) cfg: SimConfig,
     config: Config,
-    rng: SimRng,
-    now: u64,
-    seq: u64,
+    pub(super) rng: SimRng,
+    pub(super) now: u64,
+    pub(super) seq: u64,
     queue: BTreeMap<(u64, u64), Event>,
-    nodes: Vec<Node>,
+    pub(super) nodes: Vec<Node>,
     clients: Vec<Client>,
     cut: Option<BTreeSet<NodeId>>,
     after_gst: bool,
     /// The session floor sent with the local read being served.
     read_floor: u64,
-    checker: Checker,
-    report: SimReport,
+    pub(super) checker: Checker,
+    pub(super) report: SimReport,
+    /// The operator that moves the cell (`reconfigure` faults).
+    pub(super) operator: Operator,
 }
 
 /// Runs one simulation and reports what happened. Deterministic in `cfg`.
@@ -95,7 +123,7 @@ pub fn run_with_progress(
 impl Sim {
     fn new(cfg: SimConfig) -> Sim {
         let config = Config::with_nodes(cfg.nodes);
-        let checker = Checker::new(cfg.options.limits);
+        let checker = Checker::new(config.clone(), cfg.options.limits, cfg.options.alpha);
         let mut rng = SimRng::new(cfg.seed);
         let report = SimReport {
             seed: cfg.seed,
@@ -110,20 +138,27 @@ impl Sim {
             duplicated: 0,
             partitions: 0,
             crashes: 0,
+            moves: 0,
+            copies_deleted: 0,
+            jury: Vec::new(),
             violations: Vec::new(),
             commits: Vec::new(),
             history: Vec::new(),
         };
-        let nodes = (0..cfg.nodes)
-            .map(|_| Node {
+        let nodes = (0..cfg.nodes + cfg.spares)
+            .map(|n| Node {
                 cell: None,
-                storage: Durable::default(),
+                storage: Durable {
+                    learner: n >= cfg.nodes, // a spare's copy is taught
+                    ..Durable::default()
+                },
                 pending: Vec::new(),
                 last_sync: 0,
                 boot: Boot::default(),
                 started: false,
                 offset: rng.between(0, cfg.clock_skew),
                 armed: BTreeMap::new(),
+                retiring: false,
             })
             .collect();
         let clients = (0..cfg.clients)
@@ -134,6 +169,7 @@ impl Sim {
                 leader: NodeId(c % cfg.nodes),
             })
             .collect();
+        let cfg_clients = cfg.clients;
         let mut sim = Sim {
             cfg,
             config,
@@ -148,9 +184,13 @@ impl Sim {
             read_floor: 0,
             checker,
             report,
+            operator: Operator::new(u64::from(cfg_clients)),
         };
-        for n in 0..sim.cfg.nodes {
+        for n in 0..sim.universe() {
             sim.start_node(NodeId(n));
+        }
+        if sim.cfg.faults.reconfig_ppm > 0 && sim.cfg.spares > 0 {
+            sim.at(0, Event::OperatorNext);
         }
         for c in 0..sim.cfg.clients {
             let at = sim.rng.between(0, 50);
@@ -159,12 +199,17 @@ impl Sim {
         sim
     }
 
-    fn at(&mut self, time: u64, event: Event) {
+    /// Every node that may host the cell: the initial jury and the spares.
+    pub(super) fn universe(&self) -> u32 {
+        self.cfg.nodes + self.cfg.spares
+    }
+
+    pub(super) fn at(&mut self, time: u64, event: Event) {
         self.seq += 1;
         self.queue.insert((time.max(self.now), self.seq), event);
     }
 
-    fn before_gst(&self) -> bool {
+    pub(super) fn before_gst(&self) -> bool {
         self.now < self.cfg.gst
     }
 
@@ -174,7 +219,7 @@ impl Sim {
             if !self.after_gst {
                 self.after_gst = true;
                 self.cut = None;
-                for n in 0..self.cfg.nodes {
+                for n in 0..self.universe() {
                     if self.nodes[n as usize].cell.is_none() {
                         self.at(self.now, Event::Restart(NodeId(n)));
                     }
@@ -184,7 +229,7 @@ impl Sim {
         }
         let f = self.cfg.faults.clone();
         if self.cut.is_none() && self.rng.chance(f.partition_ppm) {
-            let side = (0..self.cfg.nodes)
+            let side = (0..self.universe())
                 .filter(|_| self.rng.next_u64() & 1 == 0)
                 .map(NodeId)
                 .collect();
@@ -194,7 +239,7 @@ impl Sim {
         }
         let down = self.nodes.iter().filter(|n| n.cell.is_none()).count() as u32;
         if down < (self.cfg.nodes - 1) / 2 && self.rng.chance(f.crash_ppm) {
-            let victim = NodeId((self.rng.next_u64() % u64::from(self.cfg.nodes)) as u32);
+            let victim = NodeId((self.rng.next_u64() % u64::from(self.universe())) as u32);
             if self.nodes[victim.0 as usize].cell.is_some() {
                 self.crash(victim);
                 let later = self.now + self.rng.between(f.restart_min, f.restart_max);
@@ -243,6 +288,9 @@ impl Sim {
             Event::ClientNext(c) => self.client_next(c),
             Event::ClientRetry(c, op, gen) => self.client_retry(c, op, gen),
             Event::Heal => self.cut = None,
+            Event::OperatorNext => self.operator_next(),
+            Event::OperatorRetry(op, gen, next) => self.operator_retry(op, gen, next),
+            Event::Retire(node) => self.retire(node),
         }
     }
 
@@ -256,7 +304,7 @@ impl Sim {
         self.now + self.nodes[node.0 as usize].offset
     }
 
-    fn start_node(&mut self, id: NodeId) {
+    pub(super) fn start_node(&mut self, id: NodeId) {
         let now = self.local_now(id);
         let mut opts = self.cfg.options.clone();
         opts.seed = self.cfg.seed ^ self.rng.next_u64();
@@ -300,7 +348,7 @@ impl Sim {
     }
 
     /// Steps node `id` if it is up (a message to a down node is lost).
-    fn step(&mut self, id: NodeId, input: Input) {
+    pub(super) fn step(&mut self, id: NodeId, input: Input) {
         let now = self.local_now(id);
         let Some(cell) = self.nodes[id.0 as usize].cell.as_mut() else {
             self.report.dropped += 1;
@@ -308,7 +356,13 @@ impl Sim {
         };
         let before = cell.commit();
         let out = cell.step(now, input);
+        let removed = cell.removed_from().is_some();
         self.output(id, before, out);
+        if removed && !self.nodes[id.0 as usize].retiring {
+            self.nodes[id.0 as usize].retiring = true;
+            let later = self.now + self.rng.between(100, 1_000);
+            self.at(later, Event::Retire(id));
+        }
     }
 
     /// Carries out a step's output: check, trace, persist, send, answer, arm timers.
@@ -404,6 +458,7 @@ impl Sim {
     fn finish(mut self) -> SimReport {
         self.report.simulated_ms = self.now;
         self.report.decided_slots = self.checker.decided();
+        self.report.jury = self.checker.jury().latest().0.members.clone();
         self.report.violations = std::mem::take(&mut self.checker.violations);
         self.report.commits = self
             .nodes
@@ -461,7 +516,7 @@ impl Sim {
     }
 
     fn client_retry(&mut self, c: ClientId, op: OpSeq, gen: u64) {
-        let n = self.cfg.nodes;
+        let n = self.universe();
         let Some(p) = self.clients[c.0 as usize].pending.as_mut() else {
             return;
         };
@@ -474,13 +529,16 @@ impl Sim {
 
     /// A node answers a client: checked at once if it acknowledges an applied operation,
     /// then carried over the network.
-    fn answer(&mut self, from: NodeId, client: ClientId, msg: Msg) {
+    pub(super) fn answer(&mut self, from: NodeId, client: ClientId, msg: Msg) {
         if let Msg::Reply { op, result } = &msg {
             if !result.never_applied() {
-                let storages: Vec<&Durable> = self.nodes.iter().map(|n| &n.storage).collect();
-                let quorum = self.config.quorum();
-                self.checker
-                    .on_ack(client, *op, &storages, quorum, self.now);
+                let storages: Vec<(NodeId, &Durable)> = self
+                    .nodes
+                    .iter()
+                    .enumerate()
+                    .map(|(i, n)| (NodeId(i as u32), &n.storage))
+                    .collect();
+                self.checker.on_ack(client, *op, &storages, self.now);
             }
         }
         if self.before_gst() && self.rng.chance(self.cfg.faults.drop_ppm) {
@@ -492,7 +550,10 @@ impl Sim {
     }
 
     fn on_answer(&mut self, from: NodeId, c: ClientId, msg: Msg) {
-        let n = self.cfg.nodes;
+        if c == self.operator.client {
+            return self.operator_answer(from, msg);
+        }
+        let n = self.universe();
         let client = &mut self.clients[c.0 as usize];
         let Some(p) = client.pending.as_mut() else {
             return;
@@ -522,7 +583,7 @@ impl Sim {
 /// Eventually consistent reads: fire-and-forget to a random node, with the session floor.
 impl Sim {
     fn local_read(&mut self, c: ClientId) {
-        let node = NodeId((self.rng.next_u64() % u64::from(self.cfg.nodes)) as u32);
+        let node = NodeId((self.rng.next_u64() % u64::from(self.universe())) as u32);
         let keys = (0..self.cfg.keys).map(|k| Key(format!("k{k}"))).collect();
         let floor = self.clients[c.0 as usize].floor;
         let delay = self.rng.between(self.cfg.min_delay, self.cfg.max_delay);

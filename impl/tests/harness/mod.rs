@@ -12,8 +12,8 @@ use std::fmt::Write as _;
 use num_bigint::BigInt;
 use physalia_impl::core::{Boot, Cell, ClientReply, Durable, Input, Options, Output};
 use physalia_traces::{
-    ClientId, Condition, Config, Envelope, Key, NodeId, Persist, Role, TimeoutKind, TraceEvent,
-    Txn, Value, WriteOp,
+    ClientId, Condition, Config, Envelope, JuryChange, Key, NodeId, Persist, Role, TimeoutKind,
+    TraceEvent, Txn, Value, WriteOp,
 };
 
 /// One node: its replica (None while crashed), its storage and its boot record.
@@ -40,6 +40,31 @@ pub struct Env {
 }
 
 impl Env {
+    /// `n` nodes of the initial jury and `spares` nodes outside it, each with a learner's
+    /// copy (they vote once a jury change adds them).
+    pub fn with_spares(n: u32, spares: u32, opts: Options) -> Env {
+        let mut env = Env::new(n, opts);
+        for s in n..n + spares {
+            let id = NodeId(s);
+            let boot = Boot::default();
+            let (cell, out) = Cell::new_learner(id, env.config.clone(), env.opts.clone(), boot, 0);
+            let node = Node {
+                cell: Some(cell),
+                storage: Durable {
+                    learner: true,
+                    ..Durable::default()
+                },
+                unsynced: Vec::new(),
+                sync: true,
+                boot,
+                shown: String::new(),
+            };
+            env.nodes.insert(id, node);
+            env.trace.push(out.trace);
+        }
+        env
+    }
+
     pub fn new(n: u32, opts: Options) -> Env {
         let config = Config::with_nodes(n);
         let mut env = Env {
@@ -68,9 +93,19 @@ impl Env {
         env
     }
 
-    /// The number of nodes.
+    /// The number of nodes (the initial jury and the spares).
     pub fn nodes(&self) -> u32 {
         self.nodes.len() as u32
+    }
+
+    /// The size of the initial jury.
+    pub fn jury_size(&self) -> u32 {
+        self.config.members.len() as u32
+    }
+
+    /// The pipeline window α.
+    pub fn alpha(&self) -> u64 {
+        self.opts.alpha
     }
 
     /// Runs one command line and returns its log.
@@ -94,6 +129,7 @@ impl Env {
             "heal" => self.isolated.clear(),
             "crash" => self.crash(node(args, 0)?),
             "restart" => self.restart(node(args, 0)?),
+            "retire" => self.retire(node(args, 0)?),
             "sync" => self.set_sync(node(args, 0)?, args.get(1) == Some(&"on")),
             "status" => self.status(),
             _ => return Err(format!("unknown command {cmd:?}")),
@@ -282,6 +318,37 @@ impl Env {
         self.handle(id, out);
     }
 
+    /// Deletes node `id`'s copy of the cell (its removal is in force) and gives it a fresh
+    /// learner's copy in a new incarnation.
+    fn retire(&mut self, id: NodeId) {
+        let node = self.nodes.get_mut(&id).expect("known node");
+        if let Some(cell) = node.cell.take() {
+            node.boot.lamport = cell.lamport();
+            node.boot.inc = cell.inc();
+        }
+        node.boot.inc += 1;
+        node.storage = Durable {
+            learner: true,
+            ..Durable::default()
+        };
+        node.unsynced.clear();
+        node.shown.clear();
+        let (cell, out) = Cell::new_learner(
+            id,
+            self.config.clone(),
+            self.opts.clone(),
+            node.boot,
+            self.now,
+        );
+        node.cell = Some(cell);
+        let _ = writeln!(
+            self.out,
+            "{id} deleted its copy; a learner's copy, incarnation {}",
+            node.boot.inc
+        );
+        self.handle(id, out);
+    }
+
     fn status(&mut self) {
         let ids: Vec<NodeId> = self.nodes.keys().copied().collect();
         for id in ids {
@@ -303,6 +370,18 @@ impl Env {
             let _ = writeln!(self.out, "{id}: {}", summary(cell));
             let _ = writeln!(self.out, "  log: [{}]", log.join(", "));
             let _ = writeln!(self.out, "  kv: {{{}}}", kv.join(" "));
+            let configs: Vec<String> = cell
+                .state_machine()
+                .jury()
+                .configs()
+                .map(|(start, epoch, c)| {
+                    let m: Vec<String> = c.members.iter().map(|n| n.to_string()).collect();
+                    format!("{start}:[{}]#{epoch}", m.join(" "))
+                })
+                .collect();
+            if configs.len() > 1 {
+                let _ = writeln!(self.out, "  jury: {}", configs.join(" "));
+            }
         }
     }
 }
@@ -312,8 +391,13 @@ fn summary(cell: &Cell) -> String {
         Role::Follower => String::new(),
         _ => format!(" b={}", cell.ballot()),
     };
+    let since = match cell.since() {
+        Some(0) if !cell.is_learner_copy() => String::new(),
+        Some(s) => format!(" since={s}"),
+        None => " learner".to_owned(),
+    };
     format!(
-        "{}{ballot} promised={} commit={} applied={}",
+        "{}{ballot} promised={} commit={} applied={}{since}",
         cell.role(),
         cell.promised(),
         cell.commit(),
@@ -377,6 +461,7 @@ fn parse_txn(w: &[&str]) -> Result<Txn, String> {
             new: required(w.get(3))?,
         }),
         Some("txn") => parse_compound(&w[1..]),
+        Some("reconfig") => parse_change(&w[1..]).map(|change| Txn::Reconfig { change }),
         other => Err(format!("unknown transaction {other:?}")),
     }
 }
@@ -418,6 +503,23 @@ fn parse_compound(w: &[&str]) -> Result<Txn, String> {
         reads,
         writes,
     })
+}
+
+/// `replace A B`, `add A` or `remove A` (node numbers).
+fn parse_change(w: &[&str]) -> Result<JuryChange, String> {
+    let n = |i: usize| -> Result<NodeId, String> {
+        let s = w.get(i).ok_or("reconfig replace A B | add A | remove A")?;
+        Ok(NodeId(s.parse().map_err(|_| format!("bad node {s:?}"))?))
+    };
+    match w.first().copied() {
+        Some("replace") => Ok(JuryChange::Replace {
+            from: n(1)?,
+            to: n(2)?,
+        }),
+        Some("add") => Ok(JuryChange::Add { node: n(1)? }),
+        Some("remove") => Ok(JuryChange::Remove { node: n(1)? }),
+        other => Err(format!("unknown jury change {other:?}")),
+    }
 }
 
 fn parse_write(word: &str) -> Result<WriteOp, String> {

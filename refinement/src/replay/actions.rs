@@ -55,8 +55,10 @@ pub(super) fn crash(
         return;
     };
     let pending = std::mem::take(&mut node.pending);
+    let since = node.since;
     for (_, writes) in pending.into_iter().take(k) {
-        properties::make_durable(&mut node.storage, &mut w.ghost, facts, n, &writes, out);
+        let who = (n, since);
+        properties::make_durable(&mut node.storage, &mut w.ghost, facts, who, &writes, out);
     }
     let Some(node) = w.nodes.get_mut(&n) else {
         return;

@@ -20,6 +20,7 @@
 //! phase like the core's handlers, with the comparison of a logged step against them and
 //! the messages a step may send), [`properties`] (the safety properties' ghost).
 
+pub mod jury;
 pub mod properties;
 pub mod state;
 mod step;
@@ -27,40 +28,47 @@ mod step;
 use std::collections::BTreeMap;
 use std::fmt;
 
-use physalia_traces::{Config, Header, NodeId, Slot};
+use physalia_traces::{Config, Header, NodeId};
 
+pub use jury::Juries;
 pub use state::{Ghost, Network, NodeSpec, SentMsg};
 pub use step::StepInfo;
 
-/// The fixed facts of the cell the trace comes from, and the one place the specification
-/// asks which jury is in force at a slot.
+/// The fixed facts of the cell the trace comes from.
 #[derive(Clone, Debug)]
 pub struct CellFacts {
     /// The initial configuration (the trace header's `config`).
     pub initial: Config,
-    /// The pipeline window α.
+    /// Every node of the cell: the initial jury and the nodes that may join it later.
+    pub nodes: Vec<NodeId>,
+    /// The pipeline window α (a jury change chosen at `i` is in force from `i + α`).
     pub alpha: u64,
 }
 
 impl CellFacts {
     /// The facts stated by a trace header.
     pub fn from_header(h: &Header) -> CellFacts {
+        let mut nodes = h.nodes.clone();
+        nodes.extend(h.config.members.iter().copied());
+        nodes.sort();
+        nodes.dedup();
         CellFacts {
             initial: h.config.clone(),
+            nodes,
             alpha: h.alpha,
         }
     }
 
-    /// The configuration in force at `slot`. Every quorum rule of the specification asks
-    /// this, per slot (`docs/protocol.md`, "Cell, nodes, ballots, quorums"); no jury change
-    /// is a command of the log yet, so it is the initial configuration at every slot.
-    pub fn jury_at(&self, _slot: Slot) -> &Config {
-        &self.initial
+    /// The jury over time at the cell's start: the initial configuration from slot 0. Each
+    /// node's copy (from what it applied) and the ghost (from the chosen prefix) move it on;
+    /// every quorum of the specification is counted in the configuration of its slot.
+    pub fn juries(&self) -> Juries {
+        Juries::new(&self.initial.members, self.alpha)
     }
 
-    /// Every node that is a member of some configuration (the nodes a trace may name).
+    /// Every node a trace may name.
     pub fn members(&self) -> &[NodeId] {
-        &self.initial.members
+        &self.nodes
     }
 }
 
@@ -142,15 +150,19 @@ pub struct World {
 }
 
 impl World {
-    /// The initial state: every member has never run and holds nothing.
+    /// The initial state: every node has never run and holds nothing; the members of the
+    /// initial jury have a copy created with the cell, the others will be taught one.
     pub fn initial(facts: &CellFacts) -> World {
         World {
             nodes: facts
                 .members()
                 .iter()
-                .map(|n| (*n, NodeSpec::new()))
+                .map(|n| {
+                    let learner = !facts.initial.contains(*n);
+                    (*n, NodeSpec::new(facts.juries(), learner))
+                })
                 .collect(),
-            ghost: Ghost::default(),
+            ghost: Ghost::new(facts.juries()),
         }
     }
 }

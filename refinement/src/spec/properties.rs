@@ -1,5 +1,5 @@
-//! The model's `always` properties (`model/src/properties.rs`), restated over the
-//! specification's state under the model's names. Each is checked where the state it reads
+//! The `always` properties of the catalogue (`physalia_traces::properties`, the model's
+//! too), restated over the specification's state under the catalogue's names. Each is checked where the state it reads
 //! changes, which is every replayed state on which it could fail:
 //!
 //! | property | checked when |
@@ -11,17 +11,34 @@
 //! | durability | a node answers a write that took effect (the operation is chosen) |
 //! | applied in slot order | a node answers an operation (the result is what applying the committed log in slot order gives) |
 //! | linearizable | at the end, on the whole client history ([`crate::history`]) |
+//! | one change at a time | a jury change becomes chosen (no other chosen change within α slots) |
+//!
+//! Quorums are counted in the configuration of their slot, which the ghost computes from the
+//! chosen prefix ([`Ghost::juries`]).
 
 use physalia_traces::{Ballot, Command, DurableWrite, NodeId, Slot};
 
-pub use physalia_model::properties::{
-    AGREEMENT, APPLIED_IN_ORDER, COMMITTED_PREFIX, DURABILITY, LINEARIZABLE, PROMISE_MONOTONIC,
-    VALIDITY,
-};
+use physalia_traces::properties as catalogue;
 
 use super::state::{Ghost, Storage};
-
 use super::{CellFacts, Violation};
+
+/// Name of the catalogue's `agreement`.
+pub const AGREEMENT: &str = catalogue::AGREEMENT.name;
+/// Name of the catalogue's `committed prefix`.
+pub const COMMITTED_PREFIX: &str = catalogue::COMMITTED_PREFIX.name;
+/// Name of the catalogue's `validity`.
+pub const VALIDITY: &str = catalogue::VALIDITY.name;
+/// Name of the catalogue's `promise monotonic`.
+pub const PROMISE_MONOTONIC: &str = catalogue::PROMISE_MONOTONIC.name;
+/// Name of the catalogue's `durability`.
+pub const DURABILITY: &str = catalogue::DURABILITY.name;
+/// Name of the catalogue's `applied in slot order`.
+pub const APPLIED_IN_ORDER: &str = catalogue::APPLIED_IN_ORDER.name;
+/// Name of the catalogue's `linearizable`.
+pub const LINEARIZABLE: &str = catalogue::LINEARIZABLE.name;
+/// Name of the catalogue's `one change at a time`.
+pub const ONE_CHANGE_AT_A_TIME: &str = catalogue::ONE_CHANGE_AT_A_TIME.name;
 
 /// Records that `node` durably accepted `command` at `(slot, ballot)`; checks Agreement and
 /// Validity on the new state.
@@ -50,8 +67,8 @@ pub fn record_vote(
         return;
     }
     who.insert(node);
-    let jury = facts.jury_at(slot);
-    if who.iter().filter(|n| jury.contains(**n)).count() < jury.quorum() {
+    let jury = ghost.juries.at(slot);
+    if who.iter().filter(|n| jury.contains(n)).count() < ghost.juries.quorum_at(slot) {
         return;
     }
     match ghost.chosen.get(&slot) {
@@ -79,19 +96,40 @@ pub fn record_vote(
                 }
                 ghost.chosen_ops.insert((*client, *op));
             }
+            if matches!(command, Command::Op { txn, .. } if txn.is_reconfig()) {
+                let near: Vec<Slot> = ghost
+                    .changes
+                    .iter()
+                    .copied()
+                    .filter(|t| t.abs_diff(slot) < facts.alpha)
+                    .collect();
+                if let Some(t) = near.first() {
+                    out.push(Violation {
+                        property: ONE_CHANGE_AT_A_TIME,
+                        detail: format!(
+                            "jury changes are chosen at slots {t} and {slot}, fewer than α = {} \
+                             apart: the second was proposed before the first was in force",
+                            facts.alpha
+                        ),
+                    });
+                }
+                ghost.changes.insert(slot);
+            }
             ghost.chosen.insert(slot, (command.clone(), ballot));
+            ghost.apply_chosen();
         }
     }
 }
 
 /// Writes `writes` to `node`'s storage, as an acknowledged batch or one that survived a
 /// crash: the durable promise must never go down (promise monotonic), and each acceptance
-/// is a durable vote (agreement, validity).
+/// at a slot the copy votes for (`since` on) is a durable vote (agreement, validity). An
+/// entry below `since` is what a learner stores to learn from, not a vote.
 pub fn make_durable(
     storage: &mut Storage,
     ghost: &mut Ghost,
     facts: &CellFacts,
-    node: NodeId,
+    (node, since): (NodeId, Option<Slot>),
     writes: &[DurableWrite],
     out: &mut Vec<Violation>,
 ) {
@@ -106,6 +144,7 @@ pub fn make_durable(
                     ),
                 });
             }
+            DurableWrite::Accepted { entry } if since.is_none_or(|s| entry.slot < s) => {}
             DurableWrite::Accepted { entry } => record_vote(
                 ghost,
                 facts,

@@ -10,6 +10,7 @@ use physalia_traces::{
     Slot, Txn, TxnResult,
 };
 
+use super::jury::Juries;
 use crate::kv::KvSpec;
 
 /// What a node's storage holds.
@@ -34,12 +35,15 @@ impl Storage {
     }
 }
 
-/// The applied prefix of a node's log: the store and, per client, its latest operation and
-/// that operation's first result (exactly-once: a repeat is answered with it).
+/// The applied prefix of a node's log: the store, the jury over time and, per client, its
+/// latest operation and that operation's first result (exactly-once: a repeat is answered
+/// with it).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Store {
     /// The key-value store.
     pub kv: KvSpec,
+    /// The configurations, as the applied jury changes give them.
+    pub juries: Juries,
     /// Per client: its latest applied operation and the result.
     pub sessions: BTreeMap<ClientId, (OpSeq, TxnResult)>,
     /// Slots applied.
@@ -47,8 +51,19 @@ pub struct Store {
 }
 
 impl Store {
+    /// An empty store of a cell whose initial jury is `juries`'.
+    pub fn new(juries: Juries) -> Store {
+        Store {
+            kv: KvSpec::default(),
+            juries,
+            sessions: BTreeMap::new(),
+            applied: 0,
+        }
+    }
+
     /// Applies the command of slot `applied`; returns the client result it produces, if any.
     pub fn apply(&mut self, command: &Command) -> Option<(ClientId, OpSeq, TxnResult)> {
+        let slot = self.applied;
         self.applied += 1;
         let Command::Op { client, op, txn } = command else {
             return None;
@@ -58,7 +73,10 @@ impl Store {
             Some((last, _)) if last > op => return None,
             _ => {}
         }
-        let result = self.kv.apply(txn);
+        let result = match txn {
+            Txn::Reconfig { change } => self.juries.apply(slot, change),
+            txn => self.kv.apply(txn),
+        };
         self.sessions.insert(*client, (*op, result.clone()));
         Some((*client, *op, result))
     }
@@ -90,6 +108,15 @@ pub struct Lead {
     pub next_slot: Slot,
     /// Per slot, the nodes whose acceptance at `ballot` is durable (known to the leader).
     pub votes: BTreeMap<Slot, BTreeSet<NodeId>>,
+    /// Phase 1 per node: node → the first slot its promise of `ballot` covers.
+    pub promised: BTreeMap<NodeId, Slot>,
+    /// Node → the `from` of the latest `Prepare` this leader sent it after its election.
+    pub prepared: BTreeMap<NodeId, Slot>,
+    /// Learned entries not yet re-proposed (re-proposals go slot by slot in the window).
+    pub learned: BTreeMap<Slot, (Ballot, Command)>,
+    /// One past the last slot learned: every slot below it is re-proposed before any new
+    /// command.
+    pub end: Slot,
 }
 
 /// One node as the specification sees it.
@@ -121,6 +148,11 @@ pub struct NodeSpec {
     pub candidate: Option<Candidate>,
     /// The leadership, while a leader.
     pub lead: Option<Lead>,
+    /// The copy was created by teaching (not with the cell).
+    pub learner: bool,
+    /// The first slot it votes and promises for (`None`: a learner's copy that has not
+    /// learned the change adding it).
+    pub since: Option<Slot>,
     /// Client operations that reached this node in its current incarnation as a `Request`
     /// (a leader may propose only those: Validity).
     pub requested: BTreeMap<(ClientId, OpSeq), Txn>,
@@ -131,8 +163,9 @@ pub struct NodeSpec {
 }
 
 impl NodeSpec {
-    /// A node that never ran.
-    pub fn new() -> NodeSpec {
+    /// A node that never ran: a member of the initial jury (`learner` false), or a node
+    /// outside it whose copy will be created by teaching.
+    pub fn new(juries: Juries, learner: bool) -> NodeSpec {
         NodeSpec {
             up: false,
             inc: None,
@@ -144,12 +177,27 @@ impl NodeSpec {
             role: Role::Follower,
             ballot: Ballot::ZERO,
             commit: 0,
-            store: Store::default(),
+            store: Store::new(juries),
             candidate: None,
             lead: None,
             requested: BTreeMap::new(),
             ops_in_log: HashMap::new(),
+            learner,
+            since: (!learner).then_some(0),
         }
+    }
+
+    /// A placeholder (taken out of the world while a step runs).
+    fn placeholder() -> NodeSpec {
+        NodeSpec::new(Juries::default(), false)
+    }
+
+    /// Whether this copy votes for (and promises from) `slot`: from its `since` on, and not
+    /// at a slot whose configuration (known from its applied prefix) does not hold it.
+    pub fn votes_at(&self, node: NodeId, slot: Slot) -> bool {
+        let known = slot < self.store.applied + self.store.juries.alpha();
+        self.since.is_some_and(|s| slot >= s)
+            && (!known || self.store.juries.member_at(node, slot))
     }
 
     /// Writes `entry` at `slot` of the issued log.
@@ -181,24 +229,62 @@ impl NodeSpec {
 
 impl Default for NodeSpec {
     fn default() -> Self {
-        NodeSpec::new()
+        NodeSpec::placeholder()
     }
 }
 
 /// Ghost state: never read by the protocol rules, only by the safety properties.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Ghost {
+    /// The configurations the chosen prefix gives (applied as far as the chosen log is
+    /// contiguous): the jury each slot's quorum is counted in.
+    pub juries: Juries,
+    /// Slots of the chosen prefix applied to `juries`.
+    pub applied: Slot,
+    /// Chosen jury changes, by slot (for `one change at a time`).
+    pub changes: BTreeSet<Slot>,
     /// Every durable acceptance ever made: `(slot, ballot)` → the command and who accepted it.
     pub votes: BTreeMap<(Slot, Ballot), (Command, BTreeSet<NodeId>)>,
     /// The command chosen at each slot (accepted durably by a quorum at one ballot), with the
     /// ballot it was first chosen at.
     pub chosen: BTreeMap<Slot, (Command, Ballot)>,
-    /// Every ballot a node stood for election with, in any incarnation.
+    /// Every ballot a `Prepare` left a node with, in any incarnation (a ballot in use).
     pub candidate_ballots: BTreeSet<Ballot>,
     /// The client operations that reached any node as a `Request`.
     pub requested: BTreeSet<(ClientId, OpSeq)>,
     /// The client operations chosen in some slot.
     pub chosen_ops: BTreeSet<(ClientId, OpSeq)>,
+}
+
+impl Ghost {
+    /// The ghost of a cell whose initial jury is `juries`'.
+    pub fn new(juries: Juries) -> Ghost {
+        Ghost {
+            juries,
+            applied: 0,
+            changes: BTreeSet::new(),
+            votes: BTreeMap::new(),
+            chosen: BTreeMap::new(),
+            candidate_ballots: BTreeSet::new(),
+            requested: BTreeSet::new(),
+            chosen_ops: BTreeSet::new(),
+        }
+    }
+
+    /// Applies the chosen prefix to the juries as far as it is contiguous.
+    pub fn apply_chosen(&mut self) {
+        while let Some((cmd, _)) = self.chosen.get(&self.applied) {
+            if let Command::Op {
+                txn: Txn::Reconfig { change },
+                ..
+            } = cmd
+            {
+                let change = *change;
+                self.juries.apply(self.applied, &change);
+            }
+            self.applied += 1;
+        }
+    }
 }
 
 /// What an `Accepted` reports: `(slot, ballot, command)` accepted durably by its sender.

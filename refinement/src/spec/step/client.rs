@@ -27,6 +27,30 @@ impl Ctx<'_> {
                 continue; // not a proposal: the comparison of writes reports it
             };
             let (ballot, next, commit) = (lead.ballot, lead.next_slot, self.w.commit);
+            if e.slot < lead.end && e.slot == next && e.ballot == ballot {
+                // A re-proposal the rules did not make here: its slot's jury has no promised
+                // majority, or it lies outside the window.
+                let learned = lead
+                    .learned
+                    .get(&e.slot)
+                    .map_or(Command::Noop, |(_, c)| c.clone());
+                let why = if learned == e.command {
+                    format!(
+                        "the re-proposal at slot {} only once a majority of its jury {} \
+                         promised {ballot}, inside the window (commit {commit} + α)",
+                        e.slot,
+                        crate::spec::jury::show(self.w.store.juries.at(e.slot).iter().copied())
+                    )
+                } else {
+                    format!(
+                        "the value learned at election for slot {}: {learned}",
+                        e.slot
+                    )
+                };
+                self.find(field, why, &e.command);
+                self.propose_at(e.slot, e.command.clone());
+                continue;
+            }
             let Command::Op { client, op, txn } = &e.command else {
                 self.find(
                     field,
@@ -36,7 +60,10 @@ impl Ctx<'_> {
                 continue;
             };
             let requested = self.w.requested.get(&(*client, *op)) == Some(txn);
-            let in_log = self.w.ops_in_log.contains_key(&(*client, *op));
+            let in_log = self.w.ops_in_log.contains_key(&(*client, *op))
+                || lead.learned.values().any(|(_, c)| {
+                    matches!(c, Command::Op { client: c2, op: o2, .. } if (c2, o2) == (client, op))
+                });
             if e.ballot != ballot || e.slot != next {
                 self.find(
                     field,
@@ -60,6 +87,28 @@ impl Ctx<'_> {
                     field,
                     format!("a slot below commit + α = {}", commit + self.facts.alpha),
                     format!("slot {}", e.slot),
+                );
+            } else if lead.end > e.slot {
+                self.find(
+                    field,
+                    format!("the value learned at election for slot {} first", e.slot),
+                    format!("{client}#{op} before the re-proposals"),
+                );
+            } else if !self.may_propose_at(e.slot) {
+                self.find(
+                    field,
+                    format!(
+                        "a proposal only where a majority of the slot's jury {} promised {ballot} \
+                         and the leader is a member",
+                        crate::spec::jury::show(self.w.store.juries.at(e.slot).iter().copied())
+                    ),
+                    format!("slot {}", e.slot),
+                );
+            } else if txn.is_reconfig() && self.change_before(e.slot) {
+                self.find(
+                    field,
+                    "a jury change only once the previous one is in force (one change at a time)",
+                    format!("{txn} at slot {}, a change within α below it", e.slot),
                 );
             }
             self.propose_at(e.slot, e.command.clone());

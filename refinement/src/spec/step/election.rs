@@ -1,9 +1,9 @@
 //! Phase 1: elections. `Timeout(election)`, `Prepare`, `Promise`, `Nack`, winning and
 //! stepping down (the model's `handlers.rs`, "Phase 1").
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
-use physalia_traces::{Ballot, Command, DurableWrite, Entry, NodeId, Role, Slot};
+use physalia_traces::{Ballot, DurableWrite, Entry, NodeId, Role, Slot};
 
 use super::sends::Expect;
 use super::Ctx;
@@ -48,8 +48,8 @@ impl Ctx<'_> {
     /// `Timeout(election)`: a non-leader stands as a candidate with a fresh ballot of its own above its
     /// promise. The round is the node's choice (it is logged); its uniqueness is not.
     pub(super) fn on_election_timeout(&mut self, candidate_ballots: &BTreeSet<Ballot>) {
-        if self.w.role == Role::Leader {
-            return;
+        if self.w.role == Role::Leader || !self.may_stand() {
+            return; // a learner, or a node its jury no longer holds, never stands
         }
         let ballot = self.ev.state.ballot;
         if ballot.node != self.n || ballot <= self.w.promised {
@@ -64,7 +64,7 @@ impl Ctx<'_> {
         } else if candidate_ballots.contains(&ballot) {
             self.find(
                 "state.ballot",
-                format!("a ballot {} never stood with before", self.n),
+                format!("a ballot of {} no Prepare has left with before", self.n),
                 format!("{ballot}, used already (ballots must be unique)"),
             );
         }
@@ -88,8 +88,12 @@ impl Ctx<'_> {
         });
     }
 
-    /// `Prepare`: promise (a durable write, answered once durable) or refuse.
+    /// `Prepare`: promise (a durable write, answered once durable) or refuse. A copy
+    /// ignores a `Prepare` from below the start of its membership (`since`).
     pub(super) fn on_prepare(&mut self, src: NodeId, ballot: Ballot, from: Slot) {
+        if !self.w.votes_at(self.n, from) {
+            return;
+        }
         if self.refuse_lower(src, ballot) {
             return;
         }
@@ -111,8 +115,12 @@ impl Ctx<'_> {
         });
     }
 
-    /// `Promise` for the current candidacy: count it, keep the highest-ballot entries.
+    /// `Promise` for the current candidacy: count it, keep the highest-ballot entries. At a
+    /// leader of that ballot: a promise asked for by phase 1 across a change.
     pub(super) fn on_promise(&mut self, src: NodeId, ballot: Ballot, accepted: &[Entry]) {
+        if self.w.lead.as_ref().is_some_and(|l| l.ballot == ballot) {
+            return self.on_late_promise(src, accepted);
+        }
         let Some(c) = self.w.candidate.as_mut().filter(|c| c.ballot == ballot) else {
             return;
         };
@@ -129,13 +137,19 @@ impl Ctx<'_> {
         let Some(c) = self.w.candidate.as_ref() else {
             return;
         };
-        if c.promised_by.len() + usize::from(c.self_durable) >= self.quorum_at(c.from) {
+        if !self.window_promised(c.from, &c.promised_by, c.self_durable) {
+            return;
+        }
+        if self.member_at(self.n, self.w.commit) {
             self.become_leader();
+        } else {
+            self.step_down(); // removed while it stood: it cannot lead
         }
     }
 
-    /// A quorum promised: re-propose the highest-ballot command of every slot learned, a
-    /// `Noop` into every hole, from the commit index on (P2c).
+    /// A majority of each configuration of the window promised: re-propose the
+    /// highest-ballot command of every slot learned, a `Noop` into every hole, from the
+    /// commit index on (P2c), slot by slot inside the window.
     pub(super) fn become_leader(&mut self) {
         let c = self
             .w
@@ -150,19 +164,22 @@ impl Ctx<'_> {
             .map_or(start, |s| (s + 1).max(start));
         self.w.role = Role::Leader;
         self.w.requested.clear(); // a new leader's queue starts empty
+        let mut learned = c.learned;
+        learned.retain(|s, _| *s >= start);
+        let mut promised: BTreeMap<NodeId, Slot> =
+            c.promised_by.iter().map(|n| (*n, c.from)).collect();
+        promised.remove(&self.n);
         self.w.lead = Some(Lead {
             ballot: c.ballot,
             start,
             next_slot: start,
             votes: Default::default(),
+            promised,
+            prepared: BTreeMap::new(),
+            learned,
+            end,
         });
-        for slot in start..end {
-            let command = c
-                .learned
-                .get(&slot)
-                .map_or(Command::Noop, |(_, cmd)| cmd.clone());
-            self.propose_at(slot, command);
-        }
+        self.fill_reproposals();
     }
 
     /// `Nack`: a candidate or leader of that ballot steps down.

@@ -1,6 +1,6 @@
 //! Learning and applying: `Commit`, and the commit index advancing over the applied prefix.
 
-use physalia_traces::{Ballot, Role, Slot};
+use physalia_traces::{Ballot, Command, Role, Slot, Txn, TxnResult};
 
 use super::Ctx;
 
@@ -28,11 +28,37 @@ impl Ctx<'_> {
             match command {
                 Some(c) => {
                     if let Some(r) = self.w.store.apply(&c) {
+                        self.on_change_applied(&c, &r.2);
                         self.applied.push(r);
                     }
                 }
                 None => self.w.store.applied += 1, // judged by `committed prefix`
             }
+        }
+        self.leave_if_removed();
+        self.fill_reproposals();
+    }
+
+    /// A valid jury change that adds this node gives its copy its membership from the slot
+    /// the change is in force.
+    fn on_change_applied(&mut self, command: &Command, result: &TxnResult) {
+        let (
+            Command::Op {
+                txn: Txn::Reconfig { change },
+                ..
+            },
+            TxnResult::Reconfig {
+                ok: true,
+                jury,
+                in_force,
+                ..
+            },
+        ) = (command, result)
+        else {
+            return;
+        };
+        if change.joining() == Some(self.n) && jury.contains(&self.n) {
+            self.w.since = Some(*in_force);
         }
     }
 }

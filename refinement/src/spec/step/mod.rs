@@ -15,6 +15,7 @@ mod compare;
 mod election;
 mod judge;
 mod learning;
+mod membership;
 mod persistence;
 mod replication;
 mod resync;
@@ -99,14 +100,10 @@ impl<'a> Ctx<'a> {
         }
     }
 
-    /// The size of a quorum at `slot`: a majority of the configuration in force there.
-    fn quorum_at(&self, slot: Slot) -> usize {
-        self.facts.jury_at(slot).quorum()
-    }
-
-    /// Whether `n` is a member of the configuration in force at `slot`.
+    /// Whether `n` is a member of the configuration in force at `slot`, as this node's
+    /// applied prefix gives it.
     fn member_at(&self, n: NodeId, slot: Slot) -> bool {
-        self.facts.jury_at(slot).contains(n)
+        self.w.store.juries.member_at(n, slot)
     }
 
     pub(super) fn find(
@@ -119,18 +116,28 @@ impl<'a> Ctx<'a> {
     }
 
     /// `start`: the node must be down; it comes back with its durable state, a `Follower`
-    /// with `commit = 0`, in a higher incarnation.
-    fn on_start(&mut self, promised: physalia_traces::Ballot, log_len: u64) {
+    /// with `commit = 0`, in a higher incarnation. A learner's copy with nothing stored is a
+    /// new copy (its node's earlier one was deleted, or its disk lost): it starts empty and
+    /// votes only once it learns the change that adds it (its `since`). A node outside the
+    /// initial jury only ever starts as a learner's copy.
+    fn on_start(&mut self, promised: physalia_traces::Ballot, log_len: u64, learner: bool) {
         if self.pre.inc.is_some_and(|i| self.ev.inc <= i) {
             let above = format!("an incarnation above {}", self.pre.inc.unwrap_or(0));
             self.find("inc", above, self.ev.inc);
         }
-        let storage = std::mem::take(&mut self.w.storage);
+        if !learner && !self.facts.initial.contains(self.n) {
+            let allowed = format!("a learner's copy: {} is not in the initial jury", self.n);
+            self.find("kind.learner", allowed, false);
+        }
+        let mut storage = std::mem::take(&mut self.w.storage);
+        if learner && log_len == 0 && promised.is_zero() {
+            storage = Default::default(); // a new copy: nothing of the old one counts
+        }
         self.w = NodeSpec {
             up: true,
             inc: Some(self.ev.inc),
             promised: storage.promised,
-            ..NodeSpec::new()
+            ..NodeSpec::new(self.facts.juries(), learner)
         };
         if promised != storage.promised {
             self.find("kind.promised", storage.promised, promised);
@@ -161,7 +168,7 @@ impl<'a> Ctx<'a> {
                         &mut self.w.storage,
                         ghost,
                         self.facts,
-                        self.n,
+                        (self.n, self.w.since),
                         &writes,
                         &mut self.violations,
                     );
@@ -174,12 +181,21 @@ impl<'a> Ctx<'a> {
     /// After the rules ran: compare the logged step with the prediction, check the sends
     /// and client events, move on with what the node logged, judge the safety properties.
     fn finish(&mut self, ghost: &mut Ghost, net: &Network) -> Result<StepInfo, Refusal> {
-        if self.w.role == Role::Candidate {
-            if let Some(c) = &self.w.candidate {
-                ghost.candidate_ballots.insert(c.ballot);
+        // A ballot is used once a `Prepare` of it leaves the node (sent at once, or released
+        // by an acknowledgement): standing again with a ballot whose `Prepare`s all stayed
+        // held and died with a crash reaches no acceptor.
+        let ev = self.ev;
+        let leaving = ev
+            .sent
+            .iter()
+            .filter(|s| s.after_persist.is_none())
+            .map(|s| &s.msg)
+            .chain(ev.released.iter().filter_map(|id| net.get(id).map(|m| &m.msg)));
+        for msg in leaving {
+            if let Msg::Prepare { ballot, .. } = msg {
+                ghost.candidate_ballots.insert(*ballot);
             }
         }
-        let ev = self.ev;
         self.accept_new_proposals(&ev.state.accepted);
         compare::compare_state(self);
         compare::compare_writes(self);
@@ -217,7 +233,10 @@ impl World {
     ) -> Result<StepInfo, Refusal> {
         let n = ev.node;
         let Some(node) = self.nodes.get_mut(&n) else {
-            let members = format!("a member of {:?}", facts.members());
+            let members = format!(
+                "a node of the cell {}",
+                crate::spec::jury::show(facts.members().iter().copied())
+            );
             return Err(Refusal::Failed {
                 findings: vec![Finding::new("node", members, n)],
                 violations: Vec::new(),
@@ -237,7 +256,11 @@ impl World {
         }
         let ghost = &mut self.ghost;
         match &ev.kind {
-            Kind::Start { promised, log_len } => ctx.on_start(*promised, *log_len),
+            Kind::Start {
+                promised,
+                log_len,
+                learner,
+            } => ctx.on_start(*promised, *log_len, *learner),
             Kind::Input(input) => {
                 if ctx.pre.inc != Some(ev.inc) {
                     ctx.find("inc", ctx.pre.inc.unwrap_or(0), ev.inc);
@@ -279,8 +302,8 @@ fn deliver(
     if &sent.msg != msg {
         ctx.find(
             "kind.msg",
-            format!("{:?} (as sent)", sent.msg),
-            format!("{msg:?}"),
+            format!("{} (as sent)", sent.msg),
+            msg.to_string(),
         );
         return Ok(());
     }
@@ -317,8 +340,8 @@ fn deliver(
         );
     }
     let src = sent.from;
-    if src == n || !ctx.member_at(src, ctx.w.commit) {
-        return Ok(()); // ignored (fail closed)
+    if src == n {
+        return Ok(()); // ignored (fail closed): what counts is decided per slot
     }
     match msg {
         Msg::Prepare { ballot, from } => ctx.on_prepare(src, *ballot, *from),

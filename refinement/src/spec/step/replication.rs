@@ -22,6 +22,8 @@ impl Ctx<'_> {
     }
 
     /// `Accept`: accept every proposal (durable writes, answered once durable) or refuse.
+    /// The `Accepted` lists the slots the copy votes for (from its `since` on): below it
+    /// the entries are stored to learn from, not voted for.
     pub(super) fn on_accept(
         &mut self,
         src: NodeId,
@@ -48,7 +50,11 @@ impl Ctx<'_> {
         self.expect = Some(Expect::Accepted {
             to: src,
             ballot,
-            slots: proposals.iter().map(|p| p.slot).collect(),
+            slots: proposals
+                .iter()
+                .map(|p| p.slot)
+                .filter(|s| self.w.votes_at(self.n, *s))
+                .collect(),
             commit: self.w.commit,
         });
     }
@@ -78,14 +84,19 @@ impl Ctx<'_> {
             return;
         };
         let mut commit = self.w.commit;
-        let facts = self.facts;
+        let juries = &self.w.store.juries;
+        let member_votes = |s: Slot| {
+            lead.votes
+                .get(&s)
+                .map_or(0, |v| v.iter().filter(|n| juries.member_at(**n, s)).count())
+        };
         while commit < lead.next_slot
             && self
                 .w
                 .log
                 .get(&commit)
                 .is_some_and(|(b, _)| *b == lead.ballot)
-            && lead.votes.get(&commit).map_or(0, |v| v.len()) >= facts.jury_at(commit).quorum()
+            && member_votes(commit) >= juries.quorum_at(commit)
         {
             commit += 1;
         }

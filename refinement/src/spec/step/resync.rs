@@ -38,6 +38,10 @@ impl World {
                         start: s.commit.min(w.commit),
                         next_slot: next.max(s.commit),
                         votes: Default::default(),
+                        promised: Default::default(),
+                        prepared: Default::default(),
+                        learned: Default::default(),
+                        end: s.commit,
                     });
                 }
                 w.candidate = None;

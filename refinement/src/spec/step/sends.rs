@@ -81,8 +81,8 @@ pub(super) fn check_sends(ctx: &mut Ctx<'_>, _net: &Network) -> Vec<(MsgId, Vec<
             );
         }
         match (&s.to, &s.msg) {
-            (Endpoint::Node(p), _) if *p == ctx.n || !ctx.member_at(*p, ctx.w.commit) => {
-                ctx.find(format!("{field}.to"), "another member of the jury", p);
+            (Endpoint::Node(p), _) if *p == ctx.n || !ctx.facts.nodes.contains(p) => {
+                ctx.find(format!("{field}.to"), "another node of the cell", p);
             }
             (Endpoint::Node(p), msg) if is_expected_answer(ctx, *p, msg) => {
                 if let Some(r) = check_answer(ctx, &field, s, &mut answered) {
@@ -90,8 +90,8 @@ pub(super) fn check_sends(ctx: &mut Ctx<'_>, _net: &Network) -> Vec<(MsgId, Vec<
                 }
             }
             (Endpoint::Node(p), Msg::Accepted { .. }) => check_catchup_request(ctx, &field, *p, s),
-            (Endpoint::Node(_), Msg::Prepare { ballot, from }) => {
-                check_prepare(ctx, &field, *ballot, *from, s)
+            (Endpoint::Node(p), Msg::Prepare { ballot, from }) => {
+                check_prepare(ctx, &field, *p, (*ballot, *from), s)
             }
             (Endpoint::Node(_), Msg::Accept { ballot, proposals }) => {
                 check_accept(ctx, &field, *ballot, proposals);
@@ -199,15 +199,36 @@ fn check_catchup_request(ctx: &mut Ctx<'_>, field: &str, to: NodeId, s: &physali
     }
 }
 
-/// A `Prepare`: only a candidate's, for its ballot and `from`, on an election or prepare
-/// timeout.
+/// A `Prepare`: a candidate's, for its ballot and `from`, on an election or prepare
+/// timeout, to a member of its window's configurations; or a leader's phase 1 across a
+/// change, to a member of the configuration of an uncovered slot of its window.
 fn check_prepare(
     ctx: &mut Ctx<'_>,
     field: &str,
-    ballot: Ballot,
-    from: Slot,
+    to: NodeId,
+    (ballot, from): (Ballot, Slot),
     s: &physalia_traces::Sent,
 ) {
+    if ctx.w.role == Role::Leader {
+        if !ctx.leader_prepare_ok(to, ballot, from) {
+            ctx.find(
+                format!("{field}.msg"),
+                format!(
+                    "a leader's Prepare only for phase 1 across a change: its ballot, from a slot \
+                     of its window whose jury has no promised majority, to a member of that jury"
+                ),
+                format!("{} to {to}", s.msg),
+            );
+        }
+        return;
+    }
+    if !ctx.window_members(from).contains(&to) {
+        let allowed = format!(
+            "a Prepare to a member of the window's juries {}",
+            crate::spec::jury::show(ctx.window_members(from))
+        );
+        ctx.find(format!("{field}.to"), allowed, to);
+    }
     let candidate = ctx.w.candidate.as_ref().filter(|c| c.ballot == ballot);
     let timer = matches!(
         ctx.ev.kind,
@@ -235,7 +256,9 @@ fn check_commit(
     up_to: Slot,
     s: &physalia_traces::Sent,
 ) {
-    let ok = ctx.w.role == Role::Leader && ctx.w.ballot == ballot && up_to <= ctx.w.commit;
+    // A leader that left the jury in this step tells the others the commit index it reached.
+    let leading = ctx.w.role == Role::Leader || (ctx.stepped_down && ctx.pre.role == Role::Leader);
+    let ok = leading && ctx.w.ballot == ballot && up_to <= ctx.w.commit;
     if !ok {
         ctx.find(
             format!("{field}.msg"),
