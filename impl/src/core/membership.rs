@@ -11,7 +11,7 @@ use std::collections::BTreeSet;
 
 use physalia_traces::{Command, JuryChange, Msg, NodeId, Role, Slot, Txn, TxnResult};
 
-use super::{Cell, Peer};
+use super::Cell;
 
 impl Cell {
     /// Whether `node` is a member of the configuration in force at `slot`.
@@ -67,8 +67,7 @@ impl Cell {
             return true; // the bug: a fresh copy votes as if it always had
         }
         let known = slot < self.sm.applied() + self.sm.alpha();
-        self.since.is_some_and(|since| slot >= since)
-            && (!known || self.member_at(self.id, slot))
+        self.since.is_some_and(|since| slot >= since) && (!known || self.member_at(self.id, slot))
     }
 
     /// Whether this node may stand for election: a member of the configuration in force at
@@ -130,8 +129,18 @@ impl Cell {
             .iter()
             .copied()
             .filter(|n| *n != self.id)
-            .filter(|n| lead.phase1.promised.get(n).is_none_or(|from| *from > slot))
-            .filter(|n| lead.phase1.prepared.get(n).is_none_or(|from| *from > slot))
+            .filter(|n| {
+                lead.phase1
+                    .promised
+                    .get(n)
+                    .map_or(true, |from| *from > slot)
+            })
+            .filter(|n| {
+                lead.phase1
+                    .prepared
+                    .get(n)
+                    .map_or(true, |from| *from > slot)
+            })
             .collect();
         for n in ask {
             if let Some(lead) = self.lead.as_mut() {
@@ -177,7 +186,7 @@ impl Cell {
         lead.peers
             .retain(|n, p| wanted.contains(n) || p.commit < own || !p.acked.is_empty());
         for n in wanted {
-            lead.peers.entry(n).or_insert_with(Peer::default);
+            lead.peers.entry(n).or_default();
         }
     }
 

@@ -191,7 +191,7 @@ impl Cell {
                 .phase1
                 .learned
                 .get(&e.slot)
-                .is_none_or(|(b, _)| *b < e.ballot);
+                .map_or(true, |(b, _)| *b < e.ballot);
             if keep {
                 lead.phase1.end = lead.phase1.end.max(e.slot + 1);
                 lead.phase1.learned.insert(e.slot, (e.ballot, e.command));

@@ -110,7 +110,10 @@ impl Sim {
         };
         p.3 = gen;
         let (op, change, target) = (p.0, p.1, p.2);
-        self.at(self.now + OPERATOR_EVERY * 3, Event::OperatorRetry(op, gen, true));
+        self.at(
+            self.now + OPERATOR_EVERY * 3,
+            Event::OperatorRetry(op, gen, true),
+        );
         let delay = self.rng.between(self.cfg.min_delay, self.cfg.max_delay);
         let txn = Txn::Reconfig { change };
         let client = self.operator.client;
@@ -149,7 +152,11 @@ impl Sim {
                     }
                     // Half the time the next move is asked for at once: it must wait until
                     // this one is in force.
-                    let next = if self.rng.next_u64() & 1 == 0 { 0 } else { OPERATOR_EVERY };
+                    let next = if self.rng.next_u64() & 1 == 0 {
+                        0
+                    } else {
+                        OPERATOR_EVERY
+                    };
                     self.at(self.now + next, Event::OperatorNext);
                 }
                 _ => {

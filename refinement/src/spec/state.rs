@@ -196,8 +196,7 @@ impl NodeSpec {
     /// at a slot whose configuration (known from its applied prefix) does not hold it.
     pub fn votes_at(&self, node: NodeId, slot: Slot) -> bool {
         let known = slot < self.store.applied + self.store.juries.alpha();
-        self.since.is_some_and(|s| slot >= s)
-            && (!known || self.store.juries.member_at(node, slot))
+        self.since.is_some_and(|s| slot >= s) && (!known || self.store.juries.member_at(node, slot))
     }
 
     /// Writes `entry` at `slot` of the issued log.

@@ -190,7 +190,11 @@ impl<'a> Ctx<'a> {
             .iter()
             .filter(|s| s.after_persist.is_none())
             .map(|s| &s.msg)
-            .chain(ev.released.iter().filter_map(|id| net.get(id).map(|m| &m.msg)));
+            .chain(
+                ev.released
+                    .iter()
+                    .filter_map(|id| net.get(id).map(|m| &m.msg)),
+            );
         for msg in leaving {
             if let Msg::Prepare { ballot, .. } = msg {
                 ghost.candidate_ballots.insert(*ballot);

@@ -213,10 +213,8 @@ fn check_prepare(
         if !ctx.leader_prepare_ok(to, ballot, from) {
             ctx.find(
                 format!("{field}.msg"),
-                format!(
-                    "a leader's Prepare only for phase 1 across a change: its ballot, from a slot \
-                     of its window whose jury has no promised majority, to a member of that jury"
-                ),
+                "a leader's Prepare only for phase 1 across a change: its ballot, from a slot of \
+                 its window whose jury has no promised majority, to a member of that jury",
                 format!("{} to {to}", s.msg),
             );
         }
