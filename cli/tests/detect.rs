@@ -92,7 +92,12 @@ fn a_reused_ballot_is_refused_and_its_consequence_is_a_regressed_durable_promise
             "20",
         ])
         // The fault set of this seed's finding (before moves joined `all`).
-        .args(["--faults", "drop,duplicate,partition,crash", "--spares", "0"])
+        .args([
+            "--faults",
+            "drop,duplicate,partition,crash",
+            "--spares",
+            "0",
+        ])
         .args(["--gst", "10000", "--trace-out", d])
         .output()
         .expect("runs physalia simulate");
