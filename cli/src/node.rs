@@ -145,13 +145,10 @@ impl physalia_traces::LineSink for SharedSink {
 pub fn run(args: &NodeArgs) -> Result<u8> {
     let cfg = args.config()?;
     let booted = node::boot(&cfg).with_context(|| format!("node n{} cannot start", args.id))?;
-    let trace = cfg.trace_dir.as_ref().map(|dir| {
-        Arc::new(Mutex::new(CellFiles::new(
-            dir.clone(),
-            booted.inc(),
-            cfg.headers(),
-        )))
-    });
+    let trace = cfg
+        .trace_dir
+        .as_ref()
+        .map(|dir| Arc::new(Mutex::new(CellFiles::new(dir.clone(), booted.inc()))));
     install_subscriber(trace.as_ref());
     tracing::info!(
         node = args.id,

@@ -51,6 +51,16 @@ pub struct Metrics {
     pub rejected_malformed: AtomicU64,
     /// Messages naming a cell this node does not host.
     pub unknown_cell: AtomicU64,
+    /// Jury changes proposed by this node as leader.
+    pub changes_proposed: AtomicU64,
+    /// Jury changes chosen and answered by this node as leader.
+    pub changes_chosen: AtomicU64,
+    /// Learners' copies of this node that learned the change adding them.
+    pub learners_joined: AtomicU64,
+    /// How long the last learner's copy of this node took from creation to joining (ms).
+    pub learner_catchup_ms: AtomicU64,
+    /// Copies this node deleted once its removal was in force.
+    pub copies_deleted: AtomicU64,
     /// Latency histogram of client operations (ms), one counter per bucket + `+Inf`.
     latency_buckets: [AtomicU64; BUCKETS_MS.len() + 1],
     latency_sum_us: AtomicU64,
@@ -108,6 +118,7 @@ impl Metrics {
         self.render_frames(&mut out);
         self.render_rejections(&mut out);
         self.render_latency(&mut out);
+        self.render_membership(&mut out);
         out
     }
 
@@ -248,6 +259,46 @@ impl Metrics {
 
 /// Writes a counter or gauge per `(name, type, help, value)`: its `# HELP` and `# TYPE`
 /// lines, then its value.
+impl Metrics {
+    fn render_membership(&self, out: &mut String) {
+        render_simple(
+            out,
+            &[
+                (
+                    "physalia_jury_changes_proposed_total",
+                    "counter",
+                    "jury changes this node proposed as leader",
+                    &self.changes_proposed,
+                ),
+                (
+                    "physalia_jury_changes_chosen_total",
+                    "counter",
+                    "jury changes chosen and answered by this node as leader",
+                    &self.changes_chosen,
+                ),
+                (
+                    "physalia_learners_joined_total",
+                    "counter",
+                    "learners' copies on this node that joined their jury",
+                    &self.learners_joined,
+                ),
+                (
+                    "physalia_learner_catchup_ms",
+                    "gauge",
+                    "time the last learner's copy took from creation to joining (ms)",
+                    &self.learner_catchup_ms,
+                ),
+                (
+                    "physalia_copies_deleted_total",
+                    "counter",
+                    "copies deleted once this node's removal was in force",
+                    &self.copies_deleted,
+                ),
+            ],
+        );
+    }
+}
+
 fn render_simple(out: &mut String, metrics: &[(&str, &str, &str, &AtomicU64)]) {
     for (name, kind, help, c) in metrics {
         let _ = writeln!(

@@ -26,7 +26,7 @@ pub mod store;
 pub mod trace;
 pub mod wire;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -137,7 +137,7 @@ impl NodeConfig {
         v
     }
 
-    /// The cells this node hosts.
+    /// The cells this node hosts from the start: those whose initial jury holds it.
     pub fn hosted(&self) -> Vec<(String, Config)> {
         placement(&self.nodes(), self.cells)
             .into_iter()
@@ -145,14 +145,23 @@ impl NodeConfig {
             .collect()
     }
 
-    /// The trace headers of the hosted cells, in local-index order.
-    pub fn headers(&self) -> Vec<Header> {
-        self.hosted()
+    /// Every cell of the cluster with its initial jury: a node may be taught any of them
+    /// (a jury change adding it), and answers for those it forwards.
+    pub fn catalog(&self) -> HashMap<String, Config> {
+        placement(&self.nodes(), self.cells).into_iter().collect()
+    }
+
+    /// The trace header of every cell of the cluster: its initial jury, and every node of
+    /// the cluster as a node that may join it.
+    pub fn headers(&self) -> HashMap<String, Header> {
+        let nodes = self.nodes();
+        placement(&nodes, self.cells)
             .into_iter()
             .map(|(name, config)| {
-                let mut h = Header::new(name, config, self.options.alpha);
+                let mut h = Header::new(name.clone(), config, self.options.alpha);
+                h.nodes = nodes.clone();
                 h.clock_skew = CLOCK_SKEW_MS;
-                h
+                (name, h)
             })
             .collect()
     }
@@ -301,13 +310,37 @@ pub async fn start(
     let outs = peers.iter().map(|(_, _, tx)| tx.clone()).collect();
     let every = std::time::Duration::from_millis(cfg.options.heartbeat_interval.max(1));
     tokio::spawn(net::heartbeats(cfg.id, inc, outs, every));
+    let replayed = booted.replayed;
+    let catalog = cfg.catalog();
+    // Hosted: the cells of the initial placement this node has not deleted its copy of,
+    // and the learners' copies it was taught since.
+    let mut cells: Vec<(String, Config)> = cfg
+        .hosted()
+        .into_iter()
+        .filter(|(name, _)| !replayed.forwards.contains_key(name))
+        .collect();
+    let mut taught: Vec<&String> = replayed
+        .cells
+        .iter()
+        .filter(|(name, d)| d.learner && !cells.iter().any(|(n, _)| n == *name))
+        .map(|(name, _)| name)
+        .collect();
+    taught.sort();
+    for name in taught {
+        if let Some(config) = catalog.get(name) {
+            cells.push((name.clone(), config.clone()));
+        }
+    }
     let setup = Setup {
         id: cfg.id,
         addr: addr.to_string(),
-        boot: booted.replayed.boot,
+        boot: replayed.boot,
         options: cfg.options.clone(),
-        cells: cfg.hosted(),
-        durable: booted.replayed.cells,
+        cells,
+        catalog,
+        headers: cfg.headers(),
+        forwards: replayed.forwards,
+        durable: replayed.cells,
         log: booted.log,
         peers,
         metrics: Arc::clone(&metrics),

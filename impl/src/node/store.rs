@@ -16,7 +16,7 @@
 
 use std::collections::HashMap;
 
-use physalia_traces::{Ballot, Command, DurableWrite, Slot};
+use physalia_traces::{Ballot, Command, DurableWrite, NodeId, Slot};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
@@ -42,6 +42,20 @@ pub enum WalRecord {
         /// The writes, in order.
         writes: Vec<DurableWrite>,
     },
+    /// This node hosts a copy of `cell` created by teaching (a learner's copy, for a jury
+    /// change adding it): written before the copy's first batch.
+    Hosted {
+        /// The cell.
+        cell: String,
+    },
+    /// This node deleted its copy of `cell` (its removal was in force) and forwards its
+    /// clients to `jury`.
+    Deleted {
+        /// The cell.
+        cell: String,
+        /// The jury it forwards to.
+        jury: Vec<NodeId>,
+    },
 }
 
 /// One cell in a [`Snapshot`]: its name, durable promise and durable log.
@@ -54,6 +68,10 @@ pub struct Snapshot {
     pub boot: (u64, u64),
     /// Each cell with durable state: its name, promise and log.
     pub cells: Vec<CellImage>,
+    /// The cells whose copy here was created by teaching (learners' copies).
+    pub learners: Vec<String>,
+    /// The cells this node deleted its copy of, and the jury each forwards to.
+    pub forwards: Vec<(String, Vec<NodeId>)>,
 }
 
 /// A storage failure; the node stops rather than run on an unknown durable state.
@@ -91,6 +109,8 @@ pub struct Replayed {
     pub boot: Boot,
     /// Each cell's durable state.
     pub cells: HashMap<String, Durable>,
+    /// The cells whose copy this node deleted, and the jury each forwards to.
+    pub forwards: HashMap<String, Vec<NodeId>>,
     /// How many records were read.
     pub records: u64,
 }
@@ -117,10 +137,14 @@ pub fn replay(
             let durable = Durable {
                 promised,
                 log: log.into_iter().map(|(s, b, c)| (s, (b, c))).collect(),
-                learner: false,
+                learner: snap.learners.contains(&cell),
             };
             out.cells.insert(cell, durable);
         }
+        for cell in snap.learners {
+            out.cells.entry(cell).or_default().learner = true;
+        }
+        out.forwards.extend(snap.forwards);
     }
     for (lsn, payload) in records {
         let record: WalRecord = postcard::from_bytes(payload).map_err(|e| StoreError::Record {
@@ -135,6 +159,20 @@ pub fn replay(
             }
             WalRecord::Persist { cell, writes } => {
                 out.cells.entry(cell).or_default().apply(&writes);
+            }
+            WalRecord::Hosted { cell } => {
+                out.forwards.remove(&cell);
+                out.cells.insert(
+                    cell,
+                    Durable {
+                        learner: true,
+                        ..Durable::default()
+                    },
+                );
+            }
+            WalRecord::Deleted { cell, jury } => {
+                out.cells.remove(&cell);
+                out.forwards.insert(cell, jury);
             }
         }
     }
@@ -241,6 +279,8 @@ mod tests {
         let snap = Snapshot {
             boot: (4, 900),
             cells: vec![("c1".into(), b, vec![(0, b, Command::Noop)])],
+            learners: vec!["c1".into()],
+            forwards: vec![("c2".into(), vec![NodeId(0), NodeId(1)])],
         };
         let bytes = postcard::to_stdvec(&snap).unwrap();
         let after = encode(&WalRecord::Persist {
@@ -258,6 +298,39 @@ mod tests {
         assert_eq!(r.boot.lamport, 901);
         assert_eq!(r.cells["c1"].promised, b);
         assert_eq!(r.cells["c1"].log.len(), 2);
+        assert!(r.cells["c1"].learner);
+        assert_eq!(r.forwards["c2"], vec![NodeId(0), NodeId(1)]);
+    }
+
+    #[test]
+    fn a_learners_copy_and_a_deleted_copy_survive_a_restart() {
+        let records = [
+            encode(&WalRecord::Hosted { cell: "c3".into() }),
+            encode(&WalRecord::Persist {
+                cell: "c3".into(),
+                writes: vec![DurableWrite::Promised {
+                    ballot: Ballot {
+                        round: 1,
+                        node: NodeId(0),
+                    },
+                }],
+            }),
+            encode(&WalRecord::Persist {
+                cell: "c4".into(),
+                writes: vec![],
+            }),
+            encode(&WalRecord::Deleted {
+                cell: "c4".into(),
+                jury: vec![NodeId(5)],
+            }),
+        ];
+        let records: Vec<(Lsn, Vec<u8>)> =
+            records.into_iter().zip(1..).map(|(r, i)| (i, r)).collect();
+        let r = replay(None, &records, 7).unwrap();
+        assert!(r.cells["c3"].learner);
+        assert_eq!(r.cells["c3"].promised.round, 1);
+        assert!(!r.cells.contains_key("c4"));
+        assert_eq!(r.forwards["c4"], vec![NodeId(5)]);
     }
 
     #[test]

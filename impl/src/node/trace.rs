@@ -32,20 +32,25 @@ pub fn record(cell: u32, event: &TraceEvent) {
 pub struct CellFiles {
     dir: PathBuf,
     inc: u64,
-    headers: Vec<Header>,
+    headers: HashMap<u32, Header>,
     files: HashMap<u32, TraceWriter<LineWriter<File>>>,
 }
 
 impl CellFiles {
-    /// Files under `dir` for the cells whose headers are `headers` (indexed by the cell's
-    /// local index), for this node's `incarnation`.
-    pub fn new(dir: PathBuf, inc: u64, headers: Vec<Header>) -> CellFiles {
+    /// Files under `dir` for this node's incarnation `inc`; each cell's header is given by
+    /// [`CellFiles::set_header`] before its first event.
+    pub fn new(dir: PathBuf, inc: u64) -> CellFiles {
         CellFiles {
             dir,
             inc,
-            headers,
+            headers: HashMap::new(),
             files: HashMap::new(),
         }
+    }
+
+    /// The header of the cell with local index `cell` (its file starts with it).
+    pub fn set_header(&mut self, cell: u32, header: Header) {
+        self.headers.insert(cell, header);
     }
 
     /// Flushes every open file.
@@ -63,7 +68,7 @@ impl LineSink for CellFiles {
         if !self.files.contains_key(&cell) {
             let header = self
                 .headers
-                .get(cell as usize)
+                .get(&cell)
                 .ok_or_else(|| io::Error::other(format!("trace event of unknown cell {cell}")))?;
             let dir = self.dir.join(&header.cell);
             std::fs::create_dir_all(&dir)?;

@@ -173,4 +173,14 @@ pub struct CellStatus {
     pub promised: Ballot,
     /// Its commit index.
     pub commit: Slot,
+    /// The latest jury this replica knows (in force now or from `in_force_from`).
+    pub jury: Vec<NodeId>,
+    /// That jury's epoch (changes applied since the initial jury).
+    pub epoch: u64,
+    /// The first slot of that jury's configuration.
+    pub in_force_from: Slot,
+    /// The first slot this copy votes for (`None`: a learner's copy not yet a member).
+    pub since: Option<Slot>,
+    /// How many slots it applied.
+    pub applied: Slot,
 }

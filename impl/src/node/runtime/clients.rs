@@ -11,7 +11,20 @@ use crate::node::wire::{CellStatus, ClientRequest, ClientResponse, NodeStatus};
 
 impl Runtime {
     pub(super) fn on_client(&mut self, req: ClientRequest, reply: oneshot::Sender<ClientResponse>) {
-        let unknown = |cell: String| ClientResponse::UnknownCell { cell };
+        // A cell this node left answers with its forwarding pointer; one it never had, with
+        // `UnknownCell`.
+        let unknown = |rt: &Runtime, cell: String| match rt.forward(&cell) {
+            Some(leader) => ClientResponse::Redirect {
+                leader: Some(leader),
+            },
+            None => ClientResponse::UnknownCell { cell },
+        };
+        let hosted = |rt: &Runtime, cell: &str| {
+            rt.index
+                .get(cell)
+                .copied()
+                .filter(|i| !rt.replicas[*i as usize].retired)
+        };
         match req {
             ClientRequest::Op {
                 cell,
@@ -19,8 +32,8 @@ impl Runtime {
                 op,
                 txn,
             } => {
-                let Some(&idx) = self.index.get(&cell) else {
-                    let _ = reply.send(unknown(cell));
+                let Some(idx) = hosted(self, &cell) else {
+                    let _ = reply.send(unknown(self, cell));
                     return;
                 };
                 self.request(idx, client, op, txn, reply);
@@ -31,15 +44,15 @@ impl Runtime {
                 keys,
                 min_applied,
             } => {
-                let Some(&idx) = self.index.get(&cell) else {
-                    let _ = reply.send(unknown(cell));
+                let Some(idx) = hosted(self, &cell) else {
+                    let _ = reply.send(unknown(self, cell));
                     return;
                 };
                 let _ = reply.send(self.local_read(idx, client, keys, min_applied));
             }
             ClientRequest::Locate { cell } => {
-                let Some(&idx) = self.index.get(&cell) else {
-                    let _ = reply.send(unknown(cell));
+                let Some(idx) = hosted(self, &cell) else {
+                    let _ = reply.send(unknown(self, cell));
                     return;
                 };
                 let r = &self.replicas[idx as usize];
@@ -50,7 +63,7 @@ impl Runtime {
                     .collect();
                 nodes.push((self.id, self.addr.clone()));
                 nodes.sort();
-                let members = r.cell.state_machine().jury().at(r.cell.commit()).clone();
+                let members = r.cell.state_machine().jury().latest().0.clone();
                 let _ = reply.send(ClientResponse::Directory {
                     nodes,
                     members,
@@ -61,26 +74,30 @@ impl Runtime {
                 let mut cells: Vec<CellStatus> = self
                     .replicas
                     .iter()
+                    .filter(|r| !r.retired)
                     .take((limit as usize).min(MAX_STATUS_CELLS))
-                    .map(|r| CellStatus {
-                        cell: r.name.clone(),
-                        members: r
-                            .cell
-                            .state_machine()
-                            .jury()
-                            .at(r.cell.commit())
-                            .members
-                            .clone(),
-                        role: r.cell.role(),
-                        promised: r.cell.promised(),
-                        commit: r.cell.commit(),
+                    .map(|r| {
+                        let jury = r.cell.state_machine().jury();
+                        let (latest, epoch) = jury.latest();
+                        CellStatus {
+                            cell: r.name.clone(),
+                            members: jury.at(r.cell.commit()).members.clone(),
+                            role: r.cell.role(),
+                            promised: r.cell.promised(),
+                            commit: r.cell.commit(),
+                            jury: latest.members.clone(),
+                            epoch,
+                            in_force_from: jury.configs().last().map_or(0, |(s, _, _)| s),
+                            since: r.cell.since(),
+                            applied: r.cell.state_machine().applied(),
+                        }
                     })
                     .collect();
                 cells.sort_by(|a, b| a.cell.cmp(&b.cell));
                 let _ = reply.send(ClientResponse::Status(NodeStatus {
                     node: self.id,
                     inc: self.inc,
-                    cells_total: self.replicas.len() as u64,
+                    cells_total: self.replicas.iter().filter(|r| !r.retired).count() as u64,
                     cells,
                 }));
             }

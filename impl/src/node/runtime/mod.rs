@@ -37,6 +37,7 @@ use crate::kv::LocalRead;
 
 mod clients;
 mod idle;
+mod membership;
 mod persist;
 
 use idle::designated;
@@ -76,6 +77,12 @@ struct Replica {
     not_before: u64,
     /// The member that runs the cell's first election.
     designated: Option<NodeId>,
+    /// The copy was deleted (its removal was in force): it forwards, never steps.
+    retired: bool,
+    /// When this node first saw its removal from the cell in force.
+    removed_seen: Option<Instant>,
+    /// When this learner's copy was created (until it learns it joined).
+    taught_at: Option<Instant>,
 }
 
 struct Peer {
@@ -101,8 +108,14 @@ pub struct Setup {
     pub boot: Boot,
     /// Core tunables (the cell name is set per cell).
     pub options: Options,
-    /// The hosted cells and their juries.
+    /// The hosted cells and their initial juries.
     pub cells: Vec<(String, Config)>,
+    /// Every cell of the cluster and its initial jury (a node may be taught any of them).
+    pub catalog: HashMap<String, Config>,
+    /// The trace header of every cell of the cluster.
+    pub headers: HashMap<String, physalia_traces::Header>,
+    /// The cells whose copy this node deleted, and the jury each forwards to.
+    pub forwards: HashMap<String, Vec<NodeId>>,
     /// Each cell's durable state from the log.
     pub durable: HashMap<String, Durable>,
     /// The log.
@@ -155,6 +168,11 @@ pub struct Runtime {
     /// Replicas standing for election right now (role `Candidate`).
     candidates: usize,
     rng: u64,
+    catalog: HashMap<String, Config>,
+    headers: HashMap<String, physalia_traces::Header>,
+    /// Deleted copies: the cell and the jury its clients are forwarded to (bounded by the
+    /// cluster's cells: one entry per cell).
+    forwards: HashMap<String, Vec<NodeId>>,
 }
 
 const KINDS: [TimeoutKind; 3] = [
@@ -230,6 +248,9 @@ impl Runtime {
             synced_rx: Some(synced_rx),
             candidates: 0,
             rng: setup.boot.lamport ^ (u64::from(setup.id.0) << 32),
+            catalog: setup.catalog,
+            headers: setup.headers,
+            forwards: setup.forwards,
         }
     }
 
@@ -257,6 +278,12 @@ impl Runtime {
             self.base_ms + 4 * self.opts.election_timeout
         };
         let now = self.now_ms();
+        let learner = stored.learner;
+        if let (Some(t), Some(h)) = (&self.trace, self.headers.get(&name)) {
+            if let Ok(mut files) = t.lock() {
+                files.set_header(idx, h.clone());
+            }
+        }
         let (cell, out) = Cell::restart(self.id, config, opts, stored, boot, now);
         self.index.insert(name.clone(), idx);
         self.replicas.push(Replica {
@@ -268,6 +295,9 @@ impl Runtime {
             heard: None,
             not_before,
             designated,
+            retired: false,
+            removed_seen: None,
+            taught_at: learner.then(Instant::now),
         });
         self.output(idx, out);
     }
@@ -345,6 +375,9 @@ impl Runtime {
     }
 
     fn step(&mut self, idx: u32, input: Input) {
+        if self.replicas[idx as usize].retired {
+            return; // a deleted copy never steps: it forwards
+        }
         let now = self.now_ms();
         self.unpark(idx);
         let r = &mut self.replicas[idx as usize];
@@ -373,6 +406,7 @@ impl Runtime {
             after.saturating_sub(before),
             std::sync::atomic::Ordering::Relaxed,
         );
+        self.note_changes(idx, &out);
         self.output(idx, out);
     }
 
@@ -483,7 +517,8 @@ impl Runtime {
             }
             PeerMsg::Cell { cell, env } => {
                 self.seen(from, None);
-                let Some(&idx) = self.index.get(&cell) else {
+                let known = self.index.get(&cell).copied();
+                let Some(idx) = known.or_else(|| self.host_learner(&cell)) else {
                     self.metrics.unknown_cell.fetch_add(1, Relaxed);
                     if let Some(p) = self.peers.get(&from) {
                         let _ = p.out.try_send(PeerMsg::UnknownCell { cell });
@@ -540,6 +575,7 @@ impl Runtime {
             self.wake_followers_of(id);
         }
         self.waiting.retain(|_, w| w.since.elapsed() < WAIT_LIMIT);
+        self.retire_removed();
         self.flush_trace();
     }
 }

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use physalia_traces::{Persist, PersistId};
+use physalia_traces::{NodeId, Persist, PersistId};
 
 use super::{Input, Runtime};
 use crate::node::store::{encode, Lsn, Snapshot, WalRecord};
@@ -92,6 +92,7 @@ impl Runtime {
         let cells = self
             .replicas
             .iter()
+            .filter(|r| !r.retired)
             .filter(|r| !r.cell.promised().is_zero() || !r.cell.log().is_empty())
             .map(|r| {
                 let log = r
@@ -103,9 +104,23 @@ impl Runtime {
                 (r.name.clone(), r.cell.promised(), log)
             })
             .collect();
+        let learners = self
+            .replicas
+            .iter()
+            .filter(|r| !r.retired && r.cell.is_learner_copy())
+            .map(|r| r.name.clone())
+            .collect();
+        let mut forwards: Vec<(String, Vec<NodeId>)> = self
+            .forwards
+            .iter()
+            .map(|(c, j)| (c.clone(), j.clone()))
+            .collect();
+        forwards.sort();
         let snap = Snapshot {
             boot: (self.inc, self.floor),
             cells,
+            learners,
+            forwards,
         };
         let bytes = match postcard::to_stdvec(&snap) {
             Ok(b) => b,

@@ -1,4 +1,5 @@
-//! `physalia cluster up|status|down`: a local cluster of real node processes on 127.0.0.1.
+//! `physalia cluster up|status|move|down`: a local cluster of real node processes on
+//! 127.0.0.1.
 //!
 //! `up` writes everything into `DIR`: `key` (the cluster key), `cluster.json` (each node's
 //! id, address, metrics address, pid, data directory and log file), `data/n<i>/`,
@@ -19,13 +20,18 @@ use physalia_impl::node::wire::NodeStatus;
 use physalia_traces::{Ballot, NodeId, Role};
 use serde::{Deserialize, Serialize};
 
+mod moves;
+
 /// `physalia cluster` subcommands.
 #[derive(Subcommand, Debug)]
 pub enum ClusterCommand {
     /// Start N node processes and wait until each answers.
     Up(UpArgs),
-    /// Show each cell's members, distinguished proposer and commit index.
+    /// Show each cell's jury, distinguished proposer and commit index.
     Status(DirArgs),
+    /// Move a cell: replace one member of its jury by another node (taught first), wait
+    /// until the change is in force and print the new jury.
+    Move(moves::MoveArgs),
     /// Stop every node (SIGTERM, then SIGKILL after 5 s).
     Down(DirArgs),
 }
@@ -91,6 +97,7 @@ pub fn run(cmd: &ClusterCommand) -> Result<u8> {
     match cmd {
         ClusterCommand::Up(a) => up(a),
         ClusterCommand::Status(a) => status(&a.dir),
+        ClusterCommand::Move(a) => moves::run(a),
         ClusterCommand::Down(a) => down(&a.dir),
     }
 }
@@ -126,7 +133,7 @@ pub fn write_key(path: &Path) -> Result<()> {
         .with_context(|| format!("cannot write {}", path.display()))
 }
 
-fn read_cluster(dir: &Path) -> Result<ClusterFile> {
+pub(crate) fn read_cluster(dir: &Path) -> Result<ClusterFile> {
     let path = dir.join("cluster.json");
     let text = fs::read_to_string(&path)
         .with_context(|| format!("cannot read {} (is a cluster up there?)", path.display()))?;
@@ -281,7 +288,7 @@ fn wait_until_answering(file: &ClusterFile, key_file: &Path) -> Result<()> {
     })
 }
 
-fn probe_client(key: &FrameKey) -> Client {
+pub(crate) fn probe_client(key: &FrameKey) -> Client {
     let opts = ClientOptions {
         attempt_timeout: Duration::from_millis(500),
         ..ClientOptions::default()
@@ -292,7 +299,12 @@ fn probe_client(key: &FrameKey) -> Client {
 /// One cell as the nodes see it.
 #[derive(Debug, Default)]
 struct CellView {
-    members: Vec<NodeId>,
+    /// The latest jury of the most advanced replica, its epoch and first slot.
+    jury: Vec<NodeId>,
+    epoch: u64,
+    in_force_from: u64,
+    /// The commit index of that replica.
+    seen_commit: Option<u64>,
     leader: Option<(Ballot, NodeId)>,
     commit: u64,
     replicas: usize,
@@ -323,7 +335,10 @@ fn status(dir: &Path) -> Result<u8> {
         println!("n{id}: up, incarnation {}, {} cells", s.inc, s.cells_total);
         for c in &s.cells {
             let v = cells.entry(c.cell.clone()).or_default();
-            v.members = c.members.clone();
+            if v.seen_commit.is_none_or(|seen| c.commit > seen) {
+                v.seen_commit = Some(c.commit);
+                (v.jury, v.epoch, v.in_force_from) = (c.jury.clone(), c.epoch, c.in_force_from);
+            }
             v.commit = v.commit.max(c.commit);
             v.replicas += 1;
             if c.role == Role::Leader && v.leader.is_none_or(|(b, _)| b < c.promised) {
@@ -333,12 +348,18 @@ fn status(dir: &Path) -> Result<u8> {
     }
     println!("{up}/{} nodes up", file.nodes.len());
     for (name, v) in &cells {
-        let members: Vec<String> = v.members.iter().map(|m| m.to_string()).collect();
-        let leader = v.leader.map_or("none".to_owned(), |(b, n)| {
-            format!("{n} (ballot {}.{})", b.round, b.node.0)
-        });
+        let members: Vec<String> = v.jury.iter().map(|m| m.to_string()).collect();
+        let leader = v
+            .leader
+            .map_or("none".to_owned(), |(b, n)| format!("{n} (ballot {b})"));
+        let change = if v.epoch == 0 {
+            "initial jury".to_owned()
+        } else {
+            format!("epoch {}, in force from slot {}", v.epoch, v.in_force_from)
+        };
         println!(
-            "{name}: members [{}]  distinguished proposer {leader}  commit {}  replicas answering {}",
+            "{name}: jury [{}] ({change})  distinguished proposer {leader}  commit {}  \
+             replicas answering {}",
             members.join(","),
             v.commit,
             v.replicas

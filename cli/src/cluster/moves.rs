@@ -1,0 +1,181 @@
+//! `physalia cluster move`: one jury change of one cell, carried out the way Physalia moves
+//! cells: the node that joins is taught first (the leader refuses the change while it
+//! catches up), the change goes through the log, and it is in force α slots later.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use physalia_impl::client::{Client, ClientError, ClientOptions};
+use physalia_impl::node::frame::FrameKey;
+use physalia_traces::{JuryChange, NodeId, Txn, TxnResult};
+
+use super::{probe_client, read_cluster};
+
+/// Options of `cluster move`.
+#[derive(Args, Debug)]
+pub struct MoveArgs {
+    /// The cluster's directory.
+    #[arg(long)]
+    pub dir: std::path::PathBuf,
+    /// The cell to move (`c0`, ...).
+    #[arg(long)]
+    pub cell: String,
+    /// The member that leaves the jury (a node id, `2` or `n2`).
+    #[arg(long, value_parser = parse_node)]
+    pub from: NodeId,
+    /// The node that joins it.
+    #[arg(long, value_parser = parse_node)]
+    pub to: NodeId,
+    /// Give up after this many seconds (the new node's catch-up included).
+    #[arg(long, default_value_t = 120)]
+    pub timeout_s: u64,
+}
+
+fn parse_node(s: &str) -> Result<NodeId, String> {
+    s.strip_prefix('n')
+        .unwrap_or(s)
+        .parse()
+        .map(NodeId)
+        .map_err(|_| format!("{s:?} is not a node id (like 2 or n2)"))
+}
+
+/// How often the change is asked for again while its node is taught, and the status polled.
+const POLL: Duration = Duration::from_millis(200);
+
+/// Runs `cluster move`: exit 0 once the change is in force (the new jury printed), 1 if
+/// the cell refuses it (another change in flight, or it does not fit the jury), 2 on a
+/// usage or infrastructure error.
+pub fn run(args: &MoveArgs) -> Result<u8> {
+    if args.from == args.to {
+        bail!("--from and --to name the same node {}", args.from);
+    }
+    let file = read_cluster(&args.dir)?;
+    let key = FrameKey::from_file(&file.key_file)?;
+    let ids: Vec<u32> = file.nodes.iter().map(|n| n.id).collect();
+    for n in [args.from, args.to] {
+        if !ids.contains(&n.0) {
+            bail!("{n} is not a node of the cluster in {}", args.dir.display());
+        }
+    }
+    let seeds: Vec<String> = file.nodes.iter().map(|n| n.addr.clone()).collect();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let deadline = Instant::now() + Duration::from_secs(args.timeout_s);
+    let change = JuryChange::Replace {
+        from: args.from,
+        to: args.to,
+    };
+    let (jury, epoch, in_force) =
+        match rt.block_on(propose(&seeds, &key, &args.cell, change, deadline))? {
+            Ok(done) => done,
+            Err(refused) => {
+                println!("{}: the move {change} is refused: {refused}", args.cell);
+                return Ok(1);
+            }
+        };
+    let started = Instant::now();
+    rt.block_on(wait_in_force(
+        &file, &key, &args.cell, args.to, in_force, deadline,
+    ))
+    .with_context(|| format!("waiting for {change} to be in force at slot {in_force}"))?;
+    let members: Vec<String> = jury.iter().map(|n| n.to_string()).collect();
+    println!(
+        "{}: jury [{}] (epoch {epoch}), in force from slot {in_force}; {} caught up and voting \
+         {:.1} s after the change was chosen",
+        args.cell,
+        members.join(","),
+        args.to,
+        started.elapsed().as_secs_f64()
+    );
+    Ok(0)
+}
+
+/// Asks the cell's leader for `change` until it is chosen (the joining node is taught in
+/// the meantime). `Err(reason)` when the cell refuses it for good.
+async fn propose(
+    seeds: &[String],
+    key: &FrameKey,
+    cell: &str,
+    change: JuryChange,
+    deadline: Instant,
+) -> Result<std::result::Result<(Vec<NodeId>, u64, u64), String>> {
+    let opts = ClientOptions {
+        deadline: Duration::from_secs(10),
+        ..ClientOptions::default()
+    };
+    let mut client = Client::new(seeds.to_vec(), key.clone(), Client::random_id(), opts);
+    let mut last = String::new();
+    while Instant::now() < deadline {
+        match client.txn(cell, Txn::Reconfig { change }).await {
+            Ok(TxnResult::Reconfig {
+                ok: true,
+                jury,
+                epoch,
+                in_force,
+            }) => return Ok(Ok((jury, epoch, in_force))),
+            Ok(TxnResult::Reconfig {
+                ok: false, jury, ..
+            }) => {
+                return Ok(Err(format!(
+                    "it does not fit the jury {jury:?} at the slot it was chosen at"
+                )))
+            }
+            Ok(other) => bail!("unexpected answer to a jury change: {other}"),
+            Err(ClientError::Rejected(reason)) if reason.contains("being taught") => {
+                last = reason;
+            }
+            Err(ClientError::Rejected(reason)) => return Ok(Err(reason)),
+            Err(ClientError::Timeout { last: why, .. }) => last = why,
+            Err(ClientError::UnknownCell(c)) => bail!("no node knows the cell {c}"),
+            Err(e) => last = e.to_string(),
+        }
+        tokio::time::sleep(POLL).await;
+    }
+    bail!("the change was not chosen in time; last answer: {last}")
+}
+
+/// Waits until a replica of the cell has committed past `in_force` and the joining node's
+/// copy votes from `in_force` on. An idle cell commits nothing, so while the change is not in
+/// force this reads a key through the log now and then (a linearizable `get`), which takes a
+/// slot.
+async fn wait_in_force(
+    file: &super::ClusterFile,
+    key: &FrameKey,
+    cell: &str,
+    joining: NodeId,
+    in_force: u64,
+    deadline: Instant,
+) -> Result<()> {
+    let seeds: Vec<String> = file.nodes.iter().map(|n| n.addr.clone()).collect();
+    let mut driver = Client::new(
+        seeds,
+        key.clone(),
+        Client::random_id(),
+        ClientOptions::default(),
+    );
+    loop {
+        let (mut past, mut joined) = (false, false);
+        for n in &file.nodes {
+            let mut client = probe_client(key);
+            let Ok(s) = client.status(&n.addr, u32::MAX).await else {
+                continue;
+            };
+            for c in s.cells.iter().filter(|c| c.cell == cell) {
+                past |= c.commit >= in_force;
+                joined |= s.node == joining && c.since == Some(in_force);
+            }
+        }
+        if past && joined {
+            return Ok(());
+        }
+        if !past {
+            let _ = driver.get(cell, "physalia-move").await;
+        }
+        if Instant::now() >= deadline {
+            bail!("timed out (committed past it: {past}; {joining} voting: {joined})");
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}
