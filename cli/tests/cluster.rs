@@ -838,7 +838,7 @@ fn cluster_commands_manage_real_processes() {
     assert!(ok, "{out}{err}");
     assert!(out.contains("3/3 nodes up"), "{out}");
     assert!(
-        out.contains("c0: members [n0,n1,n2]  distinguished proposer n"),
+        out.contains("c0: jury [n0,n1,n2] (initial jury)  distinguished proposer n"),
         "{out}"
     );
     assert!(out.contains("commit "), "{out}");

@@ -208,3 +208,8 @@ fn restart() {
 fn move_a_node() {
     run("move");
 }
+
+#[test]
+fn a_restarted_follower_that_lost_acknowledged_entries_catches_up() {
+    run("lost-tail");
+}

@@ -225,6 +225,9 @@ struct Phase1 {
 struct Peer {
     commit: Slot,
     acked: BTreeSet<Slot>,
+    /// The peer's incarnation its last `Accepted` came from: a restart may have lost what
+    /// it acknowledged before (a torn or repaired log), so a new one forgets the acks.
+    inc: Option<u64>,
 }
 
 /// Leadership state (role `Leader`).
@@ -367,7 +370,7 @@ impl Cell {
         };
         self.begin(now, Kind::Input(input.clone()), received);
         match input {
-            Input::Deliver { id, msg, .. } => self.on_message(id.node, msg),
+            Input::Deliver { id, msg, .. } => self.on_message(id, msg),
             Input::Timeout {
                 timer: TimeoutKind::Election,
             } => self.on_election_timeout(),
@@ -389,7 +392,8 @@ impl Cell {
         self.finish()
     }
 
-    fn on_message(&mut self, from: NodeId, msg: Msg) {
+    fn on_message(&mut self, id: MsgId, msg: Msg) {
+        let from = id.node;
         // Fail closed: a message claiming to come from this node is ignored. Who else may
         // talk is the shell's business (it authenticates every peer); what counts is decided
         // per slot where it matters: a vote or a promise counts only from a member of the
@@ -407,7 +411,7 @@ impl Cell {
                 ballot,
                 slots,
                 commit,
-            } => self.on_accepted(from, ballot, &slots, commit),
+            } => self.on_accepted((from, id.inc), ballot, &slots, commit),
             Msg::Commit { ballot, up_to } => self.on_commit(from, ballot, up_to),
             Msg::Request { client, op, txn } => self.on_request(client, op, txn),
             // Client-bound messages carry nothing for a node: fail closed, ignore.

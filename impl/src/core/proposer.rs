@@ -399,7 +399,7 @@ impl Cell {
     /// Phase 2b at the leader: record the votes, then advance the commit index.
     pub(super) fn on_accepted(
         &mut self,
-        from: NodeId,
+        (from, inc): (NodeId, u64),
         ballot: Ballot,
         slots: &[Slot],
         commit: Slot,
@@ -411,6 +411,12 @@ impl Cell {
         let Some(peer) = lead.peers.get_mut(&from) else {
             return;
         };
+        // The peer restarted: what it acknowledged before may be lost (a torn or repaired
+        // log), so its acknowledgements start afresh and the heartbeat re-ships.
+        if peer.inc.is_some_and(|known| inc > known) {
+            peer.acked.clear();
+        }
+        peer.inc = Some(peer.inc.map_or(inc, |known| known.max(inc)));
         // The latest report wins: a restarted peer's commit index goes back to 0. A stale
         // (reordered) report only costs a re-shipment, and the next `Commit` corrects it.
         // Acknowledgements count from the lower of the two commit indexes (see

@@ -128,6 +128,7 @@ impl Env {
             }
             "heal" => self.isolated.clear(),
             "crash" => self.crash(node(args, 0)?),
+            "lose" => self.lose(node(args, 0)?, num(args.get(1).ok_or("lose N K")?)?),
             "restart" => self.restart(node(args, 0)?),
             "retire" => self.retire(node(args, 0)?),
             "sync" => self.set_sync(node(args, 0)?, args.get(1) == Some(&"on")),
@@ -300,6 +301,23 @@ impl Env {
         node.unsynced.clear();
         node.shown.clear();
         let _ = writeln!(self.out, "{id} crashed (lost {lost} unsynced batches)");
+    }
+
+    /// Drops the `k` highest log entries of crashed node `id`'s storage, as a truncated or
+    /// repaired log tail does (acknowledged writes included).
+    fn lose(&mut self, id: NodeId, k: u64) {
+        let node = self.nodes.get_mut(&id).expect("known node");
+        for _ in 0..k {
+            let Some(&slot) = node.storage.log.keys().next_back() else {
+                break;
+            };
+            node.storage.log.remove(&slot);
+        }
+        let left = node.storage.log.len();
+        let _ = writeln!(
+            self.out,
+            "{id} lost its {k} newest log entries ({left} left)"
+        );
     }
 
     fn restart(&mut self, id: NodeId) {
