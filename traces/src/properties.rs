@@ -123,7 +123,7 @@ pub const MONOTONIC_READS: Property = Property {
 pub const ONE_CHANGE_AT_A_TIME: Property = Property {
     name: "one change at a time",
     modality: Modality::Always,
-    tla: None,
+    tla: Some("OneChangeAtATime"),
     source: "Brooker et al. §3 (cells move one node at a time; a change at i is in force at i + α)",
     meaning: "chosen jury changes are at least α slots apart",
 };
