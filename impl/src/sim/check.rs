@@ -234,7 +234,11 @@ impl Checker {
     }
 
     /// When an operation is acknowledged: its slot must be decided and durable (in synced
-    /// storage) on a quorum of the slot's jury (from the decided log), among `storages`.
+    /// storage), among `storages`, on a quorum of the slot's jury or of a later one (from
+    /// the decided log). A later jury counts because once a removed member has deleted its
+    /// copy, the slot lives on in the jury that took over: a leader answering a retried
+    /// operation from its table long after a move is acknowledging a write that its own
+    /// jury, not the slot's, now keeps.
     pub fn on_ack(
         &mut self,
         client: ClientId,
@@ -244,14 +248,21 @@ impl Checker {
     ) {
         let durable = self.op_slot.get(&(client, op)).is_some_and(|slot| {
             let cmd = &self.decided[slot];
-            let jury = self.reference.jury().at(*slot);
-            let holders = storages
-                .iter()
-                .filter(|(n, s)| {
-                    jury.contains(*n) && s.log.get(slot).is_some_and(|(_, c)| c == cmd)
-                })
-                .count();
-            holders >= jury.quorum()
+            let start = self.reference.jury().start_of(*slot);
+            let holds = |jury: &Config| {
+                let holders = storages
+                    .iter()
+                    .filter(|(n, s)| {
+                        jury.contains(*n) && s.log.get(slot).is_some_and(|(_, c)| c == cmd)
+                    })
+                    .count();
+                holders >= jury.quorum()
+            };
+            self.reference
+                .jury()
+                .configs()
+                .filter(|(first, _, _)| *first >= start)
+                .any(|(_, _, jury)| holds(jury))
         });
         if !durable {
             self.violations
