@@ -10,8 +10,8 @@ use std::process::Command;
 
 /// `(bug, seeds allowed, simulator events per seed, GST in ms)`. Every bug but one is
 /// caught on the first seed; `ballot-reuse-after-restart` needs a restarted node to time
-/// out before it hears the current round, which the fault mix makes rare (seed 20 of the
-/// first 40 with GST at 10 s).
+/// out before it hears the current round, which the fault mix can make rare (it took 20
+/// seeds once; seed 0 today, GST at 10 s).
 const BUGS: &[(&str, u64, u64, u64)] = &[
     ("promise-before-durable", 5, 5_000, 5_000),
     ("accept-lower-ballot", 5, 5_000, 5_000),
@@ -89,7 +89,7 @@ fn a_reused_ballot_is_refused_and_its_consequence_is_a_regressed_durable_promise
             "--bug",
             "ballot-reuse-after-restart",
             "--seed",
-            "20",
+            "43",
         ])
         // The fault set of this seed's finding (before moves joined `all`).
         .args([
