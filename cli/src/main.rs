@@ -74,7 +74,31 @@ enum Command {
     },
 }
 
+/// Exit status of a command whose output pipe closed (`physalia conform DIR | head`), as a
+/// shell reports a process ended by SIGPIPE (128 + 13).
+const BROKEN_PIPE_EXIT: i32 = 141;
+
+/// A reader that stops reading (`| head`) ends the command quietly: Rust ignores SIGPIPE,
+/// so `println!` to a closed pipe panics; this hook turns that one panic into the exit a
+/// shell expects and leaves every other panic to the default hook.
+fn quiet_on_broken_pipe() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let payload = info.payload();
+        let msg = payload
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| payload.downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if msg.contains("failed printing to std") && msg.contains("Broken pipe") {
+            std::process::exit(BROKEN_PIPE_EXIT);
+        }
+        default(info);
+    }));
+}
+
 fn main() -> ExitCode {
+    quiet_on_broken_pipe();
     let cli = Cli::parse();
     let result = match &cli.command {
         Command::Check(args) => check::run(args),

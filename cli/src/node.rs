@@ -43,6 +43,12 @@ pub struct NodeArgs {
     /// Discard a damaged suffix of the write-ahead log instead of refusing to start.
     #[arg(long)]
     pub repair: bool,
+    /// Re-enter as a new instance after this node's state was lost (a wiped or replaced data
+    /// directory, which the node refuses to start from): it hosts no copy of any cell until
+    /// reconfiguration adds it again; peers record the new instance. Then run `physalia
+    /// cluster replace-node --node ID` to move its old memberships.
+    #[arg(long)]
+    pub rejoin: bool,
     /// Snapshot the durable state (compacting the log) after this many WAL appends; 0: never.
     #[arg(long, default_value_t = 100_000)]
     pub snapshot_every: u64,
@@ -103,6 +109,7 @@ impl NodeArgs {
             metrics_listen: self.metrics_listen.clone(),
             cells: self.cells,
             repair: self.repair,
+            rejoin: self.rejoin,
             snapshot_every: self.snapshot_every,
             segment_bytes: self.wal_segment_bytes,
             options,

@@ -1019,3 +1019,6 @@ fn moving_a_member_while_clients_write_loses_no_acknowledged_write() {
     let events = cluster.check_traces();
     assert!(events > 0);
 }
+
+#[path = "cluster/durability.rs"]
+mod durability;

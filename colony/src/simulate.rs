@@ -124,7 +124,7 @@ struct State<'a> {
 
 impl State<'_> {
     fn client_up(&self, c: usize) -> bool {
-        self.placement.client[c].map_or(true, |cl| self.client_down[cl] == 0)
+        self.placement.client[c].is_none_or(|cl| self.client_down[cl] == 0)
     }
 
     fn update(&mut self, c: usize, now: f64) {

@@ -156,11 +156,11 @@ pub fn improve(
             let list = lists.entry(key).or_insert_with(|| {
                 (0..topo.nodes.len())
                     .filter(|&n| {
-                        key.0.map_or(true, |d| {
-                            topo.nodes[n].domain(topo.domains[d].level) == Some(d)
-                        }) && key
-                            .1
-                            .map_or(true, |d| topo.nodes[n].domain(Level::Color) == Some(d))
+                        key.0
+                            .is_none_or(|d| topo.nodes[n].domain(topo.domains[d].level) == Some(d))
+                            && key
+                                .1
+                                .is_none_or(|d| topo.nodes[n].domain(Level::Color) == Some(d))
                     })
                     .collect()
             });
@@ -194,7 +194,7 @@ pub fn improve(
                     if !better {
                         continue;
                     }
-                    let wins = best.map_or(true, |(bj, br, _, _)| {
+                    let wins = best.is_none_or(|(bj, br, _, _)| {
                         j.total_cmp(&bj).then(br.cmp(&relief)).is_lt()
                     });
                     if wins {

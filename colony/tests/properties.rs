@@ -26,7 +26,7 @@ fn topology_text(nodes: &[Shape], client: (u8, Option<u8>)) -> String {
     // The client's AZ and row must exist: fall back to the first node's.
     let (az, row) = if nodes
         .iter()
-        .any(|n| n.0 == az && row.map_or(true, |w| n.1 == w))
+        .any(|n| n.0 == az && row.is_none_or(|w| n.1 == w))
     {
         (az, row)
     } else {

@@ -201,6 +201,17 @@ impl Jury {
             .find(|start| *start > slot)
     }
 
+    /// Whether `node` is a member of every configuration in force from `from` through `to`
+    /// (a promise made at `from` speaks for `to` only from a copy that stayed a member).
+    pub fn member_throughout(&self, node: NodeId, from: Slot, to: Slot) -> bool {
+        self.at(from).contains(node)
+            && self
+                .configs
+                .iter()
+                .filter(|(start, _, _)| *start > from && *start <= to)
+                .all(|(_, _, c)| c.contains(node))
+    }
+
     /// Whether `node` is a member of some configuration this history holds.
     pub fn knows(&self, node: NodeId) -> bool {
         self.configs.iter().any(|(_, _, c)| c.contains(node))

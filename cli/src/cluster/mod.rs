@@ -1,4 +1,4 @@
-//! `physalia cluster up|status|move|down`: a local cluster of real node processes on
+//! `physalia cluster up|status|move|replace-node|down`: a local cluster of real node processes on
 //! 127.0.0.1.
 //!
 //! `up` writes everything into `DIR`: `key` (the cluster key), `cluster.json` (each node's
@@ -16,11 +16,12 @@ use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
 use physalia_impl::client::{Client, ClientOptions};
 use physalia_impl::node::frame::FrameKey;
-use physalia_impl::node::wire::NodeStatus;
+use physalia_impl::node::wire::{NodeStatus, Standing};
 use physalia_traces::{Ballot, NodeId, Role};
 use serde::{Deserialize, Serialize};
 
 mod moves;
+mod replace;
 
 /// `physalia cluster` subcommands.
 #[derive(Subcommand, Debug)]
@@ -32,6 +33,9 @@ pub enum ClusterCommand {
     /// Move a cell: replace one member of its jury by another node (taught first), wait
     /// until the change is in force and print the new jury.
     Move(moves::MoveArgs),
+    /// Move every membership of a node to other nodes (one cell, one change at a time, as
+    /// `move` does): the recovery of a node whose state was lost, once it rejoined.
+    ReplaceNode(replace::ReplaceArgs),
     /// Stop every node (SIGTERM, then SIGKILL after 5 s).
     Down(DirArgs),
 }
@@ -98,6 +102,7 @@ pub fn run(cmd: &ClusterCommand) -> Result<u8> {
         ClusterCommand::Up(a) => up(a),
         ClusterCommand::Status(a) => status(&a.dir),
         ClusterCommand::Move(a) => moves::run(a),
+        ClusterCommand::ReplaceNode(a) => replace::run(a),
         ClusterCommand::Down(a) => down(&a.dir),
     }
 }
@@ -332,7 +337,15 @@ fn status(dir: &Path) -> Result<u8> {
             continue;
         };
         up += 1;
-        println!("n{id}: up, incarnation {}, {} cells", s.inc, s.cells_total);
+        let standing = match s.standing {
+            Standing::Member => "member",
+            Standing::Probation => "on probation (waiting for its peers to confirm its instance)",
+            Standing::Rejoin => "rejoining as a new instance",
+        };
+        println!(
+            "n{id}: up, incarnation {}, instance {}, {standing}, {} cells",
+            s.inc, s.instance, s.cells_total
+        );
         for c in &s.cells {
             let v = cells.entry(c.cell.clone()).or_default();
             if v.seen_commit.is_none_or(|seen| c.commit > seen) {

@@ -32,7 +32,7 @@ pub struct MoveArgs {
     pub timeout_s: u64,
 }
 
-fn parse_node(s: &str) -> Result<NodeId, String> {
+pub(super) fn parse_node(s: &str) -> Result<NodeId, String> {
     s.strip_prefix('n')
         .unwrap_or(s)
         .parse()
@@ -58,7 +58,6 @@ pub fn run(args: &MoveArgs) -> Result<u8> {
             bail!("{n} is not a node of the cluster in {}", args.dir.display());
         }
     }
-    let seeds: Vec<String> = file.nodes.iter().map(|n| n.addr.clone()).collect();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -67,29 +66,70 @@ pub fn run(args: &MoveArgs) -> Result<u8> {
         from: args.from,
         to: args.to,
     };
-    let (jury, epoch, in_force) =
-        match rt.block_on(propose(&seeds, &key, &args.cell, change, deadline))? {
-            Ok(done) => done,
-            Err(refused) => {
-                println!("{}: the move {change} is refused: {refused}", args.cell);
-                return Ok(1);
-            }
-        };
+    match rt.block_on(move_member(&file, &key, &args.cell, change, deadline))? {
+        Ok(moved) => {
+            println!("{}", moved.line(&args.cell, args.to));
+            Ok(0)
+        }
+        Err(refused) => {
+            println!("{}: the move {change} is refused: {refused}", args.cell);
+            Ok(1)
+        }
+    }
+}
+
+/// A change in force: the new jury, its epoch, the slot it is in force from, and how long
+/// the joining node took to vote after the change was chosen.
+pub(super) struct Moved {
+    jury: Vec<NodeId>,
+    epoch: u64,
+    in_force: u64,
+    catch_up_s: f64,
+}
+
+impl Moved {
+    /// The line `cluster move` prints.
+    pub(super) fn line(&self, cell: &str, to: NodeId) -> String {
+        let members: Vec<String> = self.jury.iter().map(|n| n.to_string()).collect();
+        format!(
+            "{cell}: jury [{}] (epoch {}), in force from slot {}; {to} caught up and voting \
+             {:.1} s after the change was chosen",
+            members.join(","),
+            self.epoch,
+            self.in_force,
+            self.catch_up_s
+        )
+    }
+}
+
+/// Carries out `change` (a replace) on `cell`: proposes it until chosen (the joining node
+/// is taught meanwhile), then waits until it is in force with the new node voting.
+/// `Ok(Err(reason))`: the cell refuses it.
+pub(super) async fn move_member(
+    file: &super::ClusterFile,
+    key: &FrameKey,
+    cell: &str,
+    change: JuryChange,
+    deadline: Instant,
+) -> Result<std::result::Result<Moved, String>> {
+    let JuryChange::Replace { to, .. } = change else {
+        bail!("only a replace moves a member");
+    };
+    let seeds: Vec<String> = file.nodes.iter().map(|n| n.addr.clone()).collect();
+    let (jury, epoch, in_force) = match propose(&seeds, key, cell, change, deadline).await? {
+        Ok(done) => done,
+        Err(refused) => return Ok(Err(refused)),
+    };
     let started = Instant::now();
-    rt.block_on(wait_in_force(
-        &file, &key, &args.cell, args.to, in_force, deadline,
-    ))
-    .with_context(|| format!("waiting for {change} to be in force at slot {in_force}"))?;
-    let members: Vec<String> = jury.iter().map(|n| n.to_string()).collect();
-    println!(
-        "{}: jury [{}] (epoch {epoch}), in force from slot {in_force}; {} caught up and voting \
-         {:.1} s after the change was chosen",
-        args.cell,
-        members.join(","),
-        args.to,
-        started.elapsed().as_secs_f64()
-    );
-    Ok(0)
+    wait_in_force(file, key, cell, to, in_force, deadline)
+        .await
+        .with_context(|| format!("waiting for {change} to be in force at slot {in_force}"))?;
+    Ok(Ok(Moved {
+        jury,
+        epoch,
+        in_force,
+        catch_up_s: started.elapsed().as_secs_f64(),
+    }))
 }
 
 /// Asks the cell's leader for `change` until it is chosen (the joining node is taught in

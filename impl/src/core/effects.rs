@@ -128,7 +128,7 @@ impl Cell {
     }
 
     fn held_for(&mut self, batch: PersistId) -> &mut Held {
-        if self.held.back().map_or(true, |h| h.batch != batch) {
+        if self.held.back().is_none_or(|h| h.batch != batch) {
             self.held.push_back(Held {
                 batch,
                 msgs: Vec::new(),

@@ -77,7 +77,10 @@ impl Cell {
     }
 
     /// Whether the leader has phase 1 for `slot`: a majority of `config(slot)` promised its
-    /// ballot with a `Promise` covering `slot` (its own promise counts: it is durable).
+    /// ballot with a `Promise` covering `slot` (its own promise counts: it is durable). A
+    /// promise from `from` counts for `slot` only if its node stayed a member from `from`
+    /// through `slot`: a node removed and added back in between has a fresh copy that never
+    /// made that promise (ABA through phase 1; `tla/` mutant `promise-across-copies`).
     pub(super) fn covered(&self, slot: Slot) -> bool {
         let Some(lead) = self.lead.as_ref() else {
             return false;
@@ -88,11 +91,9 @@ impl Cell {
             .iter()
             .filter(|n| {
                 **n == self.id
-                    || lead
-                        .phase1
-                        .promised
-                        .get(n)
-                        .is_some_and(|from| *from <= slot)
+                    || lead.phase1.promised.get(n).is_some_and(|from| {
+                        *from <= slot && self.sm.jury().member_throughout(**n, *from, slot)
+                    })
             })
             .count();
         #[cfg(feature = "bugs")]
@@ -129,18 +130,8 @@ impl Cell {
             .iter()
             .copied()
             .filter(|n| *n != self.id)
-            .filter(|n| {
-                lead.phase1
-                    .promised
-                    .get(n)
-                    .map_or(true, |from| *from > slot)
-            })
-            .filter(|n| {
-                lead.phase1
-                    .prepared
-                    .get(n)
-                    .map_or(true, |from| *from > slot)
-            })
+            .filter(|n| lead.phase1.promised.get(n).is_none_or(|from| *from > slot))
+            .filter(|n| lead.phase1.prepared.get(n).is_none_or(|from| *from > slot))
             .collect();
         for n in ask {
             if let Some(lead) = self.lead.as_mut() {

@@ -106,7 +106,7 @@ impl Cell {
         };
         c.promised_by.insert(from);
         for e in accepted {
-            let keep = c.learned.get(&e.slot).map_or(true, |(b, _)| *b < e.ballot);
+            let keep = c.learned.get(&e.slot).is_none_or(|(b, _)| *b < e.ballot);
             if keep {
                 c.learned.insert(e.slot, (e.ballot, e.command));
             }
@@ -144,7 +144,7 @@ impl Cell {
     /// commands would have, computed on a copy of the state machine, before any commit.
     #[cfg(feature = "bugs")]
     fn reply_early(&mut self, ballot: Ballot, slots: &[Slot]) {
-        if self.lead.as_ref().map_or(true, |l| l.ballot != ballot) {
+        if self.lead.as_ref().is_none_or(|l| l.ballot != ballot) {
             return;
         }
         let Some(&last) = slots.iter().max() else {
@@ -191,7 +191,7 @@ impl Cell {
                 .phase1
                 .learned
                 .get(&e.slot)
-                .map_or(true, |(b, _)| *b < e.ballot);
+                .is_none_or(|(b, _)| *b < e.ballot);
             if keep {
                 lead.phase1.end = lead.phase1.end.max(e.slot + 1);
                 lead.phase1.learned.insert(e.slot, (e.ballot, e.command));
@@ -312,12 +312,19 @@ impl Cell {
         self.propose(commands);
     }
 
-    /// Whether a jury change is at a slot within α below `slot`, in the log or among
-    /// `batch` (the commands about to be proposed from the leader's next slot).
+    /// Whether a jury change must wait before `slot`: some earlier slot is not committed
+    /// yet, or a change is at a slot within α below `slot`, in the log or among `batch` (the
+    /// commands about to be proposed from the leader's next slot). Checking the leader's own
+    /// log is not enough: re-proposals learned from different earlier leaders could bring
+    /// two changes into one window (`tla/` mutant `change-rule-own-log`), so a change goes
+    /// only at the commit index.
     fn change_before(&self, slot: Slot, batch: &[Command]) -> bool {
         #[cfg(feature = "bugs")]
         if self.bug(crate::bugs::Bug::ConcurrentChanges) {
             return false;
+        }
+        if slot != self.commit {
+            return true;
         }
         let is_change = |c: &Command| matches!(c, Command::Op { txn, .. } if txn.is_reconfig());
         let low = slot.saturating_sub(self.opts.alpha.saturating_sub(1));

@@ -146,6 +146,12 @@ impl FrameKey {
         Ok(FrameKey::new(&bytes))
     }
 
+    /// The HMAC of `data` under this key (e.g. a fingerprint of the key: the HMAC of a
+    /// fixed label, which says nothing about the key itself).
+    pub fn tag_of(&self, data: &[u8]) -> [u8; MAC_LEN] {
+        self.tag(data)
+    }
+
     fn tag(&self, data: &[u8]) -> [u8; MAC_LEN] {
         let mut mac = self.mac.clone();
         mac.update(data);

@@ -61,6 +61,11 @@ pub struct Metrics {
     pub learner_catchup_ms: AtomicU64,
     /// Copies this node deleted once its removal was in force.
     pub copies_deleted: AtomicU64,
+    /// Peers found speaking from another instance than the one recorded (wiped, or an
+    /// old copy of a directory).
+    pub stale_peers: AtomicU64,
+    /// Cell messages not stepped: this node is on probation, or the sender is stale.
+    pub dropped_unconfirmed: AtomicU64,
     /// Latency histogram of client operations (ms), one counter per bucket + `+Inf`.
     latency_buckets: [AtomicU64; BUCKETS_MS.len() + 1],
     latency_sum_us: AtomicU64,
@@ -293,6 +298,18 @@ impl Metrics {
                     "counter",
                     "copies deleted once this node's removal was in force",
                     &self.copies_deleted,
+                ),
+                (
+                    "physalia_stale_peers_total",
+                    "counter",
+                    "peers found speaking from another instance than the one recorded",
+                    &self.stale_peers,
+                ),
+                (
+                    "physalia_unconfirmed_messages_dropped_total",
+                    "counter",
+                    "cell messages not stepped: on probation, or from a stale peer",
+                    &self.dropped_unconfirmed,
                 ),
             ],
         );

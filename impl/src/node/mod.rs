@@ -19,6 +19,7 @@
 
 pub mod event;
 pub mod frame;
+pub mod identity;
 pub mod metrics;
 pub mod net;
 pub mod runtime;
@@ -74,6 +75,10 @@ pub struct NodeConfig {
     pub cells: u32,
     /// Discard a damaged log suffix instead of refusing to start.
     pub repair: bool,
+    /// Re-enter as a new instance after this node's state was lost (an empty directory, or
+    /// one left on probation): host no copy of the initial placement; peers record the new
+    /// instance.
+    pub rejoin: bool,
     /// Snapshot the durable state after this many WAL appends (0: never).
     pub snapshot_every: u64,
     /// WAL segment size (bytes).
@@ -107,6 +112,16 @@ pub enum NodeError {
     /// Bad configuration.
     #[error("{0}")]
     Config(String),
+    /// Another process holds the data directory.
+    #[error("the data directory {dir} is in use by another process (its lock file is held); this process changed nothing")]
+    Busy {
+        /// The directory.
+        dir: String,
+    },
+    /// The durable state is not the state this node acknowledged from: it refuses to start
+    /// rather than vote with less than it promised.
+    #[error("{0}")]
+    Amnesia(String),
 }
 
 /// The cells of a cluster of `nodes` with `cells` cells: cell `ci`'s jury is the
@@ -171,6 +186,10 @@ impl NodeConfig {
 pub struct Booted {
     log: Arc<dyn Log>,
     replayed: Replayed,
+    lock: identity::DirLock,
+    identity: identity::Identity,
+    standing: wire::Standing,
+    rejoined: bool,
     /// How many torn-tail bytes recovery removed.
     pub truncated_tail_bytes: u64,
     /// How many records a repair discarded.
@@ -182,18 +201,45 @@ impl Booted {
     pub fn inc(&self) -> u64 {
         self.replayed.boot.inc
     }
+
+    /// Whose state this is.
+    pub fn identity(&self) -> identity::Identity {
+        self.identity
+    }
+
+    /// Whether the node votes, or waits on probation.
+    pub fn standing(&self) -> wire::Standing {
+        self.standing
+    }
 }
 
-/// Opens and replays the log, then appends and syncs this run's boot record. A log
-/// damaged in the middle is an error (unless `repair`).
+/// Locks the data directory, checks that its durable state is the state this node voted
+/// from (see [`identity`]), opens and replays the log, then appends and syncs this run's
+/// boot record. A log damaged in the middle is an error (unless `repair`); so is a missing
+/// newest segment, a missing log or identity of a node that has run, and a directory of
+/// another node or cluster.
 pub fn boot(cfg: &NodeConfig) -> Result<Booted, NodeError> {
+    let lock = identity::lock(&cfg.data_dir)?;
     let dir = cfg.data_dir.join("wal");
-    std::fs::create_dir_all(&dir).map_err(|e| {
-        NodeError::Config(format!(
-            "cannot create the data directory {}: {e}",
-            dir.display()
-        ))
-    })?;
+    let on_file = identity::read(&cfg.data_dir)?;
+    let fingerprint = identity::fingerprint(&cfg.key);
+    check_owner(cfg, on_file.as_ref(), fingerprint, "identity")?;
+    let had_log = identity::wal_present(&dir)?;
+    if let (Some(id), false, false) = (&on_file, had_log, cfg.rejoin) {
+        return Err(NodeError::Amnesia(format!(
+            "node n{} (instance {}) has run from {}, but its write-ahead log {} is gone (no \
+             segment, no snapshot): the promises and votes it acknowledged are lost, and it \
+             must not vote as if nothing happened. To bring the node back, re-enter it as a \
+             new instance: empty the directory, start it with `--rejoin`, and move its old \
+             memberships with `physalia cluster replace-node --node {}` (impl/README.md, \
+             \"Amnesia\")",
+            id.node.0,
+            id.instance,
+            cfg.data_dir.display(),
+            dir.display(),
+            id.node.0
+        )));
+    }
     let opts = crate::wal::WalOptions {
         repair: cfg.repair,
         segment_bytes: cfg.segment_bytes,
@@ -206,14 +252,34 @@ pub fn boot(cfg: &NodeConfig) -> Result<Booted, NodeError> {
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_micros() as u64);
     let mut replayed = store::replay(recovered.snapshot.as_ref(), &recovered.records, wall)?;
-    // The boot file survives a repair of the log, so incarnations never repeat.
+    let in_log = replayed.identity;
+    if let Some((id, _)) = &in_log {
+        check_owner(
+            cfg,
+            Some(id),
+            fingerprint,
+            "write-ahead log's identity record",
+        )?;
+    }
+    let (identity, standing, rejoined, first_record) =
+        standing(cfg, on_file, in_log, &replayed, fingerprint)?;
+    // The boot file survives a repair of the log, so incarnations never repeat. A rejoined
+    // instance's first boot takes the wall clock's second as its incarnation: above any
+    // count of restarts of the instance it replaces, whose files are gone (its message ids
+    // and trace files must not repeat theirs).
     let boot_file = cfg.data_dir.join("incarnation");
     if let Some((inc, floor)) = read_boot_file(&boot_file)? {
         replayed.boot.inc = replayed.boot.inc.max(inc + 1);
         replayed.boot.lamport = replayed.boot.lamport.max(floor + 1);
     }
+    if rejoined && first_record {
+        replayed.boot.inc = replayed.boot.inc.max(wall / 1_000_000);
+    }
     write_boot_file(&boot_file, replayed.boot.inc, replayed.boot.lamport)?;
     let log: Arc<dyn Log> = Arc::new(WalLog(wal));
+    if first_record {
+        log.append(&store::encode(&WalRecord::Identity { identity, rejoined }))?;
+    }
     let record = WalRecord::Boot {
         inc: replayed.boot.inc,
         lamport: replayed.boot.lamport,
@@ -223,9 +289,104 @@ pub fn boot(cfg: &NodeConfig) -> Result<Booted, NodeError> {
     Ok(Booted {
         log,
         replayed,
+        lock,
+        identity,
+        standing,
+        rejoined,
         truncated_tail_bytes: recovered.truncated_tail_bytes,
         discarded_records: recovered.discarded_records,
     })
+}
+
+/// Refuses an identity (`what`: the file, or the log's record) of another node or cluster.
+fn check_owner(
+    cfg: &NodeConfig,
+    id: Option<&identity::Identity>,
+    fingerprint: u64,
+    what: &str,
+) -> Result<(), NodeError> {
+    let Some(id) = id else { return Ok(()) };
+    if id.node != cfg.id {
+        return Err(NodeError::Amnesia(format!(
+            "{} belongs to node n{} (its {what} says so), not to n{}: a node must start from \
+             its own state; check --id and --data-dir",
+            cfg.data_dir.display(),
+            id.node.0,
+            cfg.id.0
+        )));
+    }
+    if id.cluster != fingerprint {
+        return Err(NodeError::Amnesia(format!(
+            "{} belongs to another cluster (its {what} names cluster key fingerprint {:016x}; \
+             the key given has {fingerprint:016x}): check --key-file and --data-dir",
+            cfg.data_dir.display(),
+            id.cluster
+        )));
+    }
+    Ok(())
+}
+
+/// Decides how the node starts from what the identity file and the log say: its identity,
+/// its standing, whether it rejoined, and whether the log still needs its identity record.
+fn standing(
+    cfg: &NodeConfig,
+    on_file: Option<identity::Identity>,
+    in_log: Option<(identity::Identity, bool)>,
+    replayed: &Replayed,
+    fingerprint: u64,
+) -> Result<(identity::Identity, wire::Standing, bool, bool), NodeError> {
+    use wire::Standing;
+    let votes = replayed.holds_votes();
+    if cfg.rejoin && votes {
+        return Err(NodeError::Config(format!(
+            "--rejoin starts a new instance of a node whose state was lost, but the log in {} \
+             holds this node's votes: start it without --rejoin (or, to replace this state on \
+             purpose, move the directory away first)",
+            cfg.data_dir.display()
+        )));
+    }
+    match (on_file, in_log) {
+        (Some(f), Some((l, _))) if f != l && !cfg.rejoin => Err(NodeError::Amnesia(format!(
+            "the write-ahead log in {} is of instance {} but {}/identity names instance {}: \
+             the log is not the one this node voted from",
+            cfg.data_dir.display(),
+            l.instance,
+            cfg.data_dir.display(),
+            f.instance
+        ))),
+        (Some(f), in_log) if !cfg.rejoin => {
+            let rejoined = in_log.is_some_and(|(_, r)| r);
+            Ok((f, Standing::Member, rejoined, in_log.is_none()))
+        }
+        (None, _) if votes => Err(NodeError::Amnesia(format!(
+            "{}/identity is missing, but the write-ahead log holds this node's votes: without \
+             the identity the node cannot tell whether the log is the whole log it voted \
+             from. If the identity file alone was lost, restore it from a backup; otherwise \
+             re-enter the node as a new instance (empty the directory, start with \
+             `--rejoin`, then `physalia cluster replace-node --node {}`)",
+            cfg.data_dir.display(),
+            cfg.id.0
+        ))),
+        // Nothing voted from here yet: a new directory, or one whose probation did not end.
+        (_, Some((l, r))) if r == cfg.rejoin => {
+            let standing = if r {
+                Standing::Rejoin
+            } else {
+                Standing::Probation
+            };
+            Ok((l, standing, r, false))
+        }
+        _ => {
+            let mut id = identity::Identity::new(cfg.id, &cfg.key);
+            id.cluster = fingerprint;
+            let standing = if cfg.rejoin {
+                Standing::Rejoin
+            } else {
+                Standing::Probation
+            };
+            Ok((id, standing, cfg.rejoin, true))
+        }
+    }
 }
 
 /// Reads `incarnation lamport` from the boot file, if there is one.
@@ -285,6 +446,8 @@ pub struct Running {
     pub metrics_addr: Option<std::net::SocketAddr>,
     /// The event loop; its result is the node's.
     pub done: tokio::task::JoinHandle<Result<(), StoreError>>,
+    /// The data directory's lock, held while the node runs.
+    _lock: identity::DirLock,
 }
 
 /// Starts a booted node: binds, links to the peers, starts the event loop.
@@ -309,15 +472,23 @@ pub async fn start(
     let peers = link_peers(cfg, inc, &mut ctx);
     let outs = peers.iter().map(|(_, _, tx)| tx.clone()).collect();
     let every = std::time::Duration::from_millis(cfg.options.heartbeat_interval.max(1));
-    tokio::spawn(net::heartbeats(cfg.id, inc, outs, every));
+    let presence = identity::Presence::new(booted.identity.instance, booted.standing);
+    tokio::spawn(net::heartbeats(
+        cfg.id,
+        inc,
+        Arc::clone(&presence),
+        outs,
+        every,
+    ));
     let replayed = booted.replayed;
     let catalog = cfg.catalog();
-    // Hosted: the cells of the initial placement this node has not deleted its copy of,
-    // and the learners' copies it was taught since.
+    // Hosted: the cells of the initial placement this node has not deleted its copy of
+    // (none for a rejoined instance: those memberships were its lost state's), and the
+    // learners' copies it was taught since.
     let mut cells: Vec<(String, Config)> = cfg
         .hosted()
         .into_iter()
-        .filter(|(name, _)| !replayed.forwards.contains_key(name))
+        .filter(|(name, _)| !replayed.forwards.contains_key(name) && !booted.rejoined)
         .collect();
     let mut taught: Vec<&String> = replayed
         .cells
@@ -347,6 +518,14 @@ pub async fn start(
         trace,
         clocks,
         snapshot_every: cfg.snapshot_every,
+        standing: runtime::StandingSetup {
+            identity: booted.identity,
+            standing: booted.standing,
+            rejoined: booted.rejoined,
+            presence,
+            peers: replayed.peers,
+            data_dir: cfg.data_dir.clone(),
+        },
     };
     let runtime = Runtime::new(setup);
     let done = tokio::spawn(runtime.run(rx));
@@ -357,6 +536,7 @@ pub async fn start(
         addr,
         metrics_addr,
         done,
+        _lock: booted.lock,
     })
 }
 

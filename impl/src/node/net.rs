@@ -77,15 +77,28 @@ impl PeerClocks {
 
 /// Sends this node's coalesced heartbeat (one for all its cells) to every peer, every
 /// `every`, from its own task (so a busy event loop still says it is alive).
-pub async fn heartbeats(me: NodeId, inc: u64, outs: Vec<mpsc::Sender<PeerMsg>>, every: Duration) {
+/// Each heartbeat carries the node's instance and standing (`presence`).
+pub async fn heartbeats(
+    me: NodeId,
+    inc: u64,
+    presence: Arc<super::identity::Presence>,
+    outs: Vec<mpsc::Sender<PeerMsg>>,
+    every: Duration,
+) {
     let mut tick = tokio::time::interval(every);
     loop {
         tick.tick().await;
+        let (instance, standing) = presence.get();
         for out in &outs {
             if out.is_closed() {
                 return;
             }
-            let _ = out.try_send(PeerMsg::Heartbeat { node: me, inc });
+            let _ = out.try_send(PeerMsg::Heartbeat {
+                node: me,
+                inc,
+                instance,
+                standing,
+            });
         }
     }
 }

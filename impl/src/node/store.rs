@@ -20,6 +20,8 @@ use physalia_traces::{Ballot, Command, DurableWrite, NodeId, Slot};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+use super::identity::Identity;
+use super::wire::Instance;
 use crate::core::{Boot, Durable};
 
 /// A position in the log (assigned by the log, increasing).
@@ -56,6 +58,22 @@ pub enum WalRecord {
         /// The jury it forwards to.
         jury: Vec<NodeId>,
     },
+    /// Whose log this is: the first record of a log (before its first `Boot`).
+    Identity {
+        /// The node, cluster and instance.
+        identity: Identity,
+        /// The instance re-entered with `--rejoin`: the node hosts no copy of the initial
+        /// placement (its old memberships are not its to vote in).
+        rejoined: bool,
+    },
+    /// A peer's instance, recorded before this node vouches for it (see
+    /// [`super::identity`]).
+    PeerInstance {
+        /// The peer.
+        node: NodeId,
+        /// Its instance.
+        instance: Instance,
+    },
 }
 
 /// One cell in a [`Snapshot`]: its name, durable promise and durable log.
@@ -72,6 +90,10 @@ pub struct Snapshot {
     pub learners: Vec<String>,
     /// The cells this node deleted its copy of, and the jury each forwards to.
     pub forwards: Vec<(String, Vec<NodeId>)>,
+    /// Whose log this is, and whether it rejoined.
+    pub identity: Option<(Identity, bool)>,
+    /// The instance of every peer recorded.
+    pub peers: Vec<(NodeId, Instance)>,
 }
 
 /// A storage failure; the node stops rather than run on an unknown durable state.
@@ -80,6 +102,9 @@ pub enum StoreError {
     /// The log refused an operation.
     #[error("write-ahead log: {0}")]
     Log(String),
+    /// The node must not run on this state (see [`super::identity`]).
+    #[error("{0}")]
+    Refused(String),
     /// A record in the log is not a record this node writes.
     #[error("write-ahead log record at lsn {lsn} does not decode: {why}")]
     Record {
@@ -111,8 +136,24 @@ pub struct Replayed {
     pub cells: HashMap<String, Durable>,
     /// The cells whose copy this node deleted, and the jury each forwards to.
     pub forwards: HashMap<String, Vec<NodeId>>,
+    /// Whose log this is (its `Identity` record), and whether it rejoined.
+    pub identity: Option<(Identity, bool)>,
+    /// The instance recorded for each peer.
+    pub peers: HashMap<NodeId, Instance>,
     /// How many records were read.
     pub records: u64,
+}
+
+impl Replayed {
+    /// Whether the log holds anything this node may have voted or answered with: a promise
+    /// or entry of some cell, a hosted or deleted copy.
+    pub fn holds_votes(&self) -> bool {
+        !self.forwards.is_empty()
+            || self
+                .cells
+                .values()
+                .any(|d| d.learner || !d.promised.is_zero() || !d.log.is_empty())
+    }
 }
 
 /// Rebuilds durable state from the log's records (in log order) and picks this run's
@@ -145,6 +186,8 @@ pub fn replay(
             out.cells.entry(cell).or_default().learner = true;
         }
         out.forwards.extend(snap.forwards);
+        out.identity = snap.identity;
+        out.peers.extend(snap.peers);
     }
     for (lsn, payload) in records {
         let record: WalRecord = postcard::from_bytes(payload).map_err(|e| StoreError::Record {
@@ -173,6 +216,12 @@ pub fn replay(
             WalRecord::Deleted { cell, jury } => {
                 out.cells.remove(&cell);
                 out.forwards.insert(cell, jury);
+            }
+            WalRecord::Identity { identity, rejoined } => {
+                out.identity = Some((identity, rejoined));
+            }
+            WalRecord::PeerInstance { node, instance } => {
+                out.peers.insert(node, instance);
             }
         }
     }
@@ -281,6 +330,8 @@ mod tests {
             cells: vec![("c1".into(), b, vec![(0, b, Command::Noop)])],
             learners: vec!["c1".into()],
             forwards: vec![("c2".into(), vec![NodeId(0), NodeId(1)])],
+            identity: None,
+            peers: vec![],
         };
         let bytes = postcard::to_stdvec(&snap).unwrap();
         let after = encode(&WalRecord::Persist {

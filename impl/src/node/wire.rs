@@ -40,12 +40,33 @@ pub enum PeerMsg {
         /// Its incarnation.
         inc: u64,
     },
-    /// The coalesced liveness signal of a node, for all of its cells at once.
+    /// The coalesced liveness signal of a node, for all of its cells at once, with the
+    /// instance of its durable state and its standing (see [`crate::node::identity`]).
     Heartbeat {
         /// The sending node.
         node: NodeId,
         /// Its incarnation.
         inc: u64,
+        /// The instance of its data directory.
+        instance: Instance,
+        /// Whether it votes, or waits for its peers to confirm it is new.
+        standing: Standing,
+    },
+    /// "I have durably recorded you as `instance`": the confirmation a node on probation
+    /// waits for from a majority of its peers.
+    Vouch {
+        /// The confirming node.
+        node: NodeId,
+        /// The instance recorded (its generation is the one the node must take).
+        instance: Instance,
+    },
+    /// "I know you as another instance, `known`": the data directory of the receiver is
+    /// not the one it voted from (a wiped node, or an old copy); it must not vote.
+    Stale {
+        /// The node that knows.
+        node: NodeId,
+        /// The instance it recorded.
+        known: Instance,
     },
     /// A protocol message of one cell.
     Cell {
@@ -59,6 +80,36 @@ pub enum PeerMsg {
         /// The cell.
         cell: String,
     },
+}
+
+/// Which state of a node's data directory a node speaks from: a random nonce drawn when the
+/// state began, and a generation bumped each time the node re-enters as a new instance
+/// (`--rejoin`), so that peers can tell a rejoined node (newer) from an old copy (older).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Instance {
+    /// How many times the node rejoined.
+    pub generation: u64,
+    /// Random, per state.
+    pub nonce: u64,
+}
+
+impl std::fmt::Display for Instance {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{:016x}", self.generation, self.nonce)
+    }
+}
+
+/// Where a node stands with its durable state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Standing {
+    /// It has voted from this state (or may): a member of the cluster.
+    Member,
+    /// Its data directory was empty at start: it steps no cell until a majority of its
+    /// peers confirm they never knew it under another instance.
+    Probation,
+    /// Started with `--rejoin`: a new instance replacing a lost one; its peers record the
+    /// new instance (one generation up) and confirm.
+    Rejoin,
 }
 
 /// A client's request to a node.
@@ -158,6 +209,10 @@ pub struct NodeStatus {
     pub cells_total: u64,
     /// The first cells, by name.
     pub cells: Vec<CellStatus>,
+    /// Whether it votes, or waits on probation.
+    pub standing: Standing,
+    /// The instance of its data directory.
+    pub instance: Instance,
 }
 
 /// One replica's view of its cell.

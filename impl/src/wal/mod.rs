@@ -65,6 +65,12 @@
 //!   and the state, then the state. Written as `snap-<LSN>.snap.tmp`, fsynced, renamed,
 //!   directory fsynced. Only the latest is kept.
 //!
+//! - **Marker** `NEWEST`: the text `newest segment <first LSN>`, rewritten atomically (temp
+//!   file, fsync, rename, directory fsync) each time a segment is created, after the
+//!   segment's header and directory entry are durable. It is the log's high-water mark
+//!   outside the segments themselves: a log whose newest segment was deleted looks like a
+//!   shorter, valid log, and only the marker tells the two apart.
+//!
 //! Other files in the directory are left alone; a file whose name starts with `wal-` or
 //! `snap-` but does not parse is refused.
 //!
@@ -101,7 +107,12 @@
 //!    syncs first), so a log ending below the snapshot is corruption too — unless
 //!    `repair`, where the log continues after the snapshot in a new segment.
 //!
-//! 6. Before `open` returns, the active segment is `fdatasync`ed and the directory
+//! 6. **Missing newest segment**: if the marker names a segment and no segment at or after
+//!    it exists, `open` fails with [`WalError::MissingSegment`], even with `repair` (nothing
+//!    is damaged; something is missing). A lost marker alone loses nothing: it is rewritten
+//!    at open.
+//!
+//! 7. Before `open` returns, the active segment is `fdatasync`ed and the directory
 //!    fsynced: after a process crash (the machine still up) the page cache holds records
 //!    that were never synced, and recovery hands them out as durable.
 //!
@@ -110,7 +121,9 @@
 //! `fdatasync` (or were damaged in the last record, which cannot be told apart from a torn
 //! write and is documented as such).
 //!
-//! Two processes must not open the same directory at once; this module does not lock it.
+//! Two processes must not open the same directory at once; this module does not lock it:
+//! the node takes an exclusive lock on its data directory before opening the log
+//! ([`crate::node::identity::lock`]).
 
 mod format;
 mod log;
@@ -274,6 +287,32 @@ pub enum WalError {
         lsn: Lsn,
         /// The current snapshot's LSN.
         current: Lsn,
+    },
+    /// The newest segment the log ever created is gone (deleted, or a directory restored
+    /// from an older copy): records it held may have been acknowledged. `repair` does not
+    /// apply: nothing is damaged, something is missing.
+    #[error(
+        "write-ahead log {} is missing its newest segment: {} records that the log reached segment {} (LSN {newest}), but {}; records this node acknowledged may be gone, so it refuses to start rather than vote with less than it promised (impl/README.md, \"Amnesia\")",
+        dir.display(), marker.display(), format::segment_name(*newest),
+        found.map_or("no segment is left".to_string(), |f| format!("the newest segment left starts at LSN {f}"))
+    )]
+    MissingSegment {
+        /// The log's directory.
+        dir: PathBuf,
+        /// The marker file.
+        marker: PathBuf,
+        /// The first LSN of the newest segment the marker names.
+        newest: Lsn,
+        /// The first LSN of the newest segment found, if any.
+        found: Option<Lsn>,
+    },
+    /// The marker of the newest segment does not parse.
+    #[error("write-ahead log marker {} does not hold `newest segment <LSN>`: {text:?}", file.display())]
+    BadMarker {
+        /// The marker file.
+        file: PathBuf,
+        /// What it holds (its first 64 bytes).
+        text: String,
     },
     /// An earlier write or `fdatasync` failed; the log refuses further work.
     #[error("write-ahead log failed earlier and refuses further writes ({reason}); reopen it to recover what is on disk")]

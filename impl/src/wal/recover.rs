@@ -199,6 +199,7 @@ pub(super) fn open(dir: &Path, opts: &WalOptions) -> Result<Opened, WalError> {
         }
     }
     let listing = list(dir)?;
+    refuse_missing_newest(dir, &listing.segments)?;
     let mut plan = Plan {
         remove: listing.temps.clone(),
         ..Plan::default()
@@ -437,6 +438,10 @@ fn apply(
     // before a process crash may not have its directory entry on disk yet.
     fsync_dir(dir)?;
     if let Some(&first) = kept.last() {
+        // A lost marker, or one naming a segment a repair dropped, names the active one.
+        if read_marker(dir).ok().flatten() != Some(first) {
+            write_marker(dir, first)?;
+        }
         let path = dir.join(format::segment_name(first));
         let active = OpenOptions::new()
             .append(true)
@@ -457,7 +462,61 @@ fn apply(
     Ok((vec![next_lsn], active, SEGMENT_HEADER_LEN as u64, next_lsn))
 }
 
-/// Creates the segment starting at `first`: header written and synced, directory fsynced.
+/// The marker file naming the newest segment (see the module documentation).
+pub(super) const MARKER: &str = "NEWEST";
+
+/// Reads the marker: the first LSN of the newest segment the log created, if it says.
+fn read_marker(dir: &Path) -> Result<Option<Lsn>, WalError> {
+    let path = dir.join(MARKER);
+    let text = match fs::read(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(WalError::io("read marker", &path, e)),
+    };
+    let shown = String::from_utf8_lossy(&text[..text.len().min(64)]).into_owned();
+    std::str::from_utf8(&text)
+        .ok()
+        .and_then(|t| t.trim_end().strip_prefix("newest segment "))
+        .and_then(|n| n.parse::<Lsn>().ok())
+        .map(Some)
+        .ok_or(WalError::BadMarker {
+            file: path,
+            text: shown,
+        })
+}
+
+/// Writes the marker naming `first` as the newest segment: temporary file, fsync, rename,
+/// directory fsync (a crash leaves the old marker or the new one).
+pub(super) fn write_marker(dir: &Path, first: Lsn) -> Result<(), WalError> {
+    let path = dir.join(MARKER);
+    let tmp = dir.join(format!("{MARKER}.tmp"));
+    let mut f = File::create(&tmp).map_err(|e| WalError::io("create marker", &tmp, e))?;
+    f.write_all(format!("newest segment {first}\n").as_bytes())
+        .and_then(|()| f.sync_all())
+        .map_err(|e| WalError::io("write marker", &tmp, e))?;
+    fs::rename(&tmp, &path).map_err(|e| WalError::io("rename marker", &path, e))?;
+    fsync_dir(dir)
+}
+
+/// Refuses a log whose newest segment, as the marker names it, is gone.
+fn refuse_missing_newest(dir: &Path, segments: &[Lsn]) -> Result<(), WalError> {
+    let Some(newest) = read_marker(dir)? else {
+        return Ok(());
+    };
+    let found = segments.last().copied();
+    if found.is_some_and(|f| f >= newest) {
+        return Ok(());
+    }
+    Err(WalError::MissingSegment {
+        dir: dir.to_path_buf(),
+        marker: dir.join(MARKER),
+        newest,
+        found,
+    })
+}
+
+/// Creates the segment starting at `first`: header written and synced, directory fsynced,
+/// then the marker names it.
 pub(super) fn create_segment(dir: &Path, first: Lsn) -> Result<File, WalError> {
     let path = dir.join(format::segment_name(first));
     let mut f = OpenOptions::new()
@@ -469,5 +528,6 @@ pub(super) fn create_segment(dir: &Path, first: Lsn) -> Result<File, WalError> {
         .and_then(|()| f.sync_data())
         .map_err(|e| WalError::io("write segment header", &path, e))?;
     fsync_dir(dir)?;
+    write_marker(dir, first)?;
     Ok(f)
 }

@@ -56,6 +56,17 @@ impl Juries {
         self.at(slot).contains(&n)
     }
 
+    /// Whether `n` is a member of every configuration in force from `from` through `to`
+    /// (a promise made at `from` speaks for `to` only from a copy that stayed a member).
+    pub fn member_throughout(&self, n: NodeId, from: Slot, to: Slot) -> bool {
+        self.member_at(n, from)
+            && self
+                .configs
+                .iter()
+                .filter(|(s, _, _)| *s > from && *s <= to)
+                .all(|(_, _, m)| m.contains(&n))
+    }
+
     /// Whether `n` is a member of some configuration known.
     pub fn knows(&self, n: NodeId) -> bool {
         self.configs.iter().any(|(_, _, m)| m.contains(&n))

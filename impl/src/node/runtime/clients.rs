@@ -25,6 +25,17 @@ impl Runtime {
                 .copied()
                 .filter(|i| !rt.replicas[*i as usize].retired)
         };
+        if !self.st.member() && !matches!(req, ClientRequest::Status { .. }) {
+            let _ = reply.send(ClientResponse::Unavailable {
+                reason: format!(
+                    "on probation: this node's data directory is new, and it serves nothing \
+                     until {} of its {} peers confirm they never knew it under another instance",
+                    self.vouches_needed(),
+                    self.peers.len()
+                ),
+            });
+            return;
+        }
         match req {
             ClientRequest::Op {
                 cell,
@@ -99,6 +110,8 @@ impl Runtime {
                     inc: self.inc,
                     cells_total: self.replicas.iter().filter(|r| !r.retired).count() as u64,
                     cells,
+                    standing: self.st.standing,
+                    instance: self.st.identity.instance,
                 }));
             }
         }

@@ -39,6 +39,9 @@ mod clients;
 mod idle;
 mod membership;
 mod persist;
+mod standing;
+
+pub use standing::StandingSetup;
 
 use idle::designated;
 
@@ -130,6 +133,8 @@ pub struct Setup {
     pub clocks: Arc<super::net::PeerClocks>,
     /// Snapshot the durable state after this many appends (0: never).
     pub snapshot_every: u64,
+    /// Its identity and standing with its peers.
+    pub standing: StandingSetup,
 }
 
 /// The event loop's state.
@@ -173,6 +178,10 @@ pub struct Runtime {
     /// Deleted copies: the cell and the jury its clients are forwarded to (bounded by the
     /// cluster's cells: one entry per cell).
     forwards: HashMap<String, Vec<NodeId>>,
+    /// Its standing with its peers (probation, recorded peer instances).
+    st: standing::Standings,
+    /// This run's boot record (cells started at the end of probation restart from it).
+    boot: Boot,
 }
 
 const KINDS: [TimeoutKind; 3] = [
@@ -183,20 +192,42 @@ const KINDS: [TimeoutKind; 3] = [
 
 impl Runtime {
     /// Builds the replicas (each restarted from its durable state) and the loop's state.
+    /// A node on probation builds none yet: they start when it ends.
     pub fn new(mut setup: Setup) -> Runtime {
         let cells = std::mem::take(&mut setup.cells);
-        let mut durable = std::mem::take(&mut setup.durable);
-        let boot = setup.boot;
+        let durable = std::mem::take(&mut setup.durable);
         let mut rt = Runtime::without_cells(setup, cells.len());
-        for (i, (name, config)) in cells.into_iter().enumerate() {
-            let stored = durable.remove(&name).unwrap_or_default();
-            rt.restart_replica(i as u32, name, config, stored, boot);
+        if rt.st.member() {
+            rt.start_cells(cells, durable);
+        } else {
+            tracing::warn!(
+                instance = %rt.st.identity.instance,
+                needed = rt.vouches_needed(),
+                peers = rt.peers.len(),
+                "on probation: this node's data directory is new; it steps no cell until a \
+                 majority of its peers confirm they never knew it under another instance"
+            );
+            rt.st.deferred = Some((cells, durable));
+            // A node without peers has no one to remember it: nothing to wait for.
+            if rt.peers.is_empty() {
+                rt.leave_probation();
+            }
         }
-        rt.metrics.cells.store(
-            rt.replicas.len() as u64,
+        rt
+    }
+
+    /// Builds the replicas of `cells`, each restarted from its durable state.
+    fn start_cells(&mut self, cells: Vec<(String, Config)>, mut durable: HashMap<String, Durable>) {
+        let boot = self.boot;
+        for (name, config) in cells {
+            let stored = durable.remove(&name).unwrap_or_default();
+            let idx = self.replicas.len() as u32;
+            self.restart_replica(idx, name, config, stored, boot);
+        }
+        self.metrics.cells.store(
+            self.replicas.len() as u64,
             std::sync::atomic::Ordering::Relaxed,
         );
-        rt
     }
 
     /// The loop's state for `setup` (whose cells and durable state are ignored), with room
@@ -251,6 +282,8 @@ impl Runtime {
             catalog: setup.catalog,
             headers: setup.headers,
             forwards: setup.forwards,
+            st: standing::Standings::new(setup.standing),
+            boot: setup.boot,
         }
     }
 
@@ -367,7 +400,10 @@ impl Runtime {
     /// Handles one event; `false` stops the loop.
     fn handle(&mut self, ev: Event) -> Result<bool, StoreError> {
         match ev {
-            Event::Peer { from, msg } => self.on_peer(from, msg),
+            Event::Peer { from, msg } => {
+                self.on_peer(from, msg);
+                self.check_fatal()?;
+            }
             Event::Client { req, reply } => self.on_client(req, reply),
             Event::Shutdown => return Ok(false),
         }
@@ -508,12 +544,35 @@ impl Runtime {
     fn on_peer(&mut self, from: NodeId, msg: PeerMsg) {
         use std::sync::atomic::Ordering::Relaxed;
         match msg {
-            PeerMsg::Hello { node, inc } | PeerMsg::Heartbeat { node, inc } => {
+            PeerMsg::Hello { node, inc } => {
                 if node != from {
                     self.metrics.rejected_malformed.fetch_add(1, Relaxed);
                     return;
                 }
                 self.seen(from, Some(inc));
+            }
+            PeerMsg::Heartbeat {
+                node,
+                inc,
+                instance,
+                standing,
+            } => {
+                if node != from {
+                    self.metrics.rejected_malformed.fetch_add(1, Relaxed);
+                    return;
+                }
+                self.seen(from, Some(inc));
+                self.on_presence(from, instance, standing);
+            }
+            PeerMsg::Vouch { node, instance } if node == from => self.on_vouch(from, instance),
+            PeerMsg::Stale { node, known } if node == from => self.on_stale(from, known),
+            PeerMsg::Vouch { .. } | PeerMsg::Stale { .. } => {
+                self.metrics.rejected_malformed.fetch_add(1, Relaxed);
+            }
+            // On probation no cell steps (it would vote with state it may have lost); a
+            // peer speaking from another instance than the one recorded is not heard.
+            PeerMsg::Cell { .. } if !self.st.member() || self.st.conflicted.contains(&from) => {
+                self.metrics.dropped_unconfirmed.fetch_add(1, Relaxed);
             }
             PeerMsg::Cell { cell, env } => {
                 self.seen(from, None);
@@ -565,7 +624,7 @@ impl Runtime {
         let mut died = Vec::new();
         for (id, p) in &mut self.peers {
             let silent = self.clocks.silent_for(*id);
-            if p.live && silent.map_or(true, |s| s > dead_after) {
+            if p.live && silent.is_none_or(|s| s > dead_after) {
                 p.live = false;
                 died.push(*id);
             }

@@ -38,7 +38,7 @@ impl Runtime {
     /// Starts a group commit of everything appended so far, unless one is running or
     /// nothing awaits one; its completion comes back as [`Runtime::on_synced`].
     pub(super) fn kick_sync(&mut self) {
-        if self.syncing || self.unsynced.is_empty() {
+        if self.syncing || (self.unsynced.is_empty() && !self.st.awaits_sync()) {
             return;
         }
         self.syncing = true;
@@ -70,6 +70,7 @@ impl Runtime {
         for (idx, up_to) in durable {
             self.step(idx, Input::Persisted { up_to });
         }
+        self.vouch_synced(lsn);
         self.kick_sync();
         self.maybe_snapshot();
     }
@@ -121,6 +122,8 @@ impl Runtime {
             cells,
             learners,
             forwards,
+            identity: Some((self.st.identity, self.st.rejoined)),
+            peers: self.st.recorded(),
         };
         let bytes = match postcard::to_stdvec(&snap) {
             Ok(b) => b,

@@ -107,8 +107,8 @@ impl Ctx<'_> {
             } else if txn.is_reconfig() && self.change_before(e.slot) {
                 self.find(
                     field,
-                    "a jury change only once the previous one is in force (one change at a time)",
-                    format!("{txn} at slot {}, a change within α below it", e.slot),
+                    "a jury change only at the commit index, once the previous one is in force (one change at a time)",
+                    format!("{txn} at slot {} (commit {commit})", e.slot),
                 );
             }
             self.propose_at(e.slot, e.command.clone());

@@ -60,7 +60,13 @@ impl Ctx<'_> {
         let votes = j
             .at(slot)
             .iter()
-            .filter(|n| **n == self.n || lead.promised.get(n).is_some_and(|f| *f <= slot))
+            .filter(|n| {
+                **n == self.n
+                    || lead
+                        .promised
+                        .get(n)
+                        .is_some_and(|f| *f <= slot && j.member_throughout(**n, *f, slot))
+            })
             .count();
         votes >= j.quorum_at(slot)
     }
@@ -112,8 +118,13 @@ impl Ctx<'_> {
         self.may_propose = true;
     }
 
-    /// Whether a jury change is at a slot within α below `slot` in the node's log.
+    /// Whether a jury change may not go at `slot`: an earlier slot is not committed, or a
+    /// change is at a slot within α below `slot` in the node's log (`tla/` findings: the
+    /// own-log rule alone lets re-proposals bring two changes into one window).
     pub(super) fn change_before(&self, slot: Slot) -> bool {
+        if slot != self.w.commit {
+            return true;
+        }
         let low = slot.saturating_sub(self.facts.alpha.saturating_sub(1));
         self.w
             .log

@@ -1,0 +1,155 @@
+//! `physalia cluster replace-node`: moves every membership of one node to other nodes, one
+//! cell and one change at a time, each carried out as `cluster move` does (the new member
+//! taught first, the change in force before the next). The recovery of a node whose state
+//! was lost (`impl/README.md`, "Amnesia"): its old memberships were its lost state's, so
+//! the cells it was a member of get a new member that is taught the chosen prefix.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Result};
+use clap::Args;
+use physalia_impl::node::frame::FrameKey;
+use physalia_impl::node::wire::{NodeStatus, Standing};
+use physalia_traces::{JuryChange, NodeId};
+
+use super::moves::{move_member, parse_node};
+use super::{probe_client, read_cluster, ClusterFile};
+
+/// Options of `cluster replace-node`.
+#[derive(Args, Debug)]
+pub struct ReplaceArgs {
+    /// The cluster's directory.
+    #[arg(long)]
+    pub dir: std::path::PathBuf,
+    /// The node whose memberships move (`2` or `n2`).
+    #[arg(long, value_parser = parse_node)]
+    pub node: NodeId,
+    /// The node that takes them (default: for each cell, the member node outside its jury
+    /// hosting the fewest cells).
+    #[arg(long, value_parser = parse_node)]
+    pub to: Option<NodeId>,
+    /// Give up after this many seconds per cell (catch-up included).
+    #[arg(long, default_value_t = 120)]
+    pub timeout_s: u64,
+}
+
+/// How many cells one run moves at most (each move is a chosen change; a cluster of this
+/// tool's size hosts far fewer).
+const MAX_CELLS: usize = 4096;
+
+/// Runs `cluster replace-node`: exit 0 once no cell's jury holds the node (each move
+/// printed), 1 if some cell has no node to move to or refuses the move, 2 on a usage or
+/// infrastructure error.
+pub fn run(args: &ReplaceArgs) -> Result<u8> {
+    let file = read_cluster(&args.dir)?;
+    let key = FrameKey::from_file(&file.key_file)?;
+    let ids: Vec<NodeId> = file.nodes.iter().map(|n| NodeId(n.id)).collect();
+    for n in std::iter::once(args.node).chain(args.to) {
+        if !ids.contains(&n) {
+            bail!("{n} is not a node of the cluster in {}", args.dir.display());
+        }
+    }
+    if args.to == Some(args.node) {
+        bail!("--node and --to name the same node {}", args.node);
+    }
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let views = rt.block_on(statuses(&file, &key));
+    if views.is_empty() {
+        bail!("no node of the cluster in {} answers", args.dir.display());
+    }
+    let juries = latest_juries(&views);
+    let cells: Vec<(&String, &Vec<NodeId>)> = juries
+        .iter()
+        .filter(|(_, jury)| jury.contains(&args.node))
+        .take(MAX_CELLS)
+        .collect();
+    if cells.is_empty() {
+        println!("{} is in no cell's jury: nothing to move", args.node);
+        return Ok(0);
+    }
+    // Load: how many juries each node is in, kept current as cells move.
+    let mut load: BTreeMap<NodeId, usize> = ids.iter().map(|n| (*n, 0)).collect();
+    for jury in juries.values() {
+        for n in jury {
+            *load.entry(*n).or_default() += 1;
+        }
+    }
+    let eligible: Vec<NodeId> = views
+        .iter()
+        .filter(|s| s.standing == Standing::Member && s.node != args.node)
+        .map(|s| s.node)
+        .collect();
+    let mut failed = 0;
+    for (cell, jury) in cells {
+        let to = args.to.or_else(|| {
+            eligible
+                .iter()
+                .filter(|n| !jury.contains(n))
+                .min_by_key(|n| (load.get(n).copied().unwrap_or(0), n.0))
+                .copied()
+        });
+        let Some(to) = to else {
+            println!(
+                "{cell}: no node outside its jury [{}] is up and a member to take {}'s place",
+                names(jury),
+                args.node
+            );
+            failed += 1;
+            continue;
+        };
+        let change = JuryChange::Replace {
+            from: args.node,
+            to,
+        };
+        let deadline = Instant::now() + Duration::from_secs(args.timeout_s);
+        match rt.block_on(move_member(&file, &key, cell, change, deadline))? {
+            Ok(moved) => {
+                println!("{}", moved.line(cell, to));
+                *load.entry(to).or_default() += 1;
+            }
+            Err(refused) => {
+                println!("{cell}: the move {change} is refused: {refused}");
+                failed += 1;
+            }
+        }
+    }
+    Ok(u8::from(failed > 0))
+}
+
+/// Every node's status that answers.
+async fn statuses(file: &ClusterFile, key: &FrameKey) -> Vec<NodeStatus> {
+    let mut out = Vec::new();
+    for n in &file.nodes {
+        let mut client = probe_client(key);
+        if let Ok(s) = client.status(&n.addr, u32::MAX).await {
+            out.push(s);
+        }
+    }
+    out
+}
+
+/// Each cell's latest jury, as the replica with the highest epoch (then commit) knows it.
+fn latest_juries(views: &[NodeStatus]) -> BTreeMap<String, Vec<NodeId>> {
+    let mut best: BTreeMap<String, (u64, u64, Vec<NodeId>)> = BTreeMap::new();
+    for s in views {
+        for c in &s.cells {
+            let e = best
+                .entry(c.cell.clone())
+                .or_insert((c.epoch, c.commit, c.jury.clone()));
+            if (c.epoch, c.commit) > (e.0, e.1) {
+                *e = (c.epoch, c.commit, c.jury.clone());
+            }
+        }
+    }
+    best.into_iter().map(|(k, (_, _, j))| (k, j)).collect()
+}
+
+fn names(jury: &[NodeId]) -> String {
+    jury.iter()
+        .map(|n| n.to_string())
+        .collect::<Vec<_>>()
+        .join(",")
+}
