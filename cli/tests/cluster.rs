@@ -1022,3 +1022,6 @@ fn moving_a_member_while_clients_write_loses_no_acknowledged_write() {
 
 #[path = "cluster/durability.rs"]
 mod durability;
+
+#[path = "cluster/hostile.rs"]
+mod hostile;

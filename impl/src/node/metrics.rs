@@ -49,6 +49,20 @@ pub struct Metrics {
     pub rejected_bad_hmac: AtomicU64,
     /// Frames refused: payload does not decode, or is out of place.
     pub rejected_malformed: AtomicU64,
+    /// Frames cut short: the connection ended inside a frame.
+    pub rejected_eof_mid_frame: AtomicU64,
+    /// Connections open (gauge).
+    pub connections_open: AtomicU64,
+    /// Connections closed for not authenticating within the handshake deadline.
+    pub closed_handshake_timeout: AtomicU64,
+    /// Unauthenticated connections closed to admit a newer one.
+    pub closed_evicted: AtomicU64,
+    /// Authenticated connections closed after a silence.
+    pub closed_idle: AtomicU64,
+    /// Connections refused: every slot held by authenticated connections.
+    pub refused_full: AtomicU64,
+    /// `accept` failures (e.g. out of file descriptors).
+    pub accept_errors: AtomicU64,
     /// Messages naming a cell this node does not host.
     pub unknown_cell: AtomicU64,
     /// Jury changes proposed by this node as leader.
@@ -90,6 +104,18 @@ impl Metrics {
         c.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Counts a connection whose frames stopped being readable (an I/O error is not a
+    /// frame and is not counted).
+    pub fn reject_read(&self, err: &super::conn::ReadError) {
+        use super::conn::ReadError;
+        let c = match err {
+            ReadError::Oversized { .. } => &self.rejected_oversized,
+            ReadError::EofMidFrame { .. } => &self.rejected_eof_mid_frame,
+            ReadError::Io(_) => return,
+        };
+        c.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// Frames refused for any reason.
     pub fn rejected_total(&self) -> u64 {
         [
@@ -98,6 +124,7 @@ impl Metrics {
             &self.rejected_checksum,
             &self.rejected_bad_hmac,
             &self.rejected_malformed,
+            &self.rejected_eof_mid_frame,
         ]
         .iter()
         .map(|c| c.load(Ordering::Relaxed))
@@ -211,6 +238,42 @@ impl Metrics {
                     "messages for cells not hosted here",
                     &self.unknown_cell,
                 ),
+                (
+                    "physalia_connections_open",
+                    "gauge",
+                    "connections open (peers and clients)",
+                    &self.connections_open,
+                ),
+                (
+                    "physalia_connections_handshake_timeout_total",
+                    "counter",
+                    "connections closed for not authenticating in time",
+                    &self.closed_handshake_timeout,
+                ),
+                (
+                    "physalia_connections_evicted_total",
+                    "counter",
+                    "unauthenticated connections closed to admit newer ones",
+                    &self.closed_evicted,
+                ),
+                (
+                    "physalia_connections_idle_closed_total",
+                    "counter",
+                    "authenticated connections closed after a silence",
+                    &self.closed_idle,
+                ),
+                (
+                    "physalia_connections_refused_total",
+                    "counter",
+                    "connections refused with every slot authenticated",
+                    &self.refused_full,
+                ),
+                (
+                    "physalia_accept_errors_total",
+                    "counter",
+                    "accept failures (such as running out of file descriptors)",
+                    &self.accept_errors,
+                ),
             ],
         );
     }
@@ -227,6 +290,7 @@ impl Metrics {
             ("checksum", &self.rejected_checksum),
             ("bad_hmac", &self.rejected_bad_hmac),
             ("malformed", &self.rejected_malformed),
+            ("eof_mid_frame", &self.rejected_eof_mid_frame),
         ] {
             let _ = writeln!(
                 out,

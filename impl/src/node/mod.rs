@@ -17,6 +17,7 @@
 //! Client protocol: the same listener and frames; a connection whose first frame is a
 //! [`wire::Wire::Request`] is a client (see [`crate::client`]).
 
+pub mod conn;
 pub mod event;
 pub mod frame;
 pub mod identity;
@@ -468,6 +469,7 @@ pub async fn start(
         metrics: Arc::clone(&metrics),
         accepted: Arc::new(Vec::new()),
         clocks: Arc::clone(&clocks),
+        admission: conn::Admission::new(conn::open_file_limit()),
     };
     let peers = link_peers(cfg, inc, &mut ctx);
     let outs = peers.iter().map(|(_, _, tx)| tx.clone()).collect();

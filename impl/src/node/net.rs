@@ -9,7 +9,8 @@
 //! ([`super::frame`]). A frame that fails its checksum, its HMAC or decoding is dropped
 //! and counted, and the connection goes on (the length prefix keeps the framing). A length
 //! over the limit loses the framing: it is counted and that connection is closed. Either
-//! way the node keeps serving everyone else.
+//! way the node keeps serving everyone else. What a connection may cost before and after
+//! it authenticates (deadlines, eviction, caps, buffer growth) is [`super::conn`].
 
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering::Relaxed;
@@ -22,10 +23,11 @@ use physalia_traces::NodeId;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot};
-use tokio_util::codec::{FramedRead, FramedWrite, LengthDelimitedCodec};
+use tokio_util::codec::{FramedRead, FramedWrite};
 
+use super::conn::{Admission, FrameCodec, Ticket, HANDSHAKE_DEADLINE, IDLE_TIMEOUT};
 use super::event::Event;
-use super::frame::{codec, FrameError, FrameKey};
+use super::frame::{codec, FrameKey};
 use super::metrics::Metrics;
 use super::wire::{ClientResponse, PeerMsg, Wire};
 
@@ -117,29 +119,52 @@ pub struct ListenCtx {
     pub accepted: Arc<Vec<(NodeId, AcceptedQueue)>>,
     /// When each peer was last heard from.
     pub clocks: Arc<PeerClocks>,
+    /// The connections admitted, and which have not authenticated yet.
+    pub admission: Arc<Admission>,
 }
 
 /// The outgoing queue of a peer that dials this node, taken by its current connection.
 pub type AcceptedQueue = Arc<tokio::sync::Mutex<mpsc::Receiver<PeerMsg>>>;
 
-/// Accepts connections forever.
+/// Accepts connections forever, each admitted by [`Admission`] (which may evict the oldest
+/// unauthenticated connection, or refuse when every slot is authenticated). An `accept`
+/// failure (out of file descriptors, say) is counted, logged at most once a second, and
+/// retried after a pause.
 pub async fn accept_loop(listener: TcpListener, ctx: ListenCtx) {
+    let mut last_log: Option<std::time::Instant> = None;
     loop {
         match listener.accept().await {
-            Ok((sock, from)) => {
-                let _ = sock.set_nodelay(true);
-                tokio::spawn(serve(sock, from, ctx.clone()));
-            }
+            Ok((sock, from)) => match ctx.admission.admit() {
+                Ok((ticket, evicted)) => {
+                    ctx.metrics
+                        .closed_evicted
+                        .fetch_add(evicted as u64, Relaxed);
+                    let _ = sock.set_nodelay(true);
+                    tokio::spawn(serve(sock, from, ctx.clone(), ticket));
+                }
+                Err(_) => {
+                    ctx.metrics.refused_full.fetch_add(1, Relaxed);
+                    drop(sock);
+                }
+            },
             Err(e) => {
-                tracing::warn!("accept failed: {e}");
-                tokio::time::sleep(Duration::from_millis(10)).await;
+                ctx.metrics.accept_errors.fetch_add(1, Relaxed);
+                if last_log.is_none_or(|t| t.elapsed() >= Duration::from_secs(1)) {
+                    tracing::warn!(
+                        open = ctx.admission.open(),
+                        limit = ctx.admission.max_total(),
+                        "accept failed: {e} (logged at most once a second)"
+                    );
+                    last_log = Some(std::time::Instant::now());
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
             }
         }
     }
 }
 
 /// The reading half of a connection, as frames.
-type FrameReader = FramedRead<OwnedReadHalf, LengthDelimitedCodec>;
+type FrameReader = FramedRead<OwnedReadHalf, FrameCodec>;
 
 /// Who is on the other end of an accepted connection.
 enum Mode {
@@ -147,23 +172,59 @@ enum Mode {
     Client(mpsc::Sender<Wire>),
 }
 
+/// The next frame of an accepted connection: before it authenticates, by the handshake
+/// deadline and unless evicted; after, within the idle timeout. `None`: close it.
+async fn next_frame(
+    reader: &mut FrameReader,
+    ticket: &mut Ticket,
+    deadline: tokio::time::Instant,
+    authenticated: bool,
+    ctx: &ListenCtx,
+) -> Option<Result<bytes::BytesMut, super::conn::ReadError>> {
+    if authenticated {
+        return match tokio::time::timeout(IDLE_TIMEOUT, reader.next()).await {
+            Ok(next) => next,
+            Err(_) => {
+                ctx.metrics.closed_idle.fetch_add(1, Relaxed);
+                None
+            }
+        };
+    }
+    tokio::select! {
+        next = tokio::time::timeout_at(deadline, reader.next()) => match next {
+            Ok(next) => next,
+            Err(_) => {
+                ctx.metrics.closed_handshake_timeout.fetch_add(1, Relaxed);
+                None
+            }
+        },
+        _ = ticket.evicted.changed() => None,
+    }
+}
+
 /// Serves one accepted connection: a peer that dials this node (its first frame is
 /// `Hello`) or a client (its first frame is a request), until it ends.
-async fn serve(sock: TcpStream, from: SocketAddr, ctx: ListenCtx) {
+async fn serve(sock: TcpStream, from: SocketAddr, ctx: ListenCtx, mut ticket: Ticket) {
+    ctx.metrics.connections_open.fetch_add(1, Relaxed);
+    serve_admitted(sock, from, &ctx, &mut ticket).await;
+    ctx.metrics.connections_open.fetch_sub(1, Relaxed);
+}
+
+async fn serve_admitted(sock: TcpStream, from: SocketAddr, ctx: &ListenCtx, ticket: &mut Ticket) {
     let (r, w) = sock.into_split();
-    let mut reader = FramedRead::new(r, codec());
+    let mut reader = FramedRead::new(r, FrameCodec::unauthenticated());
     let mut mode = Mode::Unknown;
     let mut writer = Some(w);
-    while let Some(frame) = reader.next().await {
+    let deadline = tokio::time::Instant::now() + HANDSHAKE_DEADLINE;
+    let mut authenticated = false;
+    while let Some(frame) = next_frame(&mut reader, ticket, deadline, authenticated, ctx).await {
         let body = match frame {
             Ok(b) => b,
             Err(e) => {
-                // Only an over-long length prefix (or an I/O error) ends up here.
-                ctx.metrics.reject(&FrameError::Oversized {
-                    len: 0,
-                    max: super::frame::MAX_FRAME,
-                });
-                tracing::warn!(%from, "closing a connection: {e}");
+                // The framing is lost (a length over the limit), or the connection ended
+                // inside a frame, or the socket failed.
+                ctx.metrics.reject_read(&e);
+                tracing::warn!(%from, reason = e.label(), "closing a connection: {e}");
                 return;
             }
         };
@@ -176,6 +237,12 @@ async fn serve(sock: TcpStream, from: SocketAddr, ctx: ListenCtx) {
             }
         };
         ctx.metrics.frames_in.fetch_add(1, Relaxed);
+        if !authenticated {
+            // Sealed with the cluster key: the sender holds it.
+            authenticated = true;
+            ticket.authenticate();
+            reader.decoder_mut().authenticate();
+        }
         match (&mode, wire) {
             (Mode::Unknown, Wire::Peer(PeerMsg::Hello { node, inc })) => {
                 let queue = ctx.accepted.iter().find(|(n, _)| *n == node);
@@ -184,7 +251,7 @@ async fn serve(sock: TcpStream, from: SocketAddr, ctx: ListenCtx) {
                     tracing::warn!(%from, %node, "a node that does not dial this one said hello; closing");
                     return;
                 };
-                serve_peer(&mut reader, w_half, queue, node, inc, &ctx).await;
+                serve_peer(&mut reader, w_half, queue, node, inc, ctx).await;
                 return;
             }
             (Mode::Unknown, w @ Wire::Request { .. }) => {
@@ -192,12 +259,12 @@ async fn serve(sock: TcpStream, from: SocketAddr, ctx: ListenCtx) {
                 let (tx, rx) = mpsc::channel(1024);
                 tokio::spawn(client_writer(w_half, rx, ctx.key.clone()));
                 mode = Mode::Client(tx);
-                if !client_request(&mode, w, &ctx).await {
+                if !client_request(&mode, w, ctx).await {
                     return;
                 }
             }
             (Mode::Client(_), w @ Wire::Request { .. }) => {
-                if !client_request(&mode, w, &ctx).await {
+                if !client_request(&mode, w, ctx).await {
                     return;
                 }
             }
@@ -293,15 +360,25 @@ async fn client_writer(
     }
 }
 
-/// Reads a peer's frames (after its hello) until the connection ends.
+/// Reads a peer's frames (after its hello) until the connection ends, or stays silent for
+/// the idle timeout (the peer heartbeats far more often; the dialer reconnects).
 async fn read_peer_frames(reader: &mut FrameReader, node: NodeId, ctx: &ListenCtx) {
-    while let Some(frame) = reader.next().await {
-        let Ok(body) = frame else {
-            ctx.metrics.reject(&FrameError::Oversized {
-                len: 0,
-                max: super::frame::MAX_FRAME,
-            });
-            return;
+    loop {
+        let frame = match tokio::time::timeout(IDLE_TIMEOUT, reader.next()).await {
+            Ok(Some(frame)) => frame,
+            Ok(None) => return,
+            Err(_) => {
+                ctx.metrics.closed_idle.fetch_add(1, Relaxed);
+                return;
+            }
+        };
+        let body = match frame {
+            Ok(body) => body,
+            Err(e) => {
+                ctx.metrics.reject_read(&e);
+                tracing::warn!(peer = %node, reason = e.label(), "closing a peer link: {e}");
+                return;
+            }
         };
         match ctx.key.open::<Wire>(&body) {
             Ok(Wire::Peer(msg)) => {
@@ -412,7 +489,8 @@ pub async fn peer_link(
         let (stop_tx, mut stop_rx) = oneshot::channel::<()>();
         let reader_ctx = ctx.clone();
         tokio::spawn(async move {
-            let mut reader = FramedRead::new(r, codec());
+            // This node dialed the peer's address: the link is the peer's.
+            let mut reader = FramedRead::new(r, FrameCodec::authenticated());
             read_peer_frames(&mut reader, peer, &reader_ctx).await;
             drop(stop_tx);
         });
