@@ -253,3 +253,49 @@ fn regression_a_new_leader_behind_its_peers_still_commits_after_gst() {
     assert_eq!(out.status.code(), Some(0), "{t}");
     assert!(t.contains("verdict: CONFORMS"), "{t}");
 }
+
+#[test]
+fn a_recreated_copy_that_forgets_where_its_node_left_is_refused() {
+    // Seed 3 (GST 10 s): a removed node deletes its copy and hosts a fresh learner's copy
+    // whose floor is the slot it left at (ABA). The trace conforms; with the floor erased
+    // from the copy's start, the specification refuses that start.
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let out = physalia(&[
+        "simulate",
+        "--seed",
+        "3",
+        "--steps",
+        "20000",
+        "--gst",
+        "10000",
+        "--trace-out",
+        d,
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let out = physalia(&["conform", d]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let mut erased = 0;
+    for e in std::fs::read_dir(dir.path()).unwrap() {
+        let p = e.unwrap().path();
+        let body = std::fs::read_to_string(&p).unwrap();
+        let mut lines = Vec::new();
+        for line in body.lines() {
+            match (line.find(",\"floor\":"), line.contains("\"learner\":true")) {
+                (Some(at), true) => {
+                    let end = at + 1 + line[at + 1..].find('}').unwrap();
+                    lines.push(format!("{}{}", &line[..at], &line[end..]));
+                    erased += 1;
+                }
+                _ => lines.push(line.to_owned()),
+            }
+        }
+        std::fs::write(&p, lines.join("\n") + "\n").unwrap();
+    }
+    assert!(erased > 0, "no re-created copy with a floor in this run");
+    let out = physalia(&["conform", d]);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{t}");
+    assert!(t.contains("kind.floor"), "{t}");
+    assert!(t.contains("(ABA)"), "{t}");
+}

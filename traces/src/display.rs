@@ -225,8 +225,16 @@ impl Display for Kind {
                 promised,
                 log_len,
                 learner,
+                floor,
             } => {
-                let fresh = if *learner { ", a learner's copy" } else { "" };
+                let fresh = match (*learner, *floor) {
+                    (false, _) => String::new(),
+                    (true, 0) => ", a learner's copy".to_owned(),
+                    (true, crate::event::NO_FLOOR_YET) => {
+                        ", a learner's copy, a member only after its node's removal".to_owned()
+                    }
+                    (true, f) => format!(", a learner's copy, a member from slot {f} on at least"),
+                };
                 write!(
                     f,
                     "start (promised {promised}, {log_len} log entries{fresh})"

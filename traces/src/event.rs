@@ -242,10 +242,19 @@ pub enum Kind {
         /// back after its earlier copy was deleted), not with the cell: it votes and promises
         /// only for slots from the start of the membership it learns it was added for.
         learner: bool,
+        /// A learner's copy takes its membership only from a change in force at or after
+        /// this slot: the slot an earlier copy of its node left the jury (a deleted copy's
+        /// tombstone), [`NO_FLOOR_YET`] when that is unknown (a node re-entered after its
+        /// state was lost: every earlier membership must end first), 0 otherwise.
+        floor: Slot,
     },
     /// The step took this input.
     Input(Input),
 }
+
+/// A learner copy's floor when the slot its node left is unknown: it takes a membership only
+/// from a change applied after a change removing its node (which sets the floor).
+pub const NO_FLOOR_YET: Slot = Slot::MAX;
 
 /// Every kind name a trace may hold, for error messages.
 pub const KIND_NAMES: &[&str] = &[
@@ -289,6 +298,8 @@ struct StartBody {
     log_len: u64,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     learner: bool,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    floor: Slot,
 }
 
 impl Serialize for Kind {
@@ -299,12 +310,14 @@ impl Serialize for Kind {
                 promised,
                 log_len,
                 learner,
+                floor,
             } => {
                 let mut m = s.serialize_map(Some(1))?;
                 let body = StartBody {
                     promised: *promised,
                     log_len: *log_len,
                     learner: *learner,
+                    floor: *floor,
                 };
                 m.serialize_entry("start", &body)?;
                 m.end()
@@ -354,6 +367,7 @@ mod kind_serde {
                         promised: b.promised,
                         log_len: b.log_len,
                         learner: b.learner,
+                        floor: b.floor,
                     }
                 }
                 k if KIND_NAMES.contains(&k) => Kind::Input(map.next_value_seed(InputSeed(k))?),

@@ -28,7 +28,7 @@ pub mod vocab;
 
 pub use event::{
     ClientEvent, ClientResult, DurableWrite, Header, Input, Kind, Observed, Persist, PersistId,
-    Sent, TraceEvent, KIND_NAMES, SCHEMA, VERSION,
+    Sent, TraceEvent, KIND_NAMES, NO_FLOOR_YET, SCHEMA, VERSION,
 };
 pub use io::{read_path, read_str, Located, ReadError, TraceFile, TraceWriter};
 pub use kv::{ApplyError, Condition, JuryChange, Key, Txn, TxnResult, Value, WriteOp};

@@ -131,13 +131,14 @@ fn msg() -> impl Strategy<Value = Msg> {
 
 fn kind() -> impl Strategy<Value = Kind> {
     prop_oneof![
-        (ballot(), any::<u64>(), any::<bool>()).prop_map(|(promised, log_len, learner)| {
-            Kind::Start {
+        (ballot(), any::<u64>(), any::<bool>(), any::<u64>()).prop_map(
+            |(promised, log_len, learner, floor)| Kind::Start {
                 promised,
                 log_len,
                 learner,
+                floor,
             }
-        }),
+        ),
         (0u32..7, any::<u64>(), any::<u64>(), msg()).prop_map(|(n, s, lc, msg)| {
             Kind::Input(Input::Deliver {
                 id: common::id(n, 0, s),

@@ -9,7 +9,7 @@
 
 use std::collections::BTreeSet;
 
-use physalia_traces::{Command, JuryChange, Msg, NodeId, Role, Slot, Txn, TxnResult};
+use physalia_traces::{Command, JuryChange, Msg, NodeId, Role, Slot, Txn, TxnResult, NO_FLOOR_YET};
 
 use super::Cell;
 
@@ -252,7 +252,29 @@ impl Cell {
         else {
             return;
         };
-        if change.joining() == Some(self.id) && jury.contains(&self.id) {
+        if change.leaving() == Some(self.id) && !jury.contains(&self.id) {
+            // Whatever membership comes next starts after this one ended.
+            self.floor = if self.floor == NO_FLOOR_YET {
+                *in_force
+            } else {
+                self.floor.max(*in_force)
+            };
+        }
+        #[cfg(feature = "bugs")]
+        let floor = if self.bug(crate::bugs::Bug::VoteAfterAmnesia) {
+            0 // the bug: a re-created copy takes any change adding its node for its own
+        } else {
+            self.floor
+        };
+        #[cfg(not(feature = "bugs"))]
+        let floor = self.floor;
+        // A re-created copy catching up applies the changes of its node's earlier
+        // memberships too: only one in force at or after the floor is its own (ABA).
+        if change.joining() == Some(self.id)
+            && jury.contains(&self.id)
+            && floor != NO_FLOOR_YET
+            && *in_force >= floor
+        {
             self.since = Some(*in_force);
         }
         if let (Some(lead), Some(node)) = (self.lead.as_mut(), change.joining()) {

@@ -167,6 +167,13 @@ pub struct Durable {
     /// after its earlier copy was deleted), not with the cell: it votes and promises only
     /// for slots from the start of the membership it learns it was added for.
     pub learner: bool,
+    /// A learner's copy takes its membership only from a change in force at or after this
+    /// slot (`Kind::Start`'s `floor`): the slot where an earlier copy of its node left the
+    /// jury, so that a copy re-created while it catches up never takes the *old* change
+    /// that added its node for its own (ABA); [`physalia_traces::NO_FLOOR_YET`] when that
+    /// slot is unknown (the node's earlier state was lost): then only a change applied
+    /// after one removing the node counts. Written once, when the copy is created.
+    pub floor: Slot,
 }
 
 impl Durable {
@@ -273,6 +280,9 @@ pub struct Cell {
     learner: bool,
     /// The first slot this copy may vote and promise for (`None`: not a member yet).
     since: Option<Slot>,
+    /// No membership from a change in force below this slot (see [`Durable::floor`]); a
+    /// change removing this node raises it to the slot the removal is in force.
+    floor: Slot,
 }
 
 impl Cell {
@@ -329,6 +339,7 @@ impl Cell {
             promised: durable.promised,
             log_len: durable.log.len() as u64,
             learner: durable.learner,
+            floor: durable.floor,
         };
         let mut cell = Cell {
             id,
@@ -354,6 +365,7 @@ impl Cell {
             fx: Effects::default(),
             learner: durable.learner,
             since: (!durable.learner).then_some(0),
+            floor: durable.floor,
             opts,
         };
         cell.begin(now, kind, None);

@@ -513,6 +513,7 @@ pub async fn start(
         catalog,
         headers: cfg.headers(),
         forwards: replayed.forwards,
+        left: replayed.left,
         durable: replayed.cells,
         log: booted.log,
         peers,

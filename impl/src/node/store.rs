@@ -74,6 +74,23 @@ pub enum WalRecord {
         /// Its instance.
         instance: Instance,
     },
+    /// Like `Hosted`, for a learner's copy with a floor (see [`Durable::floor`]): a copy
+    /// re-created after this node left the cell, or one of a rejoined instance.
+    HostedFrom {
+        /// The cell.
+        cell: String,
+        /// The copy's floor.
+        floor: Slot,
+    },
+    /// This node's copy of `cell` left the jury at `slot` (the first slot of the
+    /// configuration without it): written before `Deleted`, and kept for good, so that a
+    /// copy re-created later takes no membership of before it.
+    Left {
+        /// The cell.
+        cell: String,
+        /// The slot it left at.
+        slot: Slot,
+    },
 }
 
 /// One cell in a [`Snapshot`]: its name, durable promise and durable log.
@@ -94,6 +111,10 @@ pub struct Snapshot {
     pub identity: Option<(Identity, bool)>,
     /// The instance of every peer recorded.
     pub peers: Vec<(NodeId, Instance)>,
+    /// The floor of each learner's copy that has one.
+    pub floors: Vec<(String, Slot)>,
+    /// The slot this node's copy of each cell last left the jury at.
+    pub left: Vec<(String, Slot)>,
 }
 
 /// A storage failure; the node stops rather than run on an unknown durable state.
@@ -140,6 +161,8 @@ pub struct Replayed {
     pub identity: Option<(Identity, bool)>,
     /// The instance recorded for each peer.
     pub peers: HashMap<NodeId, Instance>,
+    /// The slot this node's copy of each cell last left the jury at.
+    pub left: HashMap<String, Slot>,
     /// How many records were read.
     pub records: u64,
 }
@@ -179,12 +202,17 @@ pub fn replay(
                 promised,
                 log: log.into_iter().map(|(s, b, c)| (s, (b, c))).collect(),
                 learner: snap.learners.contains(&cell),
+                floor: 0,
             };
             out.cells.insert(cell, durable);
         }
         for cell in snap.learners {
             out.cells.entry(cell).or_default().learner = true;
         }
+        for (cell, floor) in snap.floors {
+            out.cells.entry(cell).or_default().floor = floor;
+        }
+        out.left.extend(snap.left);
         out.forwards.extend(snap.forwards);
         out.identity = snap.identity;
         out.peers.extend(snap.peers);
@@ -212,6 +240,21 @@ pub fn replay(
                         ..Durable::default()
                     },
                 );
+            }
+            WalRecord::HostedFrom { cell, floor } => {
+                out.forwards.remove(&cell);
+                out.cells.insert(
+                    cell,
+                    Durable {
+                        learner: true,
+                        floor,
+                        ..Durable::default()
+                    },
+                );
+            }
+            WalRecord::Left { cell, slot } => {
+                let at = out.left.entry(cell).or_default();
+                *at = (*at).max(slot);
             }
             WalRecord::Deleted { cell, jury } => {
                 out.cells.remove(&cell);
@@ -332,6 +375,8 @@ mod tests {
             forwards: vec![("c2".into(), vec![NodeId(0), NodeId(1)])],
             identity: None,
             peers: vec![],
+            floors: vec![],
+            left: vec![],
         };
         let bytes = postcard::to_stdvec(&snap).unwrap();
         let after = encode(&WalRecord::Persist {

@@ -215,14 +215,19 @@ impl Sim {
         self.delete_copy(id);
     }
 
-    /// Deletes node `id`'s copy of the cell and starts a fresh learner's copy.
+    /// Deletes node `id`'s copy of the cell and starts a fresh learner's copy, whose floor
+    /// is the slot the deleted copy left the jury at (the node keeps that, as a real node
+    /// keeps it beside its forwarding pointer).
     fn delete_copy(&mut self, id: NodeId) {
         let node = &mut self.nodes[id.0 as usize];
+        let mut floor = node.storage.floor;
         if let Some(cell) = node.cell.take() {
+            floor = floor.max(cell.removed_from().unwrap_or(0));
             node.keep_clock(&cell);
         }
         node.storage = Durable {
             learner: true,
+            floor,
             ..Durable::default()
         };
         node.forget_pending();

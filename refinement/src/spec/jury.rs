@@ -46,6 +46,12 @@ impl Juries {
         &self.configs[i.saturating_sub(1)].2
     }
 
+    /// The first slot of the configuration in force at `slot`.
+    pub fn start_of(&self, slot: Slot) -> Slot {
+        let i = self.configs.partition_point(|(s, _, _)| *s <= slot);
+        self.configs[i.saturating_sub(1)].0
+    }
+
     /// The size of a quorum at `slot`: a majority of its configuration.
     pub fn quorum_at(&self, slot: Slot) -> usize {
         self.at(slot).len() / 2 + 1

@@ -20,6 +20,8 @@ pub struct Storage {
     pub promised: Ballot,
     /// The durable log: slot → (ballot, command).
     pub log: BTreeMap<Slot, (Ballot, Command)>,
+    /// A learner's copy's floor, written when the copy was created (`Kind::Start`).
+    pub floor: Slot,
 }
 
 impl Storage {
@@ -153,6 +155,9 @@ pub struct NodeSpec {
     /// The first slot it votes and promises for (`None`: a learner's copy that has not
     /// learned the change adding it).
     pub since: Option<Slot>,
+    /// No membership from a change in force below it; a change removing this node raises
+    /// it (`physalia_traces::NO_FLOOR_YET`: none until one removes it).
+    pub floor: Slot,
     /// Client operations that reached this node in its current incarnation as a `Request`
     /// (a leader may propose only those: Validity).
     pub requested: BTreeMap<(ClientId, OpSeq), Txn>,
@@ -184,6 +189,7 @@ impl NodeSpec {
             ops_in_log: HashMap::new(),
             learner,
             since: (!learner).then_some(0),
+            floor: 0,
         }
     }
 

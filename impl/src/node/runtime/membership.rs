@@ -31,9 +31,25 @@ impl Runtime {
             return None;
         }
         let config = self.catalog.get(cell)?.clone();
-        if let Err(e) = self.log.append(&encode(&WalRecord::Hosted {
-            cell: cell.to_owned(),
-        })) {
+        // The copy takes no membership of before the slot this node last left the cell
+        // at; a rejoined instance, which does not know its lost state's memberships, takes
+        // none before one ends (ABA: `Durable::floor`).
+        let floor = match self.left.get(cell) {
+            Some(slot) => *slot,
+            None if self.st.rejoined => physalia_traces::NO_FLOOR_YET,
+            None => 0,
+        };
+        let record = if floor == 0 {
+            WalRecord::Hosted {
+                cell: cell.to_owned(),
+            }
+        } else {
+            WalRecord::HostedFrom {
+                cell: cell.to_owned(),
+                floor,
+            }
+        };
+        if let Err(e) = self.log.append(&encode(&record)) {
             tracing::error!("cannot record the copy of {cell}: {e}");
             return None;
         }
@@ -41,6 +57,7 @@ impl Runtime {
         let idx = self.replicas.len() as u32;
         let stored = Durable {
             learner: true,
+            floor,
             ..Durable::default()
         };
         let boot = crate::core::Boot {
@@ -113,6 +130,19 @@ impl Runtime {
         let r = &self.replicas[idx as usize];
         let cell = r.name.clone();
         let jury = r.cell.state_machine().jury().latest().0.members.clone();
+        let Some(slot) = r.cell.removed_from() else {
+            return; // added back meanwhile
+        };
+        let left = WalRecord::Left {
+            cell: cell.clone(),
+            slot,
+        };
+        if let Err(e) = self.log.append(&encode(&left)) {
+            tracing::error!("cannot record the slot {cell} was left at: {e}");
+            return;
+        }
+        let at = self.left.entry(cell.clone()).or_default();
+        *at = (*at).max(slot);
         if let Err(e) = self.log.append(&encode(&WalRecord::Deleted {
             cell: cell.clone(),
             jury: jury.clone(),

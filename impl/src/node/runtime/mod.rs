@@ -86,6 +86,8 @@ struct Replica {
     removed_seen: Option<Instant>,
     /// When this learner's copy was created (until it learns it joined).
     taught_at: Option<Instant>,
+    /// The copy's floor, as created (see [`Durable::floor`]).
+    floor: physalia_traces::Slot,
 }
 
 struct Peer {
@@ -119,6 +121,8 @@ pub struct Setup {
     pub headers: HashMap<String, physalia_traces::Header>,
     /// The cells whose copy this node deleted, and the jury each forwards to.
     pub forwards: HashMap<String, Vec<NodeId>>,
+    /// The slot this node's copy of each cell last left the jury at.
+    pub left: HashMap<String, physalia_traces::Slot>,
     /// Each cell's durable state from the log.
     pub durable: HashMap<String, Durable>,
     /// The log.
@@ -178,6 +182,8 @@ pub struct Runtime {
     /// Deleted copies: the cell and the jury its clients are forwarded to (bounded by the
     /// cluster's cells: one entry per cell).
     forwards: HashMap<String, Vec<NodeId>>,
+    /// The slot this node's copy of each cell last left the jury at (kept for good).
+    left: HashMap<String, physalia_traces::Slot>,
     /// Its standing with its peers (probation, recorded peer instances).
     st: standing::Standings,
     /// This run's boot record (cells started at the end of probation restart from it).
@@ -282,6 +288,7 @@ impl Runtime {
             catalog: setup.catalog,
             headers: setup.headers,
             forwards: setup.forwards,
+            left: setup.left,
             st: standing::Standings::new(setup.standing),
             boot: setup.boot,
         }
@@ -311,7 +318,7 @@ impl Runtime {
             self.base_ms + 4 * self.opts.election_timeout
         };
         let now = self.now_ms();
-        let learner = stored.learner;
+        let (learner, floor) = (stored.learner, stored.floor);
         if let (Some(t), Some(h)) = (&self.trace, self.headers.get(&name)) {
             if let Ok(mut files) = t.lock() {
                 files.set_header(idx, h.clone());
@@ -331,6 +338,7 @@ impl Runtime {
             retired: false,
             removed_seen: None,
             taught_at: learner.then(Instant::now),
+            floor,
         });
         self.output(idx, out);
     }

@@ -111,6 +111,16 @@ impl Runtime {
             .filter(|r| !r.retired && r.cell.is_learner_copy())
             .map(|r| r.name.clone())
             .collect();
+        let mut floors: Vec<(String, physalia_traces::Slot)> = self
+            .replicas
+            .iter()
+            .filter(|r| !r.retired && r.cell.is_learner_copy() && r.floor != 0)
+            .map(|r| (r.name.clone(), r.floor))
+            .collect();
+        floors.sort();
+        let mut left: Vec<(String, physalia_traces::Slot)> =
+            self.left.iter().map(|(c, s)| (c.clone(), *s)).collect();
+        left.sort();
         let mut forwards: Vec<(String, Vec<NodeId>)> = self
             .forwards
             .iter()
@@ -124,6 +134,8 @@ impl Runtime {
             forwards,
             identity: Some((self.st.identity, self.st.rejoined)),
             peers: self.st.recorded(),
+            floors,
+            left,
         };
         let bytes = match postcard::to_stdvec(&snap) {
             Ok(b) => b,

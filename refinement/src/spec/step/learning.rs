@@ -1,6 +1,6 @@
 //! Learning and applying: `Commit`, and the commit index advancing over the applied prefix.
 
-use physalia_traces::{Ballot, Command, Role, Slot, Txn, TxnResult};
+use physalia_traces::{Ballot, Command, Role, Slot, Txn, TxnResult, NO_FLOOR_YET};
 
 use super::Ctx;
 
@@ -57,7 +57,20 @@ impl Ctx<'_> {
         else {
             return;
         };
-        if change.joining() == Some(self.n) && jury.contains(&self.n) {
+        if change.leaving() == Some(self.n) && !jury.contains(&self.n) {
+            self.w.floor = if self.w.floor == NO_FLOOR_YET {
+                *in_force
+            } else {
+                self.w.floor.max(*in_force)
+            };
+        }
+        // A re-created copy takes only a change in force at or after its floor for the one
+        // adding it (the earlier ones were its node's earlier memberships: ABA).
+        if change.joining() == Some(self.n)
+            && jury.contains(&self.n)
+            && self.w.floor != NO_FLOOR_YET
+            && *in_force >= self.w.floor
+        {
             self.w.since = Some(*in_force);
         }
     }

@@ -27,7 +27,7 @@ use physalia_traces::{
 };
 
 use super::properties;
-use super::state::{Network, NodeSpec, Report};
+use super::state::{Network, NodeSpec, Report, Storage};
 use super::{CellFacts, Finding, Ghost, Refusal, Violation, World};
 use sends::Expect;
 
@@ -120,7 +120,13 @@ impl<'a> Ctx<'a> {
     /// new copy (its node's earlier one was deleted, or its disk lost): it starts empty and
     /// votes only once it learns the change that adds it (its `since`). A node outside the
     /// initial jury only ever starts as a learner's copy.
-    fn on_start(&mut self, promised: physalia_traces::Ballot, log_len: u64, learner: bool) {
+    fn on_start(
+        &mut self,
+        promised: physalia_traces::Ballot,
+        log_len: u64,
+        learner: bool,
+        floor: Slot,
+    ) {
         if self.pre.inc.is_some_and(|i| self.ev.inc <= i) {
             let above = format!("an incarnation above {}", self.pre.inc.unwrap_or(0));
             self.find("inc", above, self.ev.inc);
@@ -131,7 +137,28 @@ impl<'a> Ctx<'a> {
         }
         let mut storage = std::mem::take(&mut self.w.storage);
         if learner && log_len == 0 && promised.is_zero() {
-            storage = Default::default(); // a new copy: nothing of the old one counts
+            // A new copy: nothing of the old one counts, except where it left the jury.
+            if let Some(required) = self.required_floor(&storage) {
+                if floor < required {
+                    let allowed = if required == physalia_traces::NO_FLOOR_YET {
+                        "NO_FLOOR_YET: the copy it replaces was a member when its state was lost, \
+                         so a new copy takes no membership before one ends"
+                            .to_owned()
+                    } else {
+                        format!(
+                            "at least {required}: the copy it replaces left the jury there, and \
+                             a new copy must not take that membership for its own (ABA)"
+                        )
+                    };
+                    self.find("kind.floor", allowed, floor);
+                }
+            }
+            storage = Storage {
+                floor,
+                ..Storage::default()
+            };
+        } else if floor != storage.floor {
+            self.find("kind.floor", storage.floor, floor);
         }
         self.w = NodeSpec {
             up: true,
@@ -146,7 +173,27 @@ impl<'a> Ctx<'a> {
             self.find("kind.log_len", storage.log.len(), log_len);
         }
         self.w.set_log(storage.log.clone());
+        self.w.floor = storage.floor;
         self.w.storage = storage;
+    }
+
+    /// The least floor a new learner's copy of this node may start with, given the copy it
+    /// replaces (`storage` its durable state): the slot that copy left the jury at, if it
+    /// was removed; none known (`NO_FLOOR_YET`) if it was a member still (its state was
+    /// lost); the old copy's own floor if it never joined.
+    fn required_floor(&self, storage: &Storage) -> Option<Slot> {
+        self.pre.inc?;
+        let old = &self.w;
+        let Some(_) = old.since else {
+            return Some(storage.floor);
+        };
+        let juries = &old.store.juries;
+        let out = !juries.at(old.commit).contains(&self.n) && !juries.latest().0.contains(&self.n);
+        Some(if out {
+            juries.start_of(old.commit).max(storage.floor)
+        } else {
+            physalia_traces::NO_FLOOR_YET
+        })
     }
 
     /// One input to a running node.
@@ -264,7 +311,8 @@ impl World {
                 promised,
                 log_len,
                 learner,
-            } => ctx.on_start(*promised, *log_len, *learner),
+                floor,
+            } => ctx.on_start(*promised, *log_len, *learner, *floor),
             Kind::Input(input) => {
                 if ctx.pre.inc != Some(ev.inc) {
                     ctx.find("inc", ctx.pre.inc.unwrap_or(0), ev.inc);
