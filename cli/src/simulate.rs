@@ -36,7 +36,7 @@ pub struct SimulateArgs {
     #[arg(long, default_value_t = 5_000)]
     pub gst: u64,
     /// Faults before GST: `all`, `none`, or a comma-separated subset of
-    /// drop,duplicate,partition,crash,reconfigure.
+    /// drop,duplicate,partition,crash,reconfigure,disk-loss.
     #[arg(long, default_value = "all")]
     pub faults: String,
     /// Write one trace file per node into this directory (`n0.jsonl`, ...).
@@ -74,9 +74,14 @@ fn faults(list: &str) -> Result<Faults> {
                 f.restart_max = all.restart_max;
             }
             "reconfigure" => f.reconfig_ppm = all.reconfig_ppm,
+            "disk-loss" => {
+                f.disk_loss_ppm = all.disk_loss_ppm;
+                f.restart_min = all.restart_min;
+                f.restart_max = all.restart_max;
+            }
             other => bail!(
                 "unknown fault {other:?} in --faults: expected all, none, or a list of \
-                 drop, duplicate, partition, crash, reconfigure"
+                 drop, duplicate, partition, crash, reconfigure, disk-loss"
             ),
         }
     }
@@ -201,8 +206,15 @@ fn print_summary(r: &SimReport, wall: f64) {
     );
     println!(
         "faults before GST ({} ms): {} dropped, {} duplicated, {} partitions, {} crashes, {} \
-         moves ({} copies deleted)",
-        r.gst, r.dropped, r.duplicated, r.partitions, r.crashes, r.moves, r.copies_deleted
+         disk losses, {} moves ({} copies deleted)",
+        r.gst,
+        r.dropped,
+        r.duplicated,
+        r.partitions,
+        r.crashes,
+        r.disk_losses,
+        r.moves,
+        r.copies_deleted
     );
     println!("commit index per node at the end: {:?}", r.commits);
     println!("after GST: {:?}", r.liveness());

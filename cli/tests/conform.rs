@@ -214,21 +214,22 @@ fn liveness_fails_when_the_bound_is_shorter_than_the_run_needs() {
 
 #[test]
 fn a_crash_with_unacknowledged_writes_branches_the_frontier_and_later_events_resolve_it() {
-    // Seed 9: a node crashes with several batches issued and not acknowledged; more than
-    // one "how many reached the disk" explains its restart, and the trace still conforms.
+    // Some seed of the first 40 has a node crash with several batches issued and not
+    // acknowledged: more than one "how many reached the disk" explains its restart, and
+    // the trace still conforms (about one seed in ten does; which one moves whenever the
+    // simulator's fault mix changes, so the test looks for it).
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path().to_str().unwrap();
-    let out = physalia(&["simulate", "--seed", "9", "--trace-out", d]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    let out = physalia(&["conform", "--json", d]);
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
-    assert_eq!(v["verdict"], "conforms", "{v}");
-    assert!(
-        v["frontier_max"].as_u64().unwrap() > 1,
-        "{}",
-        v["frontier_max"]
-    );
-    assert!(v["silent_crashes"].as_u64().unwrap() > 0);
+    let found = (0..40).find(|seed| {
+        let _ = std::fs::remove_dir_all(dir.path());
+        let out = physalia(&["simulate", "--seed", &seed.to_string(), "--trace-out", d]);
+        assert_eq!(out.status.code(), Some(0), "seed {seed}: {}", text(&out));
+        let out = physalia(&["conform", "--json", d]);
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+        assert_eq!(v["verdict"], "conforms", "seed {seed}: {v}");
+        v["frontier_max"].as_u64().unwrap() > 1 && v["silent_crashes"].as_u64().unwrap() > 0
+    });
+    assert!(found.is_some(), "no seed of 40 branched the frontier");
     // A cap below what the trace needs is reported, not silently truncated.
     let out = physalia(&["conform", "--frontier-cap", "1", d]);
     let t = text(&out);

@@ -131,7 +131,7 @@ impl Bug {
                 "proposer.rs advance_commit: votes of non-members of the slot's jury count"
             }
             Bug::VoteAfterAmnesia => {
-                "membership.rs votes_at: a fresh copy votes and promises for slots before its since"
+                "membership.rs votes_at / on_change_applied: a fresh copy (a node's lost state, or a copy re-created after it left) votes and promises for slots before its since, and takes any change adding its node for its own"
             }
         }
     }

@@ -119,7 +119,7 @@ fn the_checks_fire_on_broken_properties() {
     let b = committed(Txn::Get { key: "b".into() });
     checker.after_step(&a, 0, 1);
     checker.after_step(&b, 0, 2);
-    checker.on_ack(ClientId(9), 1, &[], 3);
+    checker.on_ack(ClientId(9), 1, &[], &[], 3);
     let put = committed(Txn::Put {
         key: "k".into(),
         value: Value::Bool(true),
@@ -141,6 +141,30 @@ fn the_checks_fire_on_broken_properties() {
     };
     checker.on_storage(NodeId(0), &high);
     checker.on_storage(NodeId(0), &Durable::default());
+    // A node whose disk was lost: a Commit is fine, a Promise is a vote from nothing (once
+    // reported), and once it is a member again its votes are its own.
+    let env = |msg| physalia_traces::Envelope {
+        id: physalia_traces::MsgId {
+            node: NodeId(3),
+            inc: 1,
+            seq: 0,
+        },
+        to: NodeId(0),
+        lc: 1,
+        msg,
+    };
+    let promise = env(physalia_traces::Msg::Promise {
+        ballot: Ballot::ZERO,
+        accepted: vec![],
+    });
+    let commit = env(physalia_traces::Msg::Commit {
+        ballot: Ballot::ZERO,
+        up_to: 0,
+    });
+    checker.on_lost_state_sends(NodeId(3), false, std::slice::from_ref(&commit), 4);
+    checker.on_lost_state_sends(NodeId(3), true, std::slice::from_ref(&promise), 4);
+    checker.on_lost_state_sends(NodeId(3), false, &[commit, promise.clone()], 5);
+    checker.on_lost_state_sends(NodeId(3), false, &[promise], 6);
     let names: Vec<&str> = checker
         .violations
         .iter()
@@ -150,6 +174,7 @@ fn the_checks_fire_on_broken_properties() {
             Violation::PromiseMonotonic { .. } => "promise",
             Violation::ConsistentPrefix { .. } => "stale read",
             Violation::MonotonicReads { .. } => "read went back",
+            Violation::VoteFromLostState { .. } => "vote from lost state",
         })
         .collect();
     assert_eq!(
@@ -159,7 +184,8 @@ fn the_checks_fire_on_broken_properties() {
             "durability",
             "stale read",
             "read went back",
-            "promise"
+            "promise",
+            "vote from lost state"
         ]
     );
 }

@@ -128,6 +128,17 @@ pub const ONE_CHANGE_AT_A_TIME: Property = Property {
     meaning: "chosen jury changes are at least α slots apart",
 };
 
+/// A copy whose node lost its durable state promises and votes nowhere until it is a
+/// member again by a change that its new state learned (no vote from nothing).
+pub const NO_VOTE_FROM_LOST_STATE: Property = Property {
+    name: "no vote from lost state",
+    modality: Modality::Always,
+    tla: None,
+    source: "Chandra, Griesemer, Redstone, Paxos Made Live §5.1 (a replica with a lost or \
+             corrupted disk rebuilds as a non-voting member); impl/README.md, \"Amnesia\"",
+    meaning: "a node whose durable state was lost sends no promise and no vote until re-added",
+};
+
 /// Sometimes: some slot has a client operation chosen.
 pub const COMMAND_CHOSEN: Property = Property {
     name: "a command is chosen",
@@ -212,6 +223,7 @@ pub const ALL: &[Property] = &[
     CONSISTENT_PREFIX,
     MONOTONIC_READS,
     ONE_CHANGE_AT_A_TIME,
+    NO_VOTE_FROM_LOST_STATE,
     COMMAND_CHOSEN,
     REPROPOSED,
     COMMIT_AFTER_RESTART,

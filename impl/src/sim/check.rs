@@ -55,6 +55,15 @@ pub enum Violation {
         /// The applied index returned.
         applied: Slot,
     },
+    /// A node whose disk was lost sent a promise or a vote before it was a member again.
+    VoteFromLostState {
+        /// The node.
+        node: NodeId,
+        /// What it sent (`Promise`, or `Accepted` with the slots voted).
+        what: String,
+        /// The logical time.
+        at: u64,
+    },
     /// PromiseMonotonic: a node's durable promise went down.
     PromiseMonotonic {
         /// The node.
@@ -75,6 +84,7 @@ impl Violation {
             Violation::ConsistentPrefix { .. } => &properties::CONSISTENT_PREFIX,
             Violation::MonotonicReads { .. } => &properties::MONOTONIC_READS,
             Violation::PromiseMonotonic { .. } => &properties::PROMISE_MONOTONIC,
+            Violation::VoteFromLostState { .. } => &properties::NO_VOTE_FROM_LOST_STATE,
         }
     }
 }
@@ -109,6 +119,10 @@ impl fmt::Display for Violation {
                 floor,
                 applied,
             } => write!(f, "{client} read at applied {applied} after seeing {floor}"),
+            Violation::VoteFromLostState { node, what, at } => write!(
+                f,
+                "{node} lost its disk and sent {what} before it was a member again (t={at})"
+            ),
             Violation::PromiseMonotonic { node, was, now } => {
                 write!(f, "{node}'s durable promise went from {was} to {now}")
             }
@@ -125,6 +139,13 @@ pub struct Checker {
     history: BTreeMap<Key, Vec<(Slot, Option<Value>)>>,
     op_slot: BTreeMap<(ClientId, OpSeq), Slot>,
     promises: BTreeMap<NodeId, Ballot>,
+    /// Operations acknowledged so far (each is checked at its first acknowledgement; a
+    /// retry answered later from a leader's table adds nothing, and after a disk loss may
+    /// rightly find fewer copies than a quorum while the value stays chosen). Bounded by
+    /// the operations of the run.
+    acked: std::collections::BTreeSet<(ClientId, OpSeq)>,
+    /// Nodes already found voting from a lost state (reported once each).
+    voted_lost: std::collections::BTreeSet<NodeId>,
     /// Violations found so far, in order.
     pub violations: Vec<Violation>,
 }
@@ -146,6 +167,8 @@ impl Checker {
             history: BTreeMap::new(),
             op_slot: BTreeMap::new(),
             promises: BTreeMap::new(),
+            acked: std::collections::BTreeSet::new(),
+            voted_lost: std::collections::BTreeSet::new(),
             violations: Vec::new(),
         }
     }
@@ -233,19 +256,25 @@ impl Checker {
         }
     }
 
-    /// When an operation is acknowledged: its slot must be decided and durable (in synced
-    /// storage), among `storages`, on a quorum of the slot's jury or of a later one (from
-    /// the decided log). A later jury counts because once a removed member has deleted its
-    /// copy, the slot lives on in the jury that took over: a leader answering a retried
-    /// operation from its table long after a move is acknowledging a write that its own
-    /// jury, not the slot's, now keeps.
+    /// When an operation is acknowledged (the first time): its slot must be decided and
+    /// durable (in synced storage), among `storages`, on enough members of the slot's jury
+    /// or of a later one (from the decided log) that every quorum able to decide the slot
+    /// again meets one of them. Without disk loss that is a quorum. A node whose disk was
+    /// lost (`amnesiac`) cannot promise or vote until it is moved out and back, so it is in
+    /// no such quorum: with `w` of them in a jury of `n` and quorum `q`, `n − w − q + 1`
+    /// holders suffice. A later jury counts because once a removed member has deleted its
+    /// copy, the slot lives on in the jury that took over.
     pub fn on_ack(
         &mut self,
         client: ClientId,
         op: OpSeq,
         storages: &[(NodeId, &Durable)],
+        amnesiac: &[NodeId],
         at: u64,
     ) {
+        if !self.acked.insert((client, op)) {
+            return;
+        }
         let durable = self.op_slot.get(&(client, op)).is_some_and(|slot| {
             let cmd = &self.decided[slot];
             let start = self.reference.jury().start_of(*slot);
@@ -256,7 +285,9 @@ impl Checker {
                         jury.contains(*n) && s.log.get(slot).is_some_and(|(_, c)| c == cmd)
                     })
                     .count();
-                holders >= jury.quorum()
+                let lost = jury.members.iter().filter(|n| amnesiac.contains(n)).count();
+                let needed = (jury.members.len() + 1).saturating_sub(lost + jury.quorum());
+                holders >= needed.max(1)
             };
             self.reference
                 .jury()
@@ -267,6 +298,33 @@ impl Checker {
         if !durable {
             self.violations
                 .push(Violation::Durability { client, op, at });
+        }
+    }
+
+    /// A step of `node`, whose disk was lost, sent `msgs`: while its copy is not a member
+    /// (`since` unset), none may be a promise or a vote.
+    pub fn on_lost_state_sends(
+        &mut self,
+        node: NodeId,
+        member: bool,
+        msgs: &[physalia_traces::Envelope],
+        at: u64,
+    ) {
+        if member || self.voted_lost.contains(&node) {
+            return;
+        }
+        for env in msgs {
+            let what = match &env.msg {
+                physalia_traces::Msg::Promise { ballot, .. } => format!("a Promise of {ballot}"),
+                physalia_traces::Msg::Accepted { ballot, slots, .. } if !slots.is_empty() => {
+                    format!("an Accepted of {ballot} for slots {slots:?}")
+                }
+                _ => continue,
+            };
+            self.violations
+                .push(Violation::VoteFromLostState { node, what, at });
+            self.voted_lost.insert(node);
+            return;
         }
     }
 

@@ -21,8 +21,13 @@
 //!   of [`SimConfig::spares`], or a node removed earlier); it retries while the node is
 //!   taught or a change is in flight. A node whose removal is in force deletes its copy once
 //!   a majority of the new jury has committed past the change, and hosts a fresh learner's
-//!   copy from then on (it may be added back later). Moves happen during partitions and
-//!   crashes like any other input.
+//!   copy from then on (it may be added back later), whose floor is the slot it left at.
+//!   Moves happen during partitions and crashes like any other input.
+//! - **disk loss** (`disk-loss`): with probability [`Faults::disk_loss_ppm`] per step (at
+//!   most [`MAX_DISK_LOSSES`] per run) a live node crashes with its durable state gone. As
+//!   the real node does (it refuses to vote from a lost state and re-enters as a new
+//!   instance), it restarts with a learner's copy that knows no floor, and the operator
+//!   moves it out of the jury first, before GST or after.
 //!
 //! From `GST` on: no more loss, duplication or partitions, crashed nodes restart, and delays
 //! stay within `[min_delay, max_delay]`. The simulator records `GST` in its report.
@@ -61,7 +66,15 @@ pub struct Faults {
     pub restart_max: u64,
     /// Probability, per step, that the operator starts a move (if none is in progress).
     pub reconfig_ppm: u32,
+    /// Probability, per step, that a live node loses its disk: it crashes and its durable
+    /// state is gone (a wiped or replaced volume; a lost newest segment is the same to
+    /// the node, which refuses a partial state). At most [`MAX_DISK_LOSSES`] per run.
+    pub disk_loss_ppm: u32,
 }
+
+/// Most disk losses in one run: each costs the jury a voter until the operator moves the
+/// node out, so more would test liveness, not safety.
+pub const MAX_DISK_LOSSES: u64 = 2;
 
 impl Faults {
     /// No faults at all.
@@ -75,6 +88,7 @@ impl Faults {
             restart_min: 0,
             restart_max: 0,
             reconfig_ppm: 0,
+            disk_loss_ppm: 0,
         }
     }
 
@@ -89,6 +103,7 @@ impl Faults {
             restart_min: 100,
             restart_max: 1_000,
             reconfig_ppm: 2_000,
+            disk_loss_ppm: 30,
         }
     }
 }

@@ -48,22 +48,32 @@ impl Sim {
         // `reconfig_ppm` is per simulator step; the operator looks every `looks` ms, about
         // as many steps at the default rates.
         let chance = self.cfg.faults.reconfig_ppm.saturating_mul(looks as u32);
-        if !self.before_gst() || !self.rng.chance(chance) {
+        let (members, _) = self.checker.jury().latest();
+        let members = members.members.clone();
+        // A member whose disk was lost is moved out first (`cluster replace-node`), before
+        // GST or after: until then it costs the jury a voter.
+        let wiped = members
+            .iter()
+            .copied()
+            .find(|n| self.nodes[n.0 as usize].wiped);
+        if wiped.is_none() && (!self.before_gst() || !self.rng.chance(chance)) {
             if self.before_gst() {
                 self.at(self.now + looks, Event::OperatorNext);
             }
             return;
         }
-        let (members, _) = self.checker.jury().latest();
-        let members = members.members.clone();
         let outside: Vec<NodeId> = (0..self.universe())
             .map(NodeId)
-            .filter(|n| !members.contains(n))
+            .filter(|n| !members.contains(n) && !self.nodes[n.0 as usize].wiped)
             .collect();
         if members.is_empty() || outside.is_empty() {
+            if self.before_gst() {
+                self.at(self.now + looks, Event::OperatorNext);
+            }
             return;
         }
-        let from = members[(self.rng.next_u64() % members.len() as u64) as usize];
+        let from =
+            wiped.unwrap_or_else(|| members[(self.rng.next_u64() % members.len() as u64) as usize]);
         let to = outside[(self.rng.next_u64() % outside.len() as u64) as usize];
         let op = self.operator.next_op;
         self.operator.next_op += 1;

@@ -46,6 +46,8 @@ pub struct SimReport {
     pub partitions: u64,
     /// Crashes.
     pub crashes: u64,
+    /// Disk losses (a crash whose durable state is gone).
+    pub disk_losses: u64,
     /// Jury changes applied (moves that took effect).
     pub moves: u64,
     /// Copies of the cell deleted by nodes whose removal was in force.

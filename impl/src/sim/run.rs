@@ -49,6 +49,9 @@ pub(super) struct Node {
     armed: BTreeMap<TimeoutKind, (u64, u64)>,
     /// A deletion of this node's copy is scheduled.
     pub(super) retiring: bool,
+    /// Its disk was lost: it re-entered as a new instance (its copy votes nowhere until a
+    /// change removing it, then one adding it, apply), and the operator moves it out.
+    pub(super) wiped: bool,
 }
 
 impl Node {
@@ -138,6 +141,7 @@ impl Sim {
             duplicated: 0,
             partitions: 0,
             crashes: 0,
+            disk_losses: 0,
             moves: 0,
             copies_deleted: 0,
             jury: Vec::new(),
@@ -159,6 +163,7 @@ impl Sim {
                 offset: rng.between(0, cfg.clock_skew),
                 armed: BTreeMap::new(),
                 retiring: false,
+                wiped: false,
             })
             .collect();
         let clients = (0..cfg.clients)
@@ -242,6 +247,17 @@ impl Sim {
             let victim = NodeId((self.rng.next_u64() % u64::from(self.universe())) as u32);
             if self.nodes[victim.0 as usize].cell.is_some() {
                 self.crash(victim);
+                let later = self.now + self.rng.between(f.restart_min, f.restart_max);
+                self.at(later, Event::Restart(victim));
+            }
+        }
+        if down < (self.cfg.nodes - 1) / 2
+            && self.report.disk_losses < super::MAX_DISK_LOSSES
+            && self.rng.chance(f.disk_loss_ppm)
+        {
+            let victim = NodeId((self.rng.next_u64() % u64::from(self.universe())) as u32);
+            if self.nodes[victim.0 as usize].cell.is_some() {
+                self.lose_disk(victim);
                 let later = self.now + self.rng.between(f.restart_min, f.restart_max);
                 self.at(later, Event::Restart(victim));
             }
@@ -347,6 +363,26 @@ impl Sim {
             .on_storage(id, &self.nodes[id.0 as usize].storage);
     }
 
+    /// Node `id` crashes and its disk is lost. What the real node does then
+    /// (`impl/README.md`, "Amnesia"): its peers refuse it, it re-enters as a new instance
+    /// (`--rejoin`) with no copy that votes, and `cluster replace-node` moves it out. Here:
+    /// its next copy is a learner's with no floor known ([`physalia_traces::NO_FLOOR_YET`]),
+    /// a new acceptor for the checks, and the operator moves it out of the jury first.
+    fn lose_disk(&mut self, id: NodeId) {
+        self.crash(id);
+        let node = &mut self.nodes[id.0 as usize];
+        node.storage = Durable {
+            learner: true,
+            floor: physalia_traces::NO_FLOOR_YET,
+            ..Durable::default()
+        };
+        node.forget_pending();
+        node.retiring = false;
+        node.wiped = true;
+        self.checker.on_copy_deleted(id);
+        self.report.disk_losses += 1;
+    }
+
     /// Steps node `id` if it is up (a message to a down node is lost).
     pub(super) fn step(&mut self, id: NodeId, input: Input) {
         let now = self.local_now(id);
@@ -370,6 +406,10 @@ impl Sim {
         let at = self.now;
         if let Some(cell) = self.nodes[id.0 as usize].cell.as_ref() {
             self.checker.after_step(cell, before, at);
+            if self.nodes[id.0 as usize].wiped {
+                let member = cell.since().is_some();
+                self.checker.on_lost_state_sends(id, member, &out.send, at);
+            }
         }
         self.report.core_steps += 1;
         physalia_traces::record(&out.trace);
@@ -538,7 +578,12 @@ impl Sim {
                     .enumerate()
                     .map(|(i, n)| (NodeId(i as u32), &n.storage))
                     .collect();
-                self.checker.on_ack(client, *op, &storages, self.now);
+                let amnesiac: Vec<NodeId> = (0..self.nodes.len() as u32)
+                    .map(NodeId)
+                    .filter(|n| self.nodes[n.0 as usize].wiped)
+                    .collect();
+                self.checker
+                    .on_ack(client, *op, &storages, &amnesiac, self.now);
             }
         }
         if self.before_gst() && self.rng.chance(self.cfg.faults.drop_ppm) {
