@@ -40,6 +40,13 @@ pub struct NodeArgs {
     /// Number of cells in the cluster (`c0..`); this node hosts those whose jury holds it.
     #[arg(long, default_value_t = 1)]
     pub cells: u32,
+    /// Host the cells of this placement file (`physalia colony place`, TOML or JSON) on
+    /// their placed juries instead of the rotation over `--cells`; needs `--topology`.
+    #[arg(long, requires = "topology")]
+    pub placement: Option<PathBuf>,
+    /// The topology the placement was made for (its nodes are the cluster's: `n<id>`).
+    #[arg(long, requires = "placement")]
+    pub topology: Option<PathBuf>,
     /// Discard a damaged suffix of the write-ahead log instead of refusing to start.
     #[arg(long)]
     pub repair: bool,
@@ -91,6 +98,10 @@ impl NodeArgs {
             bail!("--cells must be at least 1");
         }
         let key = FrameKey::from_file(&self.key_file)?;
+        let placed = match (&self.placement, &self.topology) {
+            (Some(p), Some(t)) => Some(placed_cells(NodeId(self.id), &peers, t, p)?),
+            _ => None,
+        };
         let options = Options {
             election_timeout: self.election_timeout_ms.max(1),
             heartbeat_interval: self.heartbeat_ms.max(1),
@@ -108,6 +119,7 @@ impl NodeArgs {
             trace_dir: self.trace_dir.clone(),
             metrics_listen: self.metrics_listen.clone(),
             cells: self.cells,
+            placed,
             repair: self.repair,
             rejoin: self.rejoin,
             snapshot_every: self.snapshot_every,
@@ -115,6 +127,43 @@ impl NodeArgs {
             options,
         })
     }
+}
+
+/// The cells of a placement file, each with its placed jury, checked against the cluster:
+/// the topology's nodes must be exactly this node and its peers, so that every node hosts
+/// what the placement says and nothing outside the cluster is a member.
+pub fn placed_cells(
+    me: NodeId,
+    peers: &BTreeMap<NodeId, String>,
+    topology: &std::path::Path,
+    placement: &std::path::Path,
+) -> Result<Vec<(String, physalia_traces::Config)>> {
+    let topo = physalia_colony::topology::Topology::load(topology)?;
+    let (placed, _) = physalia_colony::placement::Placement::load(placement, &topo)?;
+    let mut cluster: Vec<NodeId> = peers.keys().copied().chain([me]).collect();
+    cluster.sort();
+    let nodes: Vec<NodeId> = topo.nodes.iter().map(|n| n.id).collect();
+    if nodes != cluster {
+        bail!(
+            "the topology {} has nodes {:?}, but this cluster (--id and --peers) is {:?}: they \
+             must be the same nodes",
+            topology.display(),
+            nodes.iter().map(|n| n.to_string()).collect::<Vec<_>>(),
+            cluster.iter().map(|n| n.to_string()).collect::<Vec<_>>()
+        );
+    }
+    if placed.cells.is_empty() {
+        bail!("the placement {} has no cell", placement.display());
+    }
+    Ok(placed
+        .cells
+        .into_iter()
+        .map(|c| {
+            let mut members = c.jury;
+            members.sort();
+            (c.id, physalia_traces::Config { members })
+        })
+        .collect())
 }
 
 /// Installs the global subscriber: env-filtered logs on stderr (`RUST_LOG`, default

@@ -1025,3 +1025,6 @@ mod durability;
 
 #[path = "cluster/hostile.rs"]
 mod hostile;
+
+#[path = "cluster/placement.rs"]
+mod placement;

@@ -58,6 +58,14 @@ pub struct UpArgs {
     /// Base election timeout (ms) of every node.
     #[arg(long, default_value_t = 300)]
     pub election_timeout_ms: u64,
+    /// A topology file (`colony/README.md`): its nodes `n0..n<N-1>` are the cluster's
+    /// nodes, labelled with their domains (`--nodes` is then the topology's count).
+    #[arg(long, requires = "placement")]
+    pub topology: Option<PathBuf>,
+    /// A placement file for that topology (`physalia colony place`): every node hosts the
+    /// cells placed on it, on their placed juries (`--cells` is then the placement's count).
+    #[arg(long, requires = "topology")]
+    pub placement: Option<PathBuf>,
 }
 
 /// Options naming a cluster directory.
@@ -94,6 +102,10 @@ pub struct NodeEntry {
     pub data_dir: PathBuf,
     /// Its log file.
     pub log: PathBuf,
+    /// Its domains in the topology (`region/az/row/rack/power/color`, the levels it has),
+    /// if the cluster has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub domains: Option<String>,
 }
 
 /// Runs a `cluster` subcommand.
@@ -149,8 +161,23 @@ pub(crate) fn read_cluster(dir: &Path) -> Result<ClusterFile> {
 /// that `cluster down` can stop them if one never answers), then waits until each node
 /// answers a status request.
 fn up(a: &UpArgs) -> Result<u8> {
+    let placed = placed(a)?;
+    let a = &UpArgs {
+        nodes: placed.as_ref().map_or(a.nodes, |p| p.domains.len() as u32),
+        cells: placed.as_ref().map_or(a.cells, |p| p.cells),
+        dir: a.dir.clone(),
+        trace: a.trace,
+        election_timeout_ms: a.election_timeout_ms,
+        topology: a.topology.clone(),
+        placement: a.placement.clone(),
+    };
     let (dir, key_file) = prepare_dir(a)?;
-    let nodes = spawn_nodes(a, &dir, &key_file)?;
+    let mut nodes = spawn_nodes(a, &dir, &key_file, placed.as_ref())?;
+    if let Some(p) = &placed {
+        for n in &mut nodes {
+            n.domains = p.domains.get(n.id as usize).cloned();
+        }
+    }
     let file = ClusterFile {
         key_file: key_file.clone(),
         cells: a.cells,
@@ -168,12 +195,66 @@ fn up(a: &UpArgs) -> Result<u8> {
         dir.display()
     );
     for n in &file.nodes {
+        let domains = n
+            .domains
+            .as_deref()
+            .map(|d| format!("  {d}"))
+            .unwrap_or_default();
         println!(
-            "  n{}  {}  metrics http://{}/metrics  pid {}",
+            "  n{}  {}  metrics http://{}/metrics  pid {}{domains}",
             n.id, n.addr, n.metrics, n.pid
         );
     }
     Ok(0)
+}
+
+/// A cluster laid out by a topology and a placement: each node's domains, the number of
+/// cells, and the files (absolute) every node reads.
+struct Placed {
+    domains: Vec<String>,
+    cells: u32,
+    topology: PathBuf,
+    placement: PathBuf,
+}
+
+/// Reads `--topology` and `--placement`, if given: the topology's nodes must be `n0..`
+/// without a gap (the cluster's node ids), and the placement must fit it.
+fn placed(a: &UpArgs) -> Result<Option<Placed>> {
+    let (Some(t), Some(p)) = (&a.topology, &a.placement) else {
+        return Ok(None);
+    };
+    let topo = physalia_colony::topology::Topology::load(t)?;
+    let (placement, _) = physalia_colony::placement::Placement::load(p, &topo)?;
+    for (i, n) in topo.nodes.iter().enumerate() {
+        if n.id.0 as usize != i {
+            bail!(
+                "{}: a cluster's nodes are n0..n{}, but the topology's node {} is {} (node ids \
+                 must run from n0 without a gap)",
+                t.display(),
+                topo.nodes.len() - 1,
+                i,
+                n.id
+            );
+        }
+    }
+    let domains = topo
+        .nodes
+        .iter()
+        .map(|n| {
+            n.domains
+                .iter()
+                .flatten()
+                .map(|d| topo.domains[*d].name.clone())
+                .collect::<Vec<_>>()
+                .join("/")
+        })
+        .collect();
+    Ok(Some(Placed {
+        domains,
+        cells: u32::try_from(placement.cells.len()).context("too many cells")?,
+        topology: fs::canonicalize(t)?,
+        placement: fs::canonicalize(p)?,
+    }))
 }
 
 /// Checks the options, refuses a directory that already holds a cluster, creates it (with
@@ -198,7 +279,12 @@ fn prepare_dir(a: &UpArgs) -> Result<(PathBuf, PathBuf)> {
 
 /// Picks a listen and a metrics port for every node and starts the node processes, each
 /// knowing all the others as peers.
-fn spawn_nodes(a: &UpArgs, dir: &Path, key_file: &Path) -> Result<Vec<NodeEntry>> {
+fn spawn_nodes(
+    a: &UpArgs,
+    dir: &Path,
+    key_file: &Path,
+    placed: Option<&Placed>,
+) -> Result<Vec<NodeEntry>> {
     let mut ports = Vec::new();
     for _ in 0..a.nodes {
         ports.push((free_port()?, free_port()?));
@@ -211,22 +297,39 @@ fn spawn_nodes(a: &UpArgs, dir: &Path, key_file: &Path) -> Result<Vec<NodeEntry>
     let mut nodes = Vec::new();
     for i in 0..a.nodes {
         let metrics = format!("127.0.0.1:{}", ports[i as usize].1);
-        nodes.push(spawn_node(a, i, &addrs, metrics, &exe, dir, key_file)?);
+        let mut cmd = node_command(a, i, &addrs, &metrics, &exe, dir, key_file)?;
+        if let Some(p) = placed {
+            cmd.arg("--topology").arg(&p.topology);
+            cmd.arg("--placement").arg(&p.placement);
+        }
+        let child = cmd
+            .spawn()
+            .with_context(|| format!("cannot start node n{i}"))?;
+        nodes.push(NodeEntry {
+            id: i,
+            addr: addrs[i as usize].clone(),
+            metrics,
+            pid: child.id(),
+            data_dir: dir.join("data").join(format!("n{i}")),
+            log: dir.join("logs").join(format!("n{i}.log")),
+            domains: None,
+        });
     }
     Ok(nodes)
 }
 
-/// Starts node `i` (`physalia node`, its output into `logs/n<i>.log`) listening on
-/// `addrs[i]` with the other addresses as its peers and its metrics on `metrics`.
-fn spawn_node(
+/// The command line of node `i` (`physalia node`, its output into `logs/n<i>.log`)
+/// listening on `addrs[i]` with the other addresses as its peers and its metrics on
+/// `metrics`.
+fn node_command(
     a: &UpArgs,
     i: u32,
     addrs: &[String],
-    metrics: String,
+    metrics: &str,
     exe: &Path,
     dir: &Path,
     key_file: &Path,
-) -> Result<NodeEntry> {
+) -> Result<Command> {
     let peers: Vec<String> = (0..a.nodes)
         .filter(|j| *j != i)
         .map(|j| format!("{j}={}", addrs[j as usize]))
@@ -242,7 +345,7 @@ fn spawn_node(
         .arg(&data_dir)
         .arg("--key-file")
         .arg(key_file)
-        .args(["--metrics-listen", &metrics])
+        .args(["--metrics-listen", metrics])
         .args(["--cells", &a.cells.to_string()])
         .args(["--election-timeout-ms", &a.election_timeout_ms.to_string()])
         .stdin(Stdio::null())
@@ -251,17 +354,7 @@ fn spawn_node(
     if a.trace {
         cmd.arg("--trace-dir").arg(dir.join("traces"));
     }
-    let child = cmd
-        .spawn()
-        .with_context(|| format!("cannot start node n{i}"))?;
-    Ok(NodeEntry {
-        id: i,
-        addr: addrs[i as usize].clone(),
-        metrics,
-        pid: child.id(),
-        data_dir,
-        log,
-    })
+    Ok(cmd)
 }
 
 /// Waits until every node of `file` answers a status request, or fails naming the first
@@ -342,8 +435,15 @@ fn status(dir: &Path) -> Result<u8> {
             Standing::Probation => "on probation (waiting for its peers to confirm its instance)",
             Standing::Rejoin => "rejoining as a new instance",
         };
+        let domains = file
+            .nodes
+            .iter()
+            .find(|n| n.id == *id)
+            .and_then(|n| n.domains.as_deref())
+            .map(|d| format!(" [{d}]"))
+            .unwrap_or_default();
         println!(
-            "n{id}: up, incarnation {}, instance {}, {standing}, {} cells",
+            "n{id}{domains}: up, incarnation {}, instance {}, {standing}, {} cells",
             s.inc, s.instance, s.cells_total
         );
         for c in &s.cells {

@@ -74,6 +74,9 @@ pub struct NodeConfig {
     pub metrics_listen: Option<String>,
     /// How many cells the cluster has (`c0..`); this node hosts those whose jury holds it.
     pub cells: u32,
+    /// The cells and their initial juries, when a placement (`physalia colony place`)
+    /// decides them instead of the rotation of [`placement`] (then `cells` is unused).
+    pub placed: Option<Vec<(String, Config)>>,
     /// Discard a damaged log suffix instead of refusing to start.
     pub repair: bool,
     /// Re-enter as a new instance after this node's state was lost (an empty directory, or
@@ -155,7 +158,7 @@ impl NodeConfig {
 
     /// The cells this node hosts from the start: those whose initial jury holds it.
     pub fn hosted(&self) -> Vec<(String, Config)> {
-        placement(&self.nodes(), self.cells)
+        self.initial()
             .into_iter()
             .filter(|(_, c)| c.contains(self.id))
             .collect()
@@ -164,14 +167,22 @@ impl NodeConfig {
     /// Every cell of the cluster with its initial jury: a node may be taught any of them
     /// (a jury change adding it), and answers for those it forwards.
     pub fn catalog(&self) -> HashMap<String, Config> {
-        placement(&self.nodes(), self.cells).into_iter().collect()
+        self.initial().into_iter().collect()
+    }
+
+    /// Every cell and its initial jury: the placement given, or the rotation.
+    fn initial(&self) -> Vec<(String, Config)> {
+        match &self.placed {
+            Some(cells) => cells.clone(),
+            None => placement(&self.nodes(), self.cells),
+        }
     }
 
     /// The trace header of every cell of the cluster: its initial jury, and every node of
     /// the cluster as a node that may join it.
     pub fn headers(&self) -> HashMap<String, Header> {
         let nodes = self.nodes();
-        placement(&nodes, self.cells)
+        self.initial()
             .into_iter()
             .map(|(name, config)| {
                 let mut h = Header::new(name.clone(), config, self.options.alpha);
