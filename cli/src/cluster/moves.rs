@@ -66,6 +66,20 @@ pub fn run(args: &MoveArgs) -> Result<u8> {
         from: args.from,
         to: args.to,
     };
+    if let Some(entry) = file.nodes.iter().find(|n| n.id == args.to.0) {
+        let status = rt.block_on(async { probe_client(&key).status(&entry.addr, 0).await });
+        if let Ok(s) = status {
+            if s.instance.generation > 0 {
+                println!(
+                    "{}: the move {change} is refused: {} re-entered as a new instance after its \
+                     state was lost ({}), and takes no membership of a cell its lost state may \
+                     have held (impl/README.md, \"Amnesia\")",
+                    args.cell, args.to, s.instance
+                );
+                return Ok(1);
+            }
+        }
+    }
     match rt.block_on(move_member(&file, &key, &args.cell, change, deadline))? {
         Ok(moved) => {
             println!("{}", moved.line(&args.cell, args.to));

@@ -77,11 +77,28 @@ pub fn run(args: &ReplaceArgs) -> Result<u8> {
             *load.entry(*n).or_default() += 1;
         }
     }
+    // A rejoined instance (generation above 0) takes no membership in a cell its lost
+    // state may have been in (`impl/README.md`, "Amnesia"): never a target.
     let eligible: Vec<NodeId> = views
         .iter()
-        .filter(|s| s.standing == Standing::Member && s.node != args.node)
+        .filter(|s| {
+            s.standing == Standing::Member && s.node != args.node && s.instance.generation == 0
+        })
         .map(|s| s.node)
         .collect();
+    if let Some(to) = args.to {
+        if let Some(s) = views.iter().find(|s| s.node == to) {
+            if s.instance.generation > 0 {
+                println!(
+                    "{to} re-entered as a new instance after its state was lost ({}): it takes \
+                     no membership of a cell its lost state may have held, so it cannot take \
+                     {}'s place",
+                    s.instance, args.node
+                );
+                return Ok(1);
+            }
+        }
+    }
     let mut failed = 0;
     for (cell, jury) in cells {
         let to = args.to.or_else(|| {

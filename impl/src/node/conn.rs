@@ -241,10 +241,11 @@ impl Admission {
 }
 
 impl Ticket {
-    /// The connection proved it holds the key: it can no longer be evicted.
-    pub fn authenticate(&mut self) {
+    /// The connection proved it holds the key: it can no longer be evicted. `false` if it
+    /// was evicted first (its slot is gone: the caller closes it).
+    pub fn authenticate(&mut self) -> bool {
         if self.authenticated {
-            return;
+            return true;
         }
         let mut waiting = self
             .admission
@@ -255,6 +256,7 @@ impl Ticket {
             waiting.remove(i);
             self.authenticated = true;
         }
+        self.authenticated
     }
 
     /// Whether this connection was evicted (its slot already given away).
@@ -264,19 +266,25 @@ impl Ticket {
 }
 
 impl Drop for Ticket {
+    /// Releases the slot, deciding under the lock: an unauthenticated ticket still waiting
+    /// releases it now; one no longer waiting was evicted (its slot was released then)
+    /// unless it had authenticated.
     fn drop(&mut self) {
-        if self.is_evicted() {
-            return; // released at eviction
-        }
         let mut waiting = self
             .admission
             .waiting
             .lock()
             .unwrap_or_else(|e| e.into_inner());
-        if let Some(i) = waiting.iter().position(|(id, _)| *id == self.id) {
-            waiting.remove(i);
+        let release = match waiting.iter().position(|(id, _)| *id == self.id) {
+            Some(i) => {
+                waiting.remove(i);
+                true
+            }
+            None => self.authenticated,
+        };
+        if release {
+            self.admission.open.fetch_sub(1, Ordering::Relaxed);
         }
-        self.admission.open.fetch_sub(1, Ordering::Relaxed);
     }
 }
 

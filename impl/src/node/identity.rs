@@ -267,7 +267,8 @@ pub fn wal_present(wal_dir: &Path) -> Result<bool, NodeError> {
     for entry in entries.flatten() {
         let name = entry.file_name();
         let name = name.to_string_lossy();
-        if name.starts_with("wal-") || name.starts_with("snap-") {
+        // A temporary file is not a log (recovery deletes it).
+        if (name.starts_with("wal-") || name.starts_with("snap-")) && !name.ends_with(".tmp") {
             return Ok(true);
         }
     }

@@ -366,10 +366,23 @@ fn standing(
             cfg.data_dir.display(),
             f.instance
         ))),
-        (Some(f), in_log) if !cfg.rejoin => {
-            let rejoined = in_log.is_some_and(|(_, r)| r);
-            Ok((f, Standing::Member, rejoined, in_log.is_none()))
-        }
+        // The identity file is written only after the log's identity record is durable
+        // (and snapshots carry it): a log without it lost its beginning.
+        // (`--repair` accepts that loss explicitly: it discards a damaged suffix, which may
+        // begin at the first record, and the node then runs on what is left.)
+        (Some(f), None) if !cfg.rejoin && cfg.repair => Ok((f, Standing::Member, false, true)),
+        (Some(f), None) if !cfg.rejoin => Err(NodeError::Amnesia(format!(
+            "{}/identity names instance {} of node n{}, but the write-ahead log holds no \
+             identity record: the log lost its beginning (a repair that discarded it, or a \
+             log from elsewhere), so it is not the whole log this node voted from. Re-enter \
+             the node as a new instance (empty the directory, start with `--rejoin`, then \
+             `physalia cluster replace-node --node {}`)",
+            cfg.data_dir.display(),
+            f.instance,
+            f.node.0,
+            f.node.0
+        ))),
+        (Some(f), Some((_, rejoined))) if !cfg.rejoin => Ok((f, Standing::Member, rejoined, false)),
         (None, _) if votes => Err(NodeError::Amnesia(format!(
             "{}/identity is missing, but the write-ahead log holds this node's votes: without \
              the identity the node cannot tell whether the log is the whole log it voted \

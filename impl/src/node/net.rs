@@ -238,9 +238,12 @@ async fn serve_admitted(sock: TcpStream, from: SocketAddr, ctx: &ListenCtx, tick
         };
         ctx.metrics.frames_in.fetch_add(1, Relaxed);
         if !authenticated {
-            // Sealed with the cluster key: the sender holds it.
+            // Sealed with the cluster key: the sender holds it (unless it was evicted just
+            // before: then its slot is gone and it closes).
+            if !ticket.authenticate() {
+                return; // counted as evicted by `accept_loop`
+            }
             authenticated = true;
-            ticket.authenticate();
             reader.decoder_mut().authenticate();
         }
         match (&mode, wire) {

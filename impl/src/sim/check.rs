@@ -282,7 +282,9 @@ impl Checker {
                 let holders = storages
                     .iter()
                     .filter(|(n, s)| {
-                        jury.contains(*n) && s.log.get(slot).is_some_and(|(_, c)| c == cmd)
+                        jury.contains(*n)
+                            && !amnesiac.contains(n)
+                            && s.log.get(slot).is_some_and(|(_, c)| c == cmd)
                     })
                     .count();
                 let lost = jury.members.iter().filter(|n| amnesiac.contains(n)).count();

@@ -46,7 +46,7 @@ pub struct SimReport {
     pub partitions: u64,
     /// Crashes.
     pub crashes: u64,
-    /// Disk losses (a crash whose durable state is gone).
+    /// Disk losses (a crash whose durable state is gone; counted in `crashes` too).
     pub disk_losses: u64,
     /// Jury changes applied (moves that took effect).
     pub moves: u64,

@@ -251,7 +251,20 @@ impl Sim {
                 self.at(later, Event::Restart(victim));
             }
         }
+        let down = self.nodes.iter().filter(|n| n.cell.is_none()).count() as u32;
+        // One lost disk at a time in the jury: the next waits until the operator moved the
+        // last one out (two in a small jury would stall it for good, a liveness failure of
+        // the fault mix, not of the protocol).
+        let wiped_member = self
+            .checker
+            .jury()
+            .latest()
+            .0
+            .members
+            .iter()
+            .any(|n| self.nodes[n.0 as usize].wiped);
         if down < (self.cfg.nodes - 1) / 2
+            && !wiped_member
             && self.report.disk_losses < super::MAX_DISK_LOSSES
             && self.rng.chance(f.disk_loss_ppm)
         {

@@ -411,6 +411,18 @@ fn apply(
     }
     if let Some((i, at)) = plan.cut {
         let path = dir.join(format::segment_name(live[i]));
+        if at == 0 && read_marker(dir).ok().flatten() == Some(live[i]) {
+            // The marker is written after the header is durable: this header is damaged,
+            // not a torn creation.
+            return Err(WalError::Corrupt {
+                file: path,
+                offset: 0,
+                lsn: live[i],
+                reason: format!(
+                    "the segment header is damaged, and {MARKER} records that it was complete"
+                ),
+            });
+        }
         if at == 0 {
             plan.remove.push(path);
             kept.truncate(i);
@@ -429,6 +441,23 @@ fn apply(
         // Only after a repair: the kept records are all covered by the snapshot.
         for first in kept.drain(..) {
             plan.remove.push(dir.join(format::segment_name(first)));
+        }
+    }
+    // Segments are about to go (a repair, a torn creation): the marker first names the
+    // newest segment that stays, or goes if none stays (the next segment writes it), so
+    // that a crash in between never leaves it naming a deleted segment.
+    let drops_segment = plan
+        .remove
+        .iter()
+        .any(|p| p.extension().is_some_and(|e| e == "log"));
+    if drops_segment {
+        match kept.last() {
+            Some(&first) => write_marker(dir, first)?,
+            None => match fs::remove_file(dir.join(MARKER)) {
+                Ok(()) => fsync_dir(dir)?,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(WalError::io("delete marker", &dir.join(MARKER), e)),
+            },
         }
     }
     for path in &plan.remove {

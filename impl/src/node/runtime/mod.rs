@@ -360,6 +360,8 @@ impl Runtime {
         let tick = Duration::from_millis(self.opts.heartbeat_interval.max(1));
         let mut next_tick = Instant::now();
         let mut synced = self.synced_rx.take().expect("run is called once");
+        // A node with no peers ends its probation in `new`; a failure there stops it here.
+        self.check_fatal()?;
         loop {
             let next_timer = self.timers.peek().map(|Reverse((d, _, _))| {
                 self.start + Duration::from_millis(d.saturating_sub(self.base_ms))

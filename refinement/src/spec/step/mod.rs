@@ -178,12 +178,17 @@ impl<'a> Ctx<'a> {
     }
 
     /// The least floor a new learner's copy of this node may start with, given the copy it
-    /// replaces (`storage` its durable state): the slot that copy left the jury at, if it
-    /// was removed; none known (`NO_FLOOR_YET`) if it was a member still (its state was
-    /// lost); the old copy's own floor if it never joined.
+    /// replaces (`storage` its durable state): the old copy's own floor if nothing of it was
+    /// durable or it never joined; the slot it left the jury at, if it was removed; none
+    /// known (`NO_FLOOR_YET`) if it was a member still (its state was lost).
     fn required_floor(&self, storage: &Storage) -> Option<Slot> {
         self.pre.inc?;
         let old = &self.w;
+        if storage.promised.is_zero() && storage.log.is_empty() {
+            // The same copy restarting before anything of it was durable (it cannot have
+            // voted: votes wait for their writes), whatever it had learned in memory.
+            return Some(storage.floor);
+        }
         let Some(_) = old.since else {
             return Some(storage.floor);
         };
