@@ -221,10 +221,11 @@ impl CellConfig {
 
     /// The reconfiguration configurations CI checks exhaustively, by name: a cell of 3 nodes
     /// and one spare, changes in force α slots after their own. Together they cover a move
-    /// with two clients, every kind of change with a crash across it, a move and back (ABA:
-    /// the removed node retires, is taught a fresh copy and re-added) across a failover, and
-    /// two pipelined changes (α = 2: each in force two slots later, the second under the
-    /// first's jury).
+    /// with two clients, a move with a client across a failover (the new leader may be
+    /// elected under either jury, and re-proposes the change or the write), every kind of
+    /// change with a crash across it, a move and back (ABA: the removed node retires, is
+    /// taught a fresh copy and re-added) across a failover, and two pipelined changes (α = 2:
+    /// each in force two slots later, the second under the first's jury).
     pub fn reconfig_suite() -> Vec<(&'static str, CellConfig)> {
         let move_ = CellConfig {
             reconfigs: 1,
@@ -235,6 +236,14 @@ impl CellConfig {
         };
         vec![
             ("a move", move_.clone()),
+            (
+                "a move across a failover",
+                CellConfig {
+                    clients: 1,
+                    max_elections: 1,
+                    ..move_.clone()
+                },
+            ),
             (
                 "a crash across a change of any kind",
                 CellConfig {

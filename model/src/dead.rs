@@ -60,7 +60,7 @@ pub fn is_dead(cfg: &CellConfig, s: &CellState, e: &Envelope, may_crash: bool) -
         // A `Prepare` from a slot, or an `Accept` for a slot, that the `since` guard of the
         // receiver's copy refuses, and of every copy it may hold later, is never answered.
         (Endpoint::Node(n), Msg::Prepare { from: slot, .. } | Msg::Accept { slot, .. })
-            if below_every_future_since(s, n, *slot) =>
+            if *slot < future_since(cfg, s, n) =>
         {
             true
         }
@@ -130,22 +130,30 @@ pub fn is_dead(cfg: &CellConfig, s: &CellState, e: &Envelope, may_crash: bool) -
         }
         // A commit a node has already gone past, when no crash can reset its commit index.
         (Endpoint::Node(n), Msg::Commit { up_to, .. }) => {
-            !may_crash && s.nodes[n as usize].commit >= *up_to
+            let node = &s.nodes[n as usize];
+            (!may_crash && node.commit >= *up_to)
+                // Below its `since` a copy learns by teaching only: once its commit index
+                // is past every slot it was taught, `Commit` moves it only over entries it
+                // accepted, at or after its `since`, unless a crash drops it again.
+                || (s.crashes >= cfg.max_crashes
+                    && *up_to <= future_since(cfg, s, n)
+                    && node.commit >= node.snap.min(*up_to))
         }
         _ => false,
     }
 }
 
-/// Whether no copy node `n` holds now or later promises or votes for `slot`: a member
-/// ignores slots below its `since`; a retired node's next copy, and a learner, join only for
-/// a membership starting after the slot its previous copy left (so below that slot too);
-/// and that slot is at or after the `since` of the copy that left. (Under `aba-rejoin`,
-/// which drops these guards, the model does not collect.)
-fn below_every_future_since(s: &CellState, n: NodeId, slot: Slot) -> bool {
+/// The lowest slot any copy node `n` holds, now or later, may promise or vote for: a member
+/// ignores slots below its `since`; a copy created later (on a spare, or on a retired node)
+/// or a learner becomes a member for slots from the slot of the change that adds it plus
+/// the delay (α; so never below it), and after the slot its previous copy left. (Under
+/// `aba-rejoin`, which drops these guards, the model does not collect.)
+fn future_since(cfg: &CellConfig, s: &CellState, n: NodeId) -> Slot {
+    let delay = cfg.in_force_delay();
     match s.nodes[n as usize].status {
-        Status::Member { since } => slot < since,
-        Status::Learner { left } | Status::Retired { left } => slot <= left && left > 0,
-        Status::Spare => false,
+        Status::Member { since } => since,
+        Status::Learner { left } | Status::Retired { left } if left > 0 => delay.max(left + 1),
+        Status::Learner { .. } | Status::Retired { .. } | Status::Spare => delay,
     }
 }
 

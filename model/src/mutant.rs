@@ -174,8 +174,9 @@ impl Mutant {
             },
             // A node acting on an unchosen change: n2 accepts n0's remove(n2) at slot 0, a
             // failover's remove(n0) is chosen there instead, and n2 retires on the removal it
-            // accepted. Only retiring acts outside the pipeline window, which is why this is
-            // not a bug of this protocol (`tests/mutants.rs`).
+            // accepted. Outside the pipeline window a node only stops voting, teaches or
+            // retires on a jury, which is why this is not a bug of this protocol
+            // (`tests/mutants.rs`).
             Mutant::ConfigFromUnchosen => CellConfig {
                 clients: 0,
                 window: 1,

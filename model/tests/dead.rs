@@ -93,3 +93,30 @@ fn collection_is_exact_with_a_move_and_back() {
         ..CellConfig::default()
     });
 }
+
+#[test]
+fn collection_is_exact_with_a_move_in_a_pipeline() {
+    // α = 2: the spare's future copy never votes below slot 2, so every `Accept` to it is
+    // dead; no crash, so neither is any `Commit` to it.
+    assert_exact(CellConfig {
+        reconfigs: 1,
+        spares: 1,
+        clients: 1,
+        max_elections: 0,
+        max_slots: 3,
+        ..CellConfig::default()
+    });
+}
+
+#[test]
+fn collection_is_exact_with_a_crash_across_a_move() {
+    assert_exact(CellConfig {
+        reconfigs: 1,
+        spares: 1,
+        clients: 1,
+        window: 1,
+        max_elections: 0,
+        max_crashes: 1,
+        ..CellConfig::default()
+    });
+}

@@ -120,16 +120,21 @@ fn aba_rejoin_is_caught() {
     assert_caught(Mutant::AbaRejoin);
 }
 
-/// `config-from-unchosen` is not a bug of this protocol. A node acts on a jury only inside
-/// its pipeline window `[commit, commit + α)`, where the jury of every slot is a function of
+/// `config-from-unchosen` is not a bug of this protocol. A node acts on a jury inside its
+/// pipeline window `[commit, commit + α)`, where the jury of every slot is a function of
 /// slots below `commit`, which it knows are chosen: reading juries from accepted entries
-/// changes nothing there. Outside the window a node reads a jury only to stop voting, to
-/// step down, or to retire: the first two cost liveness at worst; retiring on an unchosen
-/// removal deletes the copy of a node that is still in the jury, which then never answers
-/// again: a crash that never restarts, which a majority of the jury outlives or not
-/// (liveness), and whose earlier votes stay cast. The model shows both halves: it reaches a
-/// state where a node retired although its removal was never chosen, and the exhaustive
-/// search at these bounds finds every property holding.
+/// changes nothing there. Outside the window a node reads a jury only to stop voting (a
+/// liveness cost), to decide whom it may teach (teaching is not a vote) and to retire.
+/// Retiring on an unchosen removal deletes the copy of a node that is still in the jury: its
+/// votes stay cast, its promise stays binding (kept beside the forwarding pointer), and it
+/// never promises or votes again for a slot of that membership, because a later copy is a
+/// member only from the first slot of a chosen change that adds it back, proposed after the
+/// node retired, so after every slot it voted for. That is an acceptor that stops for good,
+/// which Paxos tolerates (liveness, not safety). (TLA+'s `mutant-config-from-unchosen` also
+/// drops the pipeline window, so a leader proposes where its jury comes from unchosen
+/// entries: that is a bug, the window's.) The model shows both halves: it reaches a state
+/// where a node retired although its removal was never chosen, and the exhaustive search at
+/// these bounds finds every property holding.
 #[test]
 fn config_from_unchosen_is_not_a_bug() {
     let m = Mutant::ConfigFromUnchosen;
