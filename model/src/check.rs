@@ -136,7 +136,7 @@ impl CheckReport {
 
 /// Whether the bounds of `cfg` allow a `sometimes` witness at all: a restart needs a crash,
 /// a re-proposal an election, a failed condition two clients, a change in force a change
-/// and a slot α after it.
+/// (with a spare, unless removals are allowed) and a slot α after it.
 pub fn applicable(cfg: &CellConfig, name: &str) -> bool {
     use crate::properties as p;
     let ops = cfg.clients > 0 && cfg.ops_per_client > 0;
@@ -144,8 +144,13 @@ pub fn applicable(cfg: &CellConfig, name: &str) -> bool {
         p::COMMIT_AFTER_RESTART => ops && cfg.max_crashes > 0,
         p::REPROPOSED => ops && cfg.max_elections > 0,
         p::CONDITION_FAILED => cfg.clients > 1,
-        // A change chosen at slot i is in force at i + α, which must be a slot of the log.
-        p::CHANGE_IN_FORCE => cfg.reconfigs > 0 && cfg.max_slots > cfg.window,
+        // A change chosen at slot i is in force at i + α, which must be a slot of the log;
+        // a move or an addition needs a spare to move to.
+        p::CHANGE_IN_FORCE => {
+            cfg.reconfigs > 0
+                && cfg.max_slots > cfg.window
+                && (cfg.changes.remove || cfg.spares > 0)
+        }
         _ => ops,
     }
 }
