@@ -48,6 +48,18 @@ pub struct ModelArgs {
     /// Whether messages may be lost [default: true].
     #[arg(long, action = clap::ArgAction::Set)]
     pub lossy: Option<bool>,
+    /// Jury changes the distinguished proposer may propose [default: 0: the jury never
+    /// changes, and the state space is the one without reconfiguration].
+    #[arg(long, value_parser = clap::value_parser!(u8).range(0..=3))]
+    pub reconfigs: Option<u8>,
+    /// Spare nodes outside the initial jury that a change may add [default: 1 with
+    /// --reconfigs above 0, else 0]; the jury and the spares are at most 8 nodes.
+    #[arg(long, value_parser = clap::value_parser!(u8).range(0..=5))]
+    pub spares: Option<u8>,
+    /// The kinds of jury change proposed, comma-separated: replace, add, remove
+    /// [default: replace].
+    #[arg(long, value_name = "KINDS")]
+    pub changes: Option<String>,
     /// Run a deliberately broken variant (see `--list-mutants`), starting from the smallest
     /// bounds known to expose it.
     #[arg(long, value_name = "NAME")]
@@ -101,6 +113,17 @@ impl ModelArgs {
         }
         if let Some(l) = self.lossy {
             cfg.lossy = l;
+        }
+        set(&mut cfg.reconfigs, self.reconfigs);
+        match self.spares {
+            Some(s) => cfg.spares = s,
+            // A change needs a node to move to: one spare unless the mutant's bounds say
+            // otherwise.
+            None if cfg.mutant.is_none() => cfg.spares = u8::from(cfg.reconfigs > 0),
+            None => {}
+        }
+        if let Some(kinds) = &self.changes {
+            cfg.changes = kinds.parse().map_err(anyhow::Error::msg)?;
         }
         cfg.validate().map_err(anyhow::Error::msg)?;
         Ok(cfg)
@@ -200,8 +223,19 @@ pub fn run(args: &CheckArgs) -> Result<u8> {
 }
 
 fn describe(cfg: &CellConfig) -> String {
+    let reconfig = if cfg.reconfigs > 0 {
+        format!(
+            ", {} jury change(s) ({}) with {} spare(s), in force α = {} slots later",
+            cfg.reconfigs,
+            cfg.changes.names().join("/"),
+            cfg.spares,
+            cfg.window
+        )
+    } else {
+        String::new()
+    };
     format!(
-        "{} nodes, {} clients × {} ops, rounds ≤ {}, {} slots, {} election(s){}, {} crash(es), {} {} network",
+        "{} nodes, {} clients × {} ops, rounds ≤ {}, {} slots, {} election(s){}, {} crash(es){}, {} {} network",
         cfg.nodes,
         cfg.clients,
         cfg.ops_per_client,
@@ -210,6 +244,7 @@ fn describe(cfg: &CellConfig) -> String {
         cfg.max_elections,
         if cfg.bootstrap_leader { " after n0 leads" } else { "" },
         cfg.max_crashes,
+        reconfig,
         if cfg.lossy { "lossy" } else { "reliable" },
         cfg.network.name()
     )
@@ -376,6 +411,7 @@ fn to_json(cfg: &CellConfig, opts: &CheckOptions, r: &CheckReport) -> Value {
         "config": {
             "nodes": cfg.nodes, "clients": cfg.clients, "ops_per_client": cfg.ops_per_client,
             "max_round": cfg.max_round, "max_slots": cfg.max_slots, "max_crashes": cfg.max_crashes, "max_elections": cfg.max_elections, "window": cfg.window, "bootstrap_leader": cfg.bootstrap_leader,
+            "reconfigs": cfg.reconfigs, "spares": cfg.spares, "changes": cfg.changes.names(),
             "network": cfg.network.name(), "lossy": cfg.lossy,
             "mutant": cfg.mutant.map(|m| m.name()),
         },

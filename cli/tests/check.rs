@@ -110,6 +110,12 @@ fn bad_input_is_a_clear_error_with_exit_2() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("--strategy dfs"));
     let out = physalia(&["check", "--nodes", "9"]);
     assert_eq!(out.status.code(), Some(2));
+    let out = physalia(&["check", "--reconfigs", "1", "--changes", "swap"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("replace, add or remove"));
+    let out = physalia(&["check", "--reconfigs", "1", "--spares", "5", "--nodes", "4"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("spares"));
 }
 
 #[test]
@@ -132,6 +138,9 @@ fn help_documents_every_subcommand_and_option() {
         "--strategy",
         "--threads",
         "--symmetry",
+        "--reconfigs",
+        "--spares",
+        "--changes",
         "--mutant",
         "--list-mutants",
         "--json",
@@ -140,4 +149,95 @@ fn help_documents_every_subcommand_and_option() {
     }
     let explore = stdout(&physalia(&["explore", "--help"]));
     assert!(explore.contains("--addr"));
+}
+
+/// The JSON verdict of each property, by name.
+fn verdicts(v: &serde_json::Value) -> Vec<(String, String)> {
+    v["properties"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["name"].as_str().unwrap().to_string(),
+                p["verdict"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// A move (`--reconfigs 1`, one spare by default, α = 1) is checked exhaustively: every
+/// property holds, and a change takes effect with a command chosen under the new jury.
+#[test]
+fn reconfiguration_run_is_clean_and_a_change_takes_effect() {
+    let out = physalia(&[
+        "check",
+        "--reconfigs",
+        "1",
+        "--window",
+        "1",
+        "--elections",
+        "0",
+        "--json",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("valid JSON");
+    assert_eq!(v["config"]["reconfigs"], 1);
+    assert_eq!(v["config"]["spares"], 1);
+    assert_eq!(v["stopped_at_violation"], false);
+    let verdicts = verdicts(&v);
+    for (name, verdict) in &verdicts {
+        assert!(
+            ["holds", "reached", "not applicable"].contains(&verdict.as_str()),
+            "{name}: {verdict}"
+        );
+    }
+    for (name, verdict) in [
+        ("one change at a time", "holds"),
+        ("a change takes effect", "reached"),
+    ] {
+        assert!(
+            verdicts.contains(&(name.to_string(), verdict.to_string())),
+            "{name} should be {verdict}: {verdicts:?}"
+        );
+    }
+}
+
+/// Each reconfiguration mutant that is a bug makes `physalia check --mutant NAME` exit 1,
+/// naming the property it violates (`docs/broken-variants.md`).
+#[test]
+fn reconfiguration_mutants_exit_1_naming_the_property() {
+    for (mutant, property) in [
+        ("config-effective-early", "durability"),
+        ("concurrent-changes", "one change at a time"),
+        ("phase1-old-jury", "agreement"),
+        ("stale-member-votes", "durability"),
+        ("aba-rejoin", "agreement"),
+    ] {
+        let out = physalia(&["check", "--mutant", mutant]);
+        let text = stdout(&out);
+        assert_eq!(out.status.code(), Some(1), "{mutant}:\n{text}");
+        let line = text
+            .lines()
+            .find(|l| l.contains("VIOLATED"))
+            .unwrap_or_else(|| panic!("{mutant}: nothing violated:\n{text}"));
+        assert!(line.contains(property), "{mutant}: {line}");
+        assert!(
+            text.contains(&format!("counterexample: \"{property}\" is violated")),
+            "{mutant}:\n{text}"
+        );
+    }
+}
+
+/// `config-from-unchosen` is not a bug of this protocol (README, "Broken variants"): the run
+/// exhausts its bounds with every property holding and exits 0.
+#[test]
+fn config_from_unchosen_is_clean() {
+    let out = physalia(&["check", "--mutant", "config-from-unchosen", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("valid JSON");
+    assert_eq!(v["stopped_at_violation"], false);
+    for (name, verdict) in verdicts(&v) {
+        assert_ne!(verdict, "violated", "{name}");
+    }
 }

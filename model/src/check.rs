@@ -5,9 +5,9 @@
 //!   ones, even with `finish_when`, because BFS checks whole blocks of states before it looks
 //!   at the finish condition (measured: a 3-step violation reported as 6 steps). We stop at
 //!   the first `always` violation (`finish_when(AnyFailures)`) and then, for BFS, find the
-//!   shortest counterexample by binary search on `target_max_depth`: a BFS bounded at `k`
-//!   steps finds a violation iff one exists within `k` steps, so the least such `k` gives a
-//!   path of exactly `k` steps ([`shortest_violation`]).
+//!   shortest counterexample with bounded BFS probes below the best path so far: a BFS
+//!   bounded at `k` steps finds a violation iff one exists within `k` steps, so the first
+//!   bound with none proves the best path shortest ([`shortest_violation`]).
 //! - **BFS ignores `.symmetry()`**: [`run`] refuses BFS with symmetry instead of silently
 //!   checking the full space.
 //! - **`eventually` misses violations** on cycles and at depth cut-offs: the model has no
@@ -135,7 +135,8 @@ impl CheckReport {
 }
 
 /// Whether the bounds of `cfg` allow a `sometimes` witness at all: a restart needs a crash,
-/// a re-proposal an election, a failed condition two clients.
+/// a re-proposal an election, a failed condition two clients, a change in force a change
+/// (with a spare, unless removals are allowed) and a slot α after it.
 pub fn applicable(cfg: &CellConfig, name: &str) -> bool {
     use crate::properties as p;
     let ops = cfg.clients > 0 && cfg.ops_per_client > 0;
@@ -143,14 +144,23 @@ pub fn applicable(cfg: &CellConfig, name: &str) -> bool {
         p::COMMIT_AFTER_RESTART => ops && cfg.max_crashes > 0,
         p::REPROPOSED => ops && cfg.max_elections > 0,
         p::CONDITION_FAILED => cfg.clients > 1,
+        // A change chosen at slot i is in force at i + α, which must be a slot of the log;
+        // a move or an addition needs a spare to move to.
+        p::CHANGE_IN_FORCE => {
+            cfg.reconfigs > 0
+                && cfg.max_slots > cfg.window
+                && (cfg.changes.remove || cfg.spares > 0)
+        }
         _ => ops,
     }
 }
 
-/// The shortest path (in actions) that violates the `always` property `name`, given that a
-/// path of `known` actions does. Each probe is a single-threaded BFS bounded at `k` actions,
-/// which finds a violation iff one exists within `k` actions; the least such `k` is found by
-/// binary search.
+/// A shorter path (in actions) that violates the `always` property `name` than the `known`
+/// actions of one BFS reported, if there is one: the shortest. Each probe is a
+/// single-threaded BFS bounded at `k` actions, which finds a violation iff one exists within
+/// `k` actions; probing below the best path found so far until a probe finds none gives a
+/// shortest one. (BFS's report is rarely more than a few steps too long, so this costs about
+/// one more search to the shortest depth; a binary search from zero would cost several.)
 pub fn shortest_violation(
     model: CellModel,
     name: &'static str,
@@ -166,19 +176,18 @@ pub fn shortest_violation(
             .join()
             .discovery(name)
     };
-    let (mut lo, mut hi) = (0, known); // a violation within `hi` steps, none within `lo - 1`
-    let mut best = probe(hi)?;
-    while lo < hi {
-        let mid = (lo + hi) / 2;
-        match probe(mid) {
+    let mut best = None;
+    let mut bound = known;
+    while bound > 0 {
+        match probe(bound - 1) {
             Some(path) => {
-                hi = mid;
-                best = path;
+                bound = path.clone().into_actions().len();
+                best = Some(path);
             }
-            None => lo = mid + 1,
+            None => break,
         }
     }
-    Some(best)
+    best
 }
 
 /// Checks `model` exhaustively (within its bounds), calling `progress` about once a second.

@@ -1,7 +1,9 @@
-//! The bounds of a model run, its network semantics, and the catalogue of broken variants.
+//! The bounds of a model run, its network semantics and the CI suites; the catalogue of
+//! broken variants is `crate::mutant`.
 
-use std::fmt;
 use std::str::FromStr;
+
+pub use crate::mutant::Mutant;
 
 /// How the network treats messages. Loss is a separate switch ([`CellConfig::lossy`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -44,161 +46,6 @@ impl FromStr for NetworkKind {
     }
 }
 
-/// A deliberately broken variant of the protocol. The checker must find a violation for each;
-/// `tests/mutants.rs` asserts exactly that, property by property.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Mutant {
-    /// An acceptor accepts an `Accept` whose ballot is lower than its promise.
-    AcceptLowerBallot,
-    /// A new leader proposes `Noop` instead of the highest-ballot value reported in promises.
-    IgnorePromisedValues,
-    /// The leader commits a slot once a minority (itself alone) accepted it.
-    CommitOnMinority,
-    /// `promised` is volatile: a restart forgets it.
-    PromiseNotDurable,
-    /// The accepted log is volatile: a restart forgets it.
-    AcceptedNotDurable,
-    /// Ballots ignore the node id, so two nodes can lead with the same ballot.
-    BallotNotUnique,
-    /// An election winner skips phase 1 and starts proposing at once.
-    SkipPrepare,
-    /// A `Promise` reports entries only from the acceptor's own commit index, not from the
-    /// candidate's `from`.
-    PromiseOmitsAccepted,
-    /// The leader applies and answers a slot as soon as a quorum accepted it, before earlier
-    /// slots are committed.
-    ApplyOutOfOrder,
-    /// The leader answers a request as soon as it proposes it.
-    ReplyBeforeCommit,
-    /// A node that does not lead answers a read-only outcome (a read, or a conditional write
-    /// whose condition fails) from its own state.
-    StaleRead,
-}
-
-impl Mutant {
-    /// Every variant, in catalogue order.
-    pub const ALL: [Mutant; 11] = [
-        Mutant::AcceptLowerBallot,
-        Mutant::IgnorePromisedValues,
-        Mutant::CommitOnMinority,
-        Mutant::PromiseNotDurable,
-        Mutant::AcceptedNotDurable,
-        Mutant::BallotNotUnique,
-        Mutant::SkipPrepare,
-        Mutant::PromiseOmitsAccepted,
-        Mutant::ApplyOutOfOrder,
-        Mutant::ReplyBeforeCommit,
-        Mutant::StaleRead,
-    ];
-
-    /// The name used by `physalia check --mutant`, the TLA+ `Mutant` constant and the docs.
-    pub fn name(self) -> &'static str {
-        match self {
-            Mutant::AcceptLowerBallot => "accept-lower-ballot",
-            Mutant::IgnorePromisedValues => "ignore-promised-values",
-            Mutant::CommitOnMinority => "commit-on-minority",
-            Mutant::PromiseNotDurable => "promise-not-durable",
-            Mutant::AcceptedNotDurable => "accepted-not-durable",
-            Mutant::BallotNotUnique => "ballot-not-unique",
-            Mutant::SkipPrepare => "skip-prepare",
-            Mutant::PromiseOmitsAccepted => "promise-omits-accepted",
-            Mutant::ApplyOutOfOrder => "apply-out-of-order",
-            Mutant::ReplyBeforeCommit => "reply-before-commit",
-            Mutant::StaleRead => "stale-read",
-        }
-    }
-
-    /// One line saying what is broken.
-    pub fn description(self) -> &'static str {
-        match self {
-            Mutant::AcceptLowerBallot => "an acceptor accepts a ballot lower than it promised",
-            Mutant::IgnorePromisedValues => {
-                "a new leader ignores values reported in promises and proposes no-ops"
-            }
-            Mutant::CommitOnMinority => "the leader commits once a minority accepted",
-            Mutant::PromiseNotDurable => "the promised ballot is not persisted across restart",
-            Mutant::AcceptedNotDurable => "accepted entries are not persisted across restart",
-            Mutant::BallotNotUnique => "ballots are not unique across nodes",
-            Mutant::SkipPrepare => "a new leader skips phase 1",
-            Mutant::PromiseOmitsAccepted => {
-                "a promise omits entries below the acceptor's own commit index"
-            }
-            Mutant::ApplyOutOfOrder => "the leader applies slots out of slot order",
-            Mutant::ReplyBeforeCommit => "the leader replies before the command is committed",
-            Mutant::StaleRead => "a node answers reads from local state without leadership",
-        }
-    }
-
-    /// The smallest configuration known to expose this mutant: the default, plus a crash for
-    /// the durability bugs; for non-unique ballots, two concurrent first elections in round 1
-    /// (with the bootstrap leader at round 1 a tie needs deep runs: BFS outgrows memory).
-    pub fn config(self) -> CellConfig {
-        let base = CellConfig {
-            mutant: Some(self),
-            ..CellConfig::default()
-        };
-        match self {
-            Mutant::PromiseNotDurable | Mutant::AcceptedNotDurable => CellConfig {
-                max_crashes: 1,
-                max_slots: 1,
-                ..base
-            },
-            Mutant::BallotNotUnique => CellConfig {
-                bootstrap_leader: false,
-                max_elections: 2,
-                max_round: 1,
-                max_slots: 1,
-                ..base
-            },
-            _ => base,
-        }
-    }
-
-    /// The `always` properties the checker is expected to report violated (at least one).
-    pub fn expected_violations(self) -> &'static [&'static str] {
-        use physalia_traces::properties as p;
-        match self {
-            Mutant::AcceptLowerBallot
-            | Mutant::IgnorePromisedValues
-            | Mutant::BallotNotUnique
-            | Mutant::SkipPrepare
-            | Mutant::PromiseOmitsAccepted
-            | Mutant::AcceptedNotDurable => &[
-                p::AGREEMENT.name,
-                p::COMMITTED_PREFIX.name,
-                p::DURABILITY.name,
-            ],
-            Mutant::CommitOnMinority => &[
-                p::DURABILITY.name,
-                p::AGREEMENT.name,
-                p::COMMITTED_PREFIX.name,
-            ],
-            Mutant::PromiseNotDurable => &[p::PROMISE_MONOTONIC.name],
-            Mutant::ApplyOutOfOrder => &[p::APPLIED_IN_ORDER.name, p::LINEARIZABLE.name],
-            Mutant::ReplyBeforeCommit => &[p::DURABILITY.name],
-            Mutant::StaleRead => &[p::LINEARIZABLE.name],
-        }
-    }
-}
-
-impl fmt::Display for Mutant {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl FromStr for Mutant {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        Mutant::ALL
-            .into_iter()
-            .find(|m| m.name() == s)
-            .ok_or_else(|| {
-                format!("unknown mutant {s:?}: `physalia check --list-mutants` lists them")
-            })
-    }
-}
-
 /// The bounds of a model run. Every field bounds the state space.
 ///
 /// The default is the "failover" configuration: 3 nodes, 2 clients with one operation each,
@@ -230,6 +77,14 @@ pub struct CellConfig {
     /// first election is over. Elections then model failovers. Without it, every node starts
     /// as a follower and the first leader is elected too.
     pub bootstrap_leader: bool,
+    /// How many jury changes the distinguished proposer may propose in a run (0: the jury
+    /// never changes, and the state space is the one without reconfiguration).
+    pub reconfigs: u8,
+    /// Nodes outside the initial jury, `n(nodes)..`, that a change may add (the jury and the
+    /// spares together are at most 8 nodes, a jury at most 7).
+    pub spares: u8,
+    /// The kinds of jury change the proposer may propose.
+    pub changes: ChangeKinds,
     /// Network semantics.
     pub network: NetworkKind,
     /// Whether messages may be lost. Loss is an explicit `Drop` action on ordered and unordered
@@ -252,10 +107,89 @@ impl Default for CellConfig {
             max_elections: 1,
             window: 2,
             bootstrap_leader: true,
+            reconfigs: 0,
+            spares: 0,
+            changes: ChangeKinds::REPLACE,
             network: NetworkKind::Duplicating,
             lossy: true,
             mutant: None,
         }
+    }
+}
+
+/// Which kinds of jury change the proposer may propose: `replace(x, y)` (a move), `add(y)`,
+/// `remove(x)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ChangeKinds {
+    /// `replace(x, y)`: a member leaves and a taught non-member joins.
+    pub replace: bool,
+    /// `add(y)`: a taught non-member joins.
+    pub add: bool,
+    /// `remove(x)`: a member leaves.
+    pub remove: bool,
+}
+
+impl ChangeKinds {
+    /// Moves only (the default: the jury keeps its size).
+    pub const REPLACE: ChangeKinds = ChangeKinds {
+        replace: true,
+        add: false,
+        remove: false,
+    };
+    /// Removals only.
+    pub const REMOVE: ChangeKinds = ChangeKinds {
+        replace: false,
+        add: false,
+        remove: true,
+    };
+    /// Every kind.
+    pub const ALL: ChangeKinds = ChangeKinds {
+        replace: true,
+        add: true,
+        remove: true,
+    };
+
+    /// The names, as `physalia check --changes` takes and prints them.
+    pub fn names(self) -> Vec<&'static str> {
+        let mut out = Vec::new();
+        for (on, name) in [
+            (self.replace, "replace"),
+            (self.add, "add"),
+            (self.remove, "remove"),
+        ] {
+            if on {
+                out.push(name);
+            }
+        }
+        out
+    }
+}
+
+impl FromStr for ChangeKinds {
+    type Err = String;
+    /// A comma-separated list of `replace`, `add`, `remove`.
+    fn from_str(s: &str) -> Result<Self, String> {
+        let mut out = ChangeKinds {
+            replace: false,
+            add: false,
+            remove: false,
+        };
+        for name in s.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+            match name {
+                "replace" => out.replace = true,
+                "add" => out.add = true,
+                "remove" => out.remove = true,
+                _ => {
+                    return Err(format!(
+                        "unknown jury change {name:?}: expected replace, add or remove"
+                    ))
+                }
+            }
+        }
+        if out.names().is_empty() {
+            return Err("no jury change kind given: expected replace, add or remove".into());
+        }
+        Ok(out)
     }
 }
 
@@ -285,6 +219,61 @@ impl CellConfig {
         ]
     }
 
+    /// The reconfiguration configurations CI checks exhaustively, by name: a cell of 3 nodes
+    /// and one spare, changes in force α slots after their own. Together they cover a move
+    /// with two clients, a move with a client across a failover (the new leader may be
+    /// elected under either jury, and re-proposes the change or the write), every kind of
+    /// change with a crash across it, a move and back (ABA: the removed node retires, is
+    /// taught a fresh copy and re-added) across a failover, and two pipelined changes (α = 2:
+    /// each in force two slots later, the second under the first's jury).
+    pub fn reconfig_suite() -> Vec<(&'static str, CellConfig)> {
+        let move_ = CellConfig {
+            reconfigs: 1,
+            spares: 1,
+            window: 1,
+            max_elections: 0,
+            ..CellConfig::default()
+        };
+        vec![
+            ("a move", move_.clone()),
+            (
+                "a move across a failover",
+                CellConfig {
+                    clients: 1,
+                    max_elections: 1,
+                    ..move_.clone()
+                },
+            ),
+            (
+                "a crash across a change of any kind",
+                CellConfig {
+                    max_crashes: 1,
+                    changes: ChangeKinds::ALL,
+                    ..move_.clone()
+                },
+            ),
+            (
+                "a move and back across a failover",
+                CellConfig {
+                    reconfigs: 2,
+                    clients: 0,
+                    max_elections: 1,
+                    ..move_.clone()
+                },
+            ),
+            (
+                "two pipelined changes",
+                CellConfig {
+                    reconfigs: 2,
+                    clients: 1,
+                    window: 2,
+                    max_slots: 3,
+                    ..move_
+                },
+            ),
+        ]
+    }
+
     /// Checks the bounds, saying which one is out of range.
     pub fn validate(&self) -> Result<(), String> {
         let check = |name: &str, v: u8, lo: u8, hi: u8| {
@@ -307,10 +296,33 @@ impl CellConfig {
         check("crashes", self.max_crashes, 0, 9)?;
         check("elections", self.max_elections, 0, 9)?;
         check("window", self.window, 1, 8)?;
+        check("reconfigs", self.reconfigs, 0, 3)?;
+        check("spares", self.spares, 0, 8 - self.nodes.min(8))?;
         Ok(())
     }
 
-    /// The size of a quorum: a majority of the cell's jury.
+    /// Every node of the run: the initial jury `n0..n(nodes)` and the spares after it.
+    pub fn total_nodes(&self) -> u8 {
+        self.nodes + self.spares
+    }
+
+    /// The initial jury: `n0..n(nodes)`.
+    pub fn initial_jury(&self) -> crate::types::NodeSet {
+        crate::types::NodeSet::first(self.nodes)
+    }
+
+    /// How many slots after its own a chosen change is in force: α (the window), or 1 under
+    /// `config-effective-early`.
+    pub fn in_force_delay(&self) -> u8 {
+        if self.has(Mutant::ConfigEffectiveEarly) {
+            1
+        } else {
+            self.window
+        }
+    }
+
+    /// The size of a quorum of the initial jury (a majority of `nodes`). Quorums of a slot
+    /// are majorities of that slot's jury (`crate::jury`).
     pub fn quorum(&self) -> usize {
         self.nodes as usize / 2 + 1
     }

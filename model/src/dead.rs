@@ -9,20 +9,26 @@
 //!
 //! Each rule relies on a fact of the correct protocol: the ballots a node stands or leads
 //! with only grow, across restarts too, because `promised` is durable and a new ballot is
-//! above it; a client's `next` only grows. Mutants break those facts, so the model does not
-//! collect under a mutant (`tests/dead.rs` checks that collecting never changes a verdict).
+//! above it (a retired node keeps its promise beside its forwarding pointer, and a fresh copy
+//! starts from it); a client's `next` only grows. Mutants break those facts, so the model
+//! does not collect under a mutant (`tests/dead.rs` checks that collecting never changes a
+//! verdict). A commit index also falls when a node retires (its copy is deleted), which the
+//! `Commit` rule treats like a crash.
 
-use crate::state::{CellState, Role};
-use crate::types::{Ballot, Endpoint, Entry, Envelope, Msg, NodeId};
+use crate::config::CellConfig;
+use crate::jury;
+use crate::proposer::{covered, promise_is_new};
+use crate::state::{CellState, Role, Status};
+use crate::types::{Ballot, Endpoint, Entry, Envelope, Msg, NodeId, Slot};
 
-/// Removes every dead message from the network. `may_crash` says whether any crash is
-/// still possible in this run (a crash resets a node's commit index).
-pub fn collect(s: &mut CellState, may_crash: bool) {
+/// Removes every dead message from the network. `may_crash` says whether any crash (or
+/// retirement) is still possible in this run: either resets a node's commit index.
+pub fn collect(cfg: &CellConfig, s: &mut CellState, may_crash: bool) {
     let dead: Vec<Envelope> = s
         .network
         .envelopes()
         .into_iter()
-        .filter(|e| is_dead(s, e, may_crash))
+        .filter(|e| is_dead(cfg, s, e, may_crash))
         .collect();
     for e in &dead {
         s.network.remove(e);
@@ -30,7 +36,7 @@ pub fn collect(s: &mut CellState, may_crash: bool) {
 }
 
 /// Whether delivering `e` can never change anything again.
-pub fn is_dead(s: &CellState, e: &Envelope, may_crash: bool) -> bool {
+pub fn is_dead(cfg: &CellConfig, s: &CellState, e: &Envelope, may_crash: bool) -> bool {
     let src = match e.src {
         Endpoint::Node(src) => src,
         Endpoint::Client(c) => {
@@ -51,15 +57,34 @@ pub fn is_dead(s: &CellState, e: &Envelope, may_crash: bool) -> bool {
         }
     };
     match (e.dst, &e.msg) {
+        // A `Prepare` from a slot, or an `Accept` for a slot, that the `since` guard of the
+        // receiver's copy refuses, and of every copy it may hold later, is never answered.
+        (Endpoint::Node(n), Msg::Prepare { from: slot, .. } | Msg::Accept { slot, .. })
+            if *slot < future_since(cfg, s, n) =>
+        {
+            true
+        }
         // A client acts on an answer only for the operation it is waiting for.
         (Endpoint::Client(c), Msg::Reply { op, .. } | Msg::Redirect { op, .. }) => {
             s.clients[c as usize].next > *op
         }
-        // A promise counts only at a candidate for that very ballot that has not counted it.
-        (Endpoint::Node(n), Msg::Promise { ballot, .. }) => {
+        // A promise counts only at a candidate (or, with reconfiguration, a leader) of that
+        // very ballot that has not counted it for its slots.
+        (Endpoint::Node(n), Msg::Promise { ballot, from, .. }) => {
             let node = &s.nodes[n as usize];
+            let juries = || jury::of_node(cfg, node);
             let counting = node.ballot == *ballot
-                && matches!(&node.role, Role::Candidate { promises, .. } if !promises.contains(src));
+                && match &node.role {
+                    Role::Candidate { promises, .. } => {
+                        promise_is_new(&juries(), promises, n, src, *from)
+                    }
+                    Role::Leader { promises, .. } => {
+                        cfg.reconfigs > 0
+                            && !covered(&juries(), promises, n, *from)
+                            && promise_is_new(&juries(), promises, n, src, *from)
+                    }
+                    Role::Follower => false,
+                };
             !counting && node.promised >= *ballot
         }
         // An acceptance counts only at the leader of that ballot, once per slot and node.
@@ -105,9 +130,30 @@ pub fn is_dead(s: &CellState, e: &Envelope, may_crash: bool) -> bool {
         }
         // A commit a node has already gone past, when no crash can reset its commit index.
         (Endpoint::Node(n), Msg::Commit { up_to, .. }) => {
-            !may_crash && s.nodes[n as usize].commit >= *up_to
+            let node = &s.nodes[n as usize];
+            (!may_crash && node.commit >= *up_to)
+                // Below its `since` a copy learns by teaching only: once its commit index
+                // is past every slot it was taught, `Commit` moves it only over entries it
+                // accepted, at or after its `since`, unless a crash drops it again.
+                || (s.crashes >= cfg.max_crashes
+                    && *up_to <= future_since(cfg, s, n)
+                    && node.commit >= node.snap.min(*up_to))
         }
         _ => false,
+    }
+}
+
+/// The lowest slot any copy node `n` holds, now or later, may promise or vote for: a member
+/// ignores slots below its `since`; a copy created later (on a spare, or on a retired node)
+/// or a learner becomes a member for slots from the slot of the change that adds it plus
+/// the delay (α; so never below it), and after the slot its previous copy left. (Under
+/// `aba-rejoin`, which drops these guards, the model does not collect.)
+fn future_since(cfg: &CellConfig, s: &CellState, n: NodeId) -> Slot {
+    let delay = cfg.in_force_delay();
+    match s.nodes[n as usize].status {
+        Status::Member { since } => since,
+        Status::Learner { left } | Status::Retired { left } if left > 0 => delay.max(left + 1),
+        Status::Learner { .. } | Status::Retired { .. } | Status::Spare => delay,
     }
 }
 

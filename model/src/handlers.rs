@@ -3,8 +3,10 @@
 //! puts the messages it sends on the network, exactly as `docs/protocol.md` describes.
 
 use crate::config::{CellConfig, Mutant};
+use crate::jury::{self, Juries};
 use crate::kv::{self, TxnResult};
-use crate::state::{CellState, Role};
+use crate::proposer::{covered, promise_is_new};
+use crate::state::{cover_from, CellState, Cover, Role};
 use crate::types::{
     Ballot, ClientId, Command, Endpoint, Entry, Envelope, Log, Msg, NodeId, NodeSet, OpSeq, Slot,
     MAX_SLOTS,
@@ -21,24 +23,38 @@ impl Step<'_> {
         self.s.network.send(Envelope { src, dst, msg });
     }
 
-    fn send_node(&mut self, src: NodeId, dst: NodeId, msg: Msg) {
+    pub(crate) fn send_node(&mut self, src: NodeId, dst: NodeId, msg: Msg) {
         self.send(Endpoint::Node(src), Endpoint::Node(dst), msg);
     }
 
-    fn broadcast(&mut self, src: NodeId, msg: Msg) {
-        for dst in 0..self.cfg.nodes {
+    /// Sends to every other node of the run: the jury and the spares (nodes without a copy,
+    /// and learners, ignore what is not for them; a removed node learns its removal from
+    /// the `Commit`s, and stops voting once it knows).
+    pub(crate) fn broadcast(&mut self, src: NodeId, msg: Msg) {
+        for dst in 0..self.cfg.total_nodes() {
             if dst != src {
                 self.send_node(src, dst, msg);
             }
         }
     }
 
-    fn mutant(&self, m: Mutant) -> bool {
+    pub(crate) fn mutant(&self, m: Mutant) -> bool {
         self.cfg.has(m)
     }
 
+    /// Whether the jury can change in this run (else every jury is the initial one, and the
+    /// model takes the shortcuts it always has).
+    pub(crate) fn reconfig(&self) -> bool {
+        self.cfg.reconfigs > 0
+    }
+
+    /// The juries node `n` knows, from its committed prefix.
+    pub(crate) fn juries(&self, n: NodeId) -> Juries {
+        jury::of_node(self.cfg, &self.s.nodes[n as usize])
+    }
+
     /// Records that `node` accepted `entry` at `slot` (ghost: used to define "chosen").
-    fn vote(&mut self, node: NodeId, slot: Slot, entry: Entry) {
+    pub(crate) fn vote(&mut self, node: NodeId, slot: Slot, entry: Entry) {
         let key = (slot, entry.ballot, entry.command);
         let votes = &mut self.s.ghost.votes;
         match votes.binary_search_by(|(k, _)| k.cmp(&key)) {
@@ -51,6 +67,7 @@ impl Step<'_> {
 
     /// `Timeout(election)`: start an election with a ballot above every round this node knows.
     pub fn on_election_timeout(&mut self, n: NodeId) {
+        let aba = self.mutant(Mutant::AbaRejoin);
         let node = &mut self.s.nodes[n as usize];
         let round = node.promised.round.max(node.ballot.round) + 1;
         let owner = if self.cfg.has(Mutant::BallotNotUnique) {
@@ -62,29 +79,39 @@ impl Step<'_> {
         node.ballot = ballot;
         node.promised = node.promised.max(ballot);
         let commit = node.commit;
-        let learned = suffix(&node.log, commit);
+        // Its own promise is subject to its `since` like any other (a fresh copy never
+        // counts for its past).
+        let own_from = match node.since() {
+            Some(since) if !aba => commit.max(since),
+            _ => commit,
+        };
+        let learned = suffix(&node.log, own_from.max(node.snap));
+        let mut promises = Cover::default();
+        cover_from(&mut promises, n, own_from);
         if self.mutant(Mutant::SkipPrepare) {
-            self.become_leader(n, learned);
+            self.become_leader(n, learned, promises);
             return;
         }
-        self.s.nodes[n as usize].role = Role::Candidate {
-            promises: NodeSet::single(n),
-            learned,
-        };
-        self.broadcast(
-            n,
-            Msg::Prepare {
-                ballot,
-                from: commit,
-            },
-        );
+        self.s.nodes[n as usize].role = Role::Candidate { promises, learned };
+        for (from, members) in self.window_groups(n, commit) {
+            for dst in members.iter().filter(|&d| d != n) {
+                self.send_node(n, dst, Msg::Prepare { ballot, from });
+            }
+        }
         self.maybe_win(n);
     }
 
     /// `Prepare`: promise if the ballot is at least the promised one, else `Nack`.
+    /// Only a voting copy answers (learners never promise; nodes without a copy forward
+    /// clients only), and only for slots at or after its `since`.
     pub fn on_prepare(&mut self, n: NodeId, src: NodeId, ballot: Ballot, from: Slot) {
         let omit = self.mutant(Mutant::PromiseOmitsAccepted);
+        let aba = self.mutant(Mutant::AbaRejoin);
         let node = &mut self.s.nodes[n as usize];
+        match node.since() {
+            Some(since) if from >= since || aba => {}
+            _ => return,
+        }
         if ballot < node.promised {
             let promised = node.promised;
             self.send_node(n, src, Msg::Nack { ballot, promised });
@@ -95,46 +122,95 @@ impl Step<'_> {
             node.role = Role::Follower;
         }
         let start = if omit { from.max(node.commit) } else { from };
-        let accepted = suffix(&node.log, start);
-        self.send_node(n, src, Msg::Promise { ballot, accepted });
+        // Slots below `snap` came in a snapshot: there is no accepted entry to report.
+        let accepted = suffix(&node.log, start.max(node.snap));
+        self.send_node(
+            n,
+            src,
+            Msg::Promise {
+                ballot,
+                from,
+                accepted,
+            },
+        );
     }
 
-    /// `Promise`: a candidate counts it and keeps the highest-ballot entry per slot.
-    pub fn on_promise(&mut self, n: NodeId, src: NodeId, ballot: Ballot, accepted: &Log) {
+    /// `Promise`: a candidate counts it for the slots from its `from` on and keeps the
+    /// highest-ballot entry per slot. With reconfiguration a leader of that ballot counts it
+    /// too (phase 1 across a change): its entries from the leader's next slot on join the
+    /// values to re-propose.
+    pub fn on_promise(
+        &mut self,
+        n: NodeId,
+        src: NodeId,
+        ballot: Ballot,
+        from: Slot,
+        accepted: &Log,
+    ) {
+        let reconfig = self.reconfig();
+        let juries = self.juries(n);
         let node = &mut self.s.nodes[n as usize];
         if node.ballot != ballot {
             return;
         }
-        let Role::Candidate { promises, learned } = &mut node.role else {
-            return;
+        let (promises, learned, next) = match &mut node.role {
+            Role::Candidate { promises, learned } => (promises, learned, 0),
+            // A leader needs a promise only for a jury no majority of which has promised from
+            // its first slot: an answer to its `Prepare` of phase 1 across a change.
+            Role::Leader {
+                promises,
+                learned,
+                next,
+                ..
+            } if reconfig && !covered(&juries, promises, n, from) => (promises, learned, *next),
+            _ => return,
         };
-        if promises.contains(src) {
+        if !promise_is_new(&juries, promises, n, src, from) {
             return;
         }
-        promises.insert(src);
-        for (mine, theirs) in learned.iter_mut().zip(accepted) {
+        cover_from(promises, src, from);
+        for (slot, (mine, theirs)) in learned.iter_mut().zip(accepted).enumerate() {
             if let Some(e) = theirs {
-                if mine.is_none_or(|old| old.ballot < e.ballot) {
+                if slot as Slot >= next && mine.is_none_or(|old| old.ballot < e.ballot) {
                     *mine = Some(*e);
                 }
             }
         }
-        self.maybe_win(n);
+        if self.s.nodes[n as usize].is_leader() {
+            self.fill_pipeline(n);
+            self.advance_commit(n);
+        } else {
+            self.maybe_win(n);
+        }
     }
 
     fn maybe_win(&mut self, n: NodeId) {
         let node = &self.s.nodes[n as usize];
         if let Role::Candidate { promises, learned } = &node.role {
-            if promises.len() >= self.cfg.quorum() {
-                let learned = *learned;
-                self.become_leader(n, learned);
+            let (promises, learned) = (*promises, *learned);
+            if self.window_covered(n, &promises) {
+                self.become_leader(n, learned, promises);
             }
         }
     }
 
-    /// A quorum promised: re-propose the highest-ballot value of every slot learned in phase 1,
-    /// fill holes with `Noop`, and lead.
-    fn become_leader(&mut self, n: NodeId, learned: Log) {
+    /// Phase 1 covers the window: lead. Without reconfiguration, re-propose the
+    /// highest-ballot value of every slot learned in phase 1 at once and fill holes with
+    /// `Noop`; with it, do so slot by slot inside the window, where phase 1 covers the
+    /// slot's jury ([`Step::fill_pipeline`]).
+    fn become_leader(&mut self, n: NodeId, learned: Log, promises: Cover) {
+        if self.reconfig() {
+            let commit = self.s.nodes[n as usize].commit;
+            self.s.nodes[n as usize].role = Role::Leader {
+                next: commit,
+                votes: [NodeSet::default(); MAX_SLOTS],
+                promises,
+                learned: suffix(&learned, commit),
+            };
+            self.fill_pipeline(n);
+            self.advance_commit(n);
+            return;
+        }
         let ignore = self.mutant(Mutant::IgnorePromisedValues);
         let node = &self.s.nodes[n as usize];
         let (ballot, commit) = (node.ballot, node.commit);
@@ -168,7 +244,12 @@ impl Step<'_> {
                 },
             );
         }
-        self.s.nodes[n as usize].role = Role::Leader { next, votes };
+        self.s.nodes[n as usize].role = Role::Leader {
+            next,
+            votes,
+            promises: Cover::default(),
+            learned: [None; MAX_SLOTS],
+        };
         self.advance_commit(n);
     }
 
@@ -182,7 +263,9 @@ impl Step<'_> {
 
     // ----- Phase 2: replication ----------------------------------------------------------
 
-    /// `Accept`: accept if the ballot is at least the promised one, else `Nack`.
+    /// `Accept`: accept if the ballot is at least the promised one, else `Nack`. Only a
+    /// voting copy votes, for slots at or after its `since`, and not for a slot whose jury
+    /// it knows does not hold it (a removed node stops voting).
     pub fn on_accept(
         &mut self,
         n: NodeId,
@@ -192,6 +275,14 @@ impl Step<'_> {
         command: Command,
     ) {
         let lower_ok = self.mutant(Mutant::AcceptLowerBallot);
+        let aba = self.mutant(Mutant::AbaRejoin);
+        match self.s.nodes[n as usize].since() {
+            Some(since) if slot >= since || aba => {}
+            _ => return,
+        }
+        if self.reconfig() && self.juries(n).at(slot).is_some_and(|j| !j.contains(n)) {
+            return;
+        }
         let node = &mut self.s.nodes[n as usize];
         if ballot < node.promised && !lower_ok {
             let promised = node.promised;
@@ -208,10 +299,15 @@ impl Step<'_> {
         self.send_node(n, src, Msg::Accepted { ballot, slot });
     }
 
-    /// `Accepted`: the leader counts the vote and commits what a quorum accepted.
+    /// `Accepted`: the leader counts the vote, if the voter is in the slot's jury, and
+    /// commits what a majority of each slot's jury accepted.
     pub fn on_accepted(&mut self, n: NodeId, src: NodeId, ballot: Ballot, slot: Slot) {
         let out_of_order = self.mutant(Mutant::ApplyOutOfOrder);
-        let quorum = self.cfg.quorum();
+        let jury = self.slot_jury(n, slot);
+        if self.reconfig() && !jury.contains(src) && !self.mutant(Mutant::StaleMemberVotes) {
+            return; // a removed node's (or a not yet joined one's) vote never counts here
+        }
+        let quorum = jury.len() / 2 + 1;
         let node = &mut self.s.nodes[n as usize];
         if node.ballot != ballot {
             return;
@@ -233,48 +329,69 @@ impl Step<'_> {
         self.advance_commit(n);
     }
 
-    /// Advances the leader's commit index over the prefix of slots a quorum accepted, applies
-    /// and answers them in slot order, and tells the other nodes.
-    fn advance_commit(&mut self, n: NodeId) {
-        let threshold = if self.mutant(Mutant::CommitOnMinority) {
-            (self.cfg.quorum() - 1).max(1)
-        } else {
-            self.cfg.quorum()
-        };
-        let node = &mut self.s.nodes[n as usize];
-        let Role::Leader { next, votes } = &node.role else {
-            return;
-        };
-        let old = node.commit;
-        let mut commit = old;
-        while commit < *next && votes[commit as usize].len() >= threshold {
-            commit += 1;
+    /// Advances the leader's commit index over the prefix of slots a majority of each
+    /// slot's jury accepted, applies and answers them in slot order, and tells the other
+    /// nodes. With reconfiguration it then steps down if its commit index reached a slot
+    /// whose jury does not hold it, asks a jury coming into force in its window for promises
+    /// (phase 1 across a change), and re-proposes what the window now admits.
+    pub(crate) fn advance_commit(&mut self, n: NodeId) {
+        loop {
+            let old = self.s.nodes[n as usize].commit;
+            let mut commit = old;
+            loop {
+                let Role::Leader { next, votes, .. } = &self.s.nodes[n as usize].role else {
+                    return;
+                };
+                if commit >= *next {
+                    break;
+                }
+                let who = votes[commit as usize];
+                let quorum = self.slot_jury(n, commit).len() / 2 + 1;
+                let threshold = if self.mutant(Mutant::CommitOnMinority) {
+                    (quorum - 1).max(1)
+                } else {
+                    quorum
+                };
+                if who.len() < threshold {
+                    break;
+                }
+                commit += 1;
+                // Under `config-effective-early` the next slot's jury may depend on this one.
+                self.s.nodes[n as usize].commit = commit;
+            }
+            if commit == old {
+                return;
+            }
+            let ballot = self.s.nodes[n as usize].ballot;
+            for slot in old..commit {
+                self.apply_slot(n, slot, true);
+            }
+            if self.s.crashes > 0 {
+                self.s.ghost.committed_after_restart = true;
+            }
+            self.broadcast(
+                n,
+                Msg::Commit {
+                    ballot,
+                    up_to: commit,
+                },
+            );
+            if !self.reconfig() {
+                return;
+            }
+            self.after_commit(n, old);
         }
-        if commit == old {
-            return;
-        }
-        node.commit = commit;
-        let ballot = node.ballot;
-        for slot in old..commit {
-            self.apply_slot(n, slot, true);
-        }
-        if self.s.crashes > 0 {
-            self.s.ghost.committed_after_restart = true;
-        }
-        self.broadcast(
-            n,
-            Msg::Commit {
-                ballot,
-                up_to: commit,
-            },
-        );
     }
 
     // ----- Learning and applying ---------------------------------------------------------
 
-    /// `Commit`: learn every slot below `up_to` whose entry carries the leader's ballot.
+    /// `Commit`: learn every slot below `up_to` whose entry carries the leader's ballot
+    /// (at a node holding a copy).
     pub fn on_commit(&mut self, n: NodeId, ballot: Ballot, up_to: Slot) {
         let node = &mut self.s.nodes[n as usize];
+        if !node.status.has_copy() {
+            return;
+        }
         let old = node.commit;
         while node.commit < up_to
             && node.log[node.commit as usize].is_some_and(|e| e.ballot == ballot)
@@ -284,6 +401,9 @@ impl Step<'_> {
         let new = node.commit;
         for slot in old..new {
             self.apply_slot(n, slot, false);
+        }
+        if new > old && self.reconfig() {
+            self.promote(n);
         }
     }
 
@@ -359,26 +479,10 @@ impl Step<'_> {
             }
             return;
         }
-        if next >= self.cfg.max_slots || next >= node.commit + self.cfg.window {
+        if self.reproposals_pending(n) || !self.may_propose_at(n, next) {
             return; // the pipeline is full: shed the request, the client retries
         }
-        let ballot = node.ballot;
-        let entry = Entry { ballot, command };
-        let node = &mut self.s.nodes[n as usize];
-        node.log[next as usize] = Some(entry);
-        if let Role::Leader { next, votes } = &mut node.role {
-            votes[*next as usize] = NodeSet::single(n);
-            *next += 1;
-        }
-        self.vote(n, next, entry);
-        self.broadcast(
-            n,
-            Msg::Accept {
-                ballot,
-                slot: next,
-                command,
-            },
-        );
+        self.propose(n, command);
         if self.mutant(Mutant::ReplyBeforeCommit) {
             let log = &self.s.nodes[n as usize].log[..=next as usize];
             if let (_, Some(result)) = replay(log) {
@@ -411,7 +515,7 @@ impl Step<'_> {
     /// `Timeout(retry)`: re-send the pending request to the next node.
     pub fn on_retry_timeout(&mut self, c: ClientId) {
         let client = &mut self.s.clients[c as usize];
-        client.target = (client.target + 1) % self.cfg.nodes;
+        client.target = (client.target + 1) % self.cfg.total_nodes();
         let (op, target) = (client.next, client.target);
         self.send(
             Endpoint::Client(c),

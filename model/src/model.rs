@@ -5,12 +5,13 @@ use std::fmt;
 
 use stateright::{Model, Property};
 
-use crate::config::{CellConfig, NetworkKind};
+use crate::config::{CellConfig, Mutant, NetworkKind};
 use crate::handlers::Step;
 use crate::network::Network;
 use crate::properties as p;
-use crate::state::{CellState, ClientState, Ghost, NodeState, Role};
-use crate::types::{Ballot, ClientId, Endpoint, Envelope, Msg, NodeId, NodeSet, MAX_SLOTS};
+use crate::reconfig;
+use crate::state::{CellState, ClientState, Ghost, NodeState, Role, Shown, Status};
+use crate::types::{Ballot, Change, ClientId, Endpoint, Envelope, Msg, NodeId, NodeSet, MAX_SLOTS};
 
 /// A timer that fires (the model has no clock: an enabled timer may fire at any time).
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
@@ -42,6 +43,16 @@ pub enum Action {
     /// multiplies the interleavings. The TLA+ spec keeps `Crash` and `Restart` apart; the
     /// Rosetta table in `tla/README.md` maps this action to the two.
     Crash(NodeId),
+    /// The leader (first) teaches a node (second): a snapshot of its committed prefix,
+    /// creating a learner's copy on a node without one. Atomic: log-segment shipping and
+    /// snapshot install end in the same state.
+    Teach(NodeId, NodeId),
+    /// The leader proposes a jury change at its next slot (the operator's request and its
+    /// proposal in one step).
+    Reconfigure(NodeId, Change),
+    /// A removed node deletes its copy once its removal is in force and a majority of the
+    /// new jury holds the prefix below it.
+    Retire(NodeId),
 }
 
 impl fmt::Debug for Action {
@@ -53,6 +64,11 @@ impl fmt::Debug for Action {
             Action::Deliver(e) => write!(f, "Deliver {e:?}"),
             Action::Drop(e) => write!(f, "Drop {e:?}"),
             Action::Crash(n) => write!(f, "Crash and restart n{n}"),
+            Action::Teach(l, y) => {
+                write!(f, "n{l} teaches n{y} (snapshot of its committed prefix)")
+            }
+            Action::Reconfigure(l, c) => write!(f, "n{l} proposes {c:?}"),
+            Action::Retire(x) => write!(f, "n{x} retires (deletes its copy, forwards clients)"),
         }
     }
 }
@@ -87,7 +103,15 @@ impl CellModel {
     pub fn init_state(&self) -> CellState {
         let cfg = &self.cfg;
         let mut s = CellState {
-            nodes: (0..cfg.nodes).map(|_| NodeState::new()).collect(),
+            nodes: (0..cfg.total_nodes())
+                .map(|n| {
+                    let mut node = NodeState::new();
+                    if n >= cfg.nodes {
+                        node.status = Status::Spare;
+                    }
+                    node
+                })
+                .collect(),
             clients: (0..cfg.clients)
                 .map(|c| ClientState {
                     next: 0,
@@ -103,9 +127,15 @@ impl CellModel {
             history: vec![Vec::new(); cfg.clients as usize],
             crashes: 0,
             elections: 0,
+            changes: 0,
+            shown: Shown {
+                initial: cfg.initial_jury(),
+                window: cfg.window,
+                reconfig: cfg.reconfigs > 0,
+            },
             ghost: Ghost {
                 votes: Default::default(),
-                high_water: vec![Default::default(); cfg.nodes as usize],
+                high_water: vec![Default::default(); cfg.total_nodes() as usize],
                 committed_after_restart: false,
                 reproposed: false,
                 linearizable: true,
@@ -113,14 +143,23 @@ impl CellModel {
         };
         if cfg.bootstrap_leader {
             let ballot = Ballot { round: 1, node: 0 };
-            for (i, node) in s.nodes.iter_mut().enumerate() {
+            for (i, node) in s.nodes.iter_mut().enumerate().take(cfg.nodes as usize) {
                 node.promised = ballot;
                 s.ghost.high_water[i] = ballot;
             }
             s.nodes[0].ballot = ballot;
+            let mut promises = crate::state::Cover::default();
+            if cfg.reconfigs > 0 {
+                // The bootstrap election: every node of the initial jury promised from 0.
+                for n in 0..cfg.nodes {
+                    crate::state::cover_from(&mut promises, n, 0);
+                }
+            }
             s.nodes[0].role = Role::Leader {
                 next: 0,
                 votes: [NodeSet::default(); MAX_SLOTS],
+                promises,
+                learned: [None; MAX_SLOTS],
             };
         }
         s
@@ -159,6 +198,7 @@ impl CellModel {
                 let mutant = self.cfg.mutant;
                 let node = &mut step.s.nodes[n as usize];
                 let mut fresh = NodeState::new();
+                (fresh.status, fresh.snap) = (node.status, node.snap);
                 if mutant != Some(crate::Mutant::PromiseNotDurable) {
                     fresh.promised = node.promised;
                 }
@@ -168,6 +208,35 @@ impl CellModel {
                 *node = fresh;
                 step.s.crashes += 1;
             }
+            Action::Teach(l, y) => step.teach(l, y),
+            Action::Reconfigure(l, c) => step.reconfigure(l, c),
+            Action::Retire(x) => step.retire(x),
+        }
+    }
+}
+
+impl CellModel {
+    /// The reconfiguration steps enabled in `s`: each leader teaching each node it may
+    /// teach, proposing each change it may propose; each removed node that may retire.
+    fn reconfig_actions(&self, s: &CellState, actions: &mut Vec<Action>) {
+        let cfg = &self.cfg;
+        for l in 0..cfg.total_nodes() {
+            if !s.nodes[l as usize].is_leader() {
+                continue;
+            }
+            for y in 0..cfg.total_nodes() {
+                if reconfig::teach_enabled(cfg, s, l, y) {
+                    actions.push(Action::Teach(l, y));
+                }
+            }
+            for c in reconfig::changes_enabled(cfg, s, l) {
+                actions.push(Action::Reconfigure(l, c));
+            }
+        }
+        for x in 0..cfg.total_nodes() {
+            if reconfig::retire_enabled(cfg, s, x) {
+                actions.push(Action::Retire(x));
+            }
         }
     }
 }
@@ -176,7 +245,11 @@ fn deliver(step: &mut Step<'_>, env: Envelope) {
     match (env.src, env.dst, env.msg) {
         (Endpoint::Node(src), Endpoint::Node(n), msg) => match msg {
             Msg::Prepare { ballot, from } => step.on_prepare(n, src, ballot, from),
-            Msg::Promise { ballot, accepted } => step.on_promise(n, src, ballot, &accepted),
+            Msg::Promise {
+                ballot,
+                from,
+                accepted,
+            } => step.on_promise(n, src, ballot, from, &accepted),
             Msg::Nack { ballot, .. } => step.on_nack(n, ballot),
             Msg::Accept {
                 ballot,
@@ -224,7 +297,11 @@ impl Model for CellModel {
         for (n, node) in s.nodes.iter().enumerate() {
             let n = n as NodeId;
             let next_round = node.promised.round.max(node.ballot.round) + 1;
-            if !node.is_leader() && next_round <= cfg.max_round && s.elections < cfg.max_elections {
+            if !node.is_leader()
+                && next_round <= cfg.max_round
+                && s.elections < cfg.max_elections
+                && reconfig::may_stand(cfg, s, n)
+            {
                 actions.push(Action::Timeout(Timer::Election(n)));
             }
         }
@@ -234,10 +311,13 @@ impl Model for CellModel {
             }
             actions.push(Action::Deliver(env));
         }
-        for n in 0..cfg.nodes {
-            if s.crashes < cfg.max_crashes {
-                actions.push(Action::Crash(n));
+        for (n, node) in s.nodes.iter().enumerate() {
+            if s.crashes < cfg.max_crashes && node.status.has_copy() {
+                actions.push(Action::Crash(n as NodeId));
             }
+        }
+        if cfg.reconfigs > 0 {
+            self.reconfig_actions(s, actions);
         }
     }
 
@@ -252,9 +332,10 @@ impl Model for CellModel {
         if s.history != last.history {
             s.ghost.linearizable = crate::linearizability::is_linearizable(&s.history);
         }
-        if self.cfg.mutant.is_none() && self.collect_dead {
-            let may_crash = s.crashes < self.cfg.max_crashes;
-            crate::dead::collect(&mut s, may_crash);
+        if self.cfg.mutant.is_none_or(Mutant::collects_dead) && self.collect_dead {
+            // A retirement resets a commit index as a crash does.
+            let may_crash = s.crashes < self.cfg.max_crashes || self.cfg.reconfigs > 0;
+            crate::dead::collect(&self.cfg, &mut s, may_crash);
         }
         (s != *last).then_some(s)
     }
@@ -286,6 +367,9 @@ impl Model for CellModel {
             Property::always(p::LINEARIZABLE, |m: &CellModel, s: &CellState| {
                 p::linearizable(&m.cfg, s)
             }),
+            Property::always(p::ONE_CHANGE_AT_A_TIME, |m: &CellModel, s: &CellState| {
+                p::one_change_at_a_time(&m.cfg, s)
+            }),
             Property::sometimes(p::COMMAND_CHOSEN, |m: &CellModel, s: &CellState| {
                 p::command_chosen(&m.cfg, s)
             }),
@@ -297,6 +381,9 @@ impl Model for CellModel {
             }),
             Property::sometimes(p::CONDITION_FAILED, |m: &CellModel, s: &CellState| {
                 p::condition_failed(&m.cfg, s)
+            }),
+            Property::sometimes(p::CHANGE_IN_FORCE, |m: &CellModel, s: &CellState| {
+                p::change_in_force(&m.cfg, s)
             }),
         ]
     }

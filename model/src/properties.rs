@@ -12,9 +12,10 @@ use physalia_traces::properties as catalogue;
 
 use crate::config::CellConfig;
 use crate::handlers::replay;
+use crate::jury::chosen;
 use crate::linearizability;
 use crate::state::CellState;
-use crate::types::{Command, Slot};
+use crate::types::Command;
 
 /// Name of [`agreement`].
 pub const AGREEMENT: &str = catalogue::AGREEMENT.name;
@@ -38,12 +39,17 @@ pub const REPROPOSED: &str = catalogue::REPROPOSED.name;
 pub const COMMIT_AFTER_RESTART: &str = catalogue::COMMIT_AFTER_RESTART.name;
 /// Name of [`condition_failed`].
 pub const CONDITION_FAILED: &str = catalogue::CONDITION_FAILED.name;
+/// Name of [`one_change_at_a_time`].
+pub const ONE_CHANGE_AT_A_TIME: &str = catalogue::ONE_CHANGE_AT_A_TIME.name;
+/// Name of [`change_in_force`].
+pub const CHANGE_IN_FORCE: &str = catalogue::CHANGE_IN_FORCE.name;
 
 /// **Agreement**: at most one command is chosen per slot, where chosen means accepted by a
-/// quorum at one ballot. Lamport, "Paxos Made Simple" §2.1 ("only a single value is chosen"),
-/// applied per slot as in Multi-Paxos; TLA+ `Agreement`.
+/// majority of the slot's jury at one ballot ([`crate::jury::chosen`]). Lamport, "Paxos Made
+/// Simple" §2.1 ("only a single value is chosen"), applied per slot as in Multi-Paxos; TLA+
+/// `Agreement`.
 pub fn agreement(cfg: &CellConfig, s: &CellState) -> bool {
-    (0..cfg.max_slots).all(|slot| s.chosen_at(slot, cfg.quorum()).len() <= 1)
+    chosen(cfg, s).commands.iter().all(|c| c.len() <= 1)
 }
 
 /// **Committed prefix**: any two nodes' committed logs agree on every slot both have
@@ -64,17 +70,15 @@ pub fn committed_prefix(_: &CellConfig, s: &CellState) -> bool {
 
 /// **Validity**: every chosen command is a no-op or an operation a client invoked
 /// ("Paxos Made Simple" §2.1: "only a value that has been proposed may be chosen").
+/// A jury change is the operator's request, which the model folds into the leader's
+/// `Reconfigure` step: every change in a log was requested.
 pub fn validity(cfg: &CellConfig, s: &CellState) -> bool {
-    (0..cfg.max_slots).all(|slot| {
-        s.chosen_at(slot, cfg.quorum())
-            .into_iter()
-            .all(|c| match c {
-                Command::Noop => true,
-                Command::Op { client, op } => s
-                    .history
-                    .get(client as usize)
-                    .is_some_and(|h| (op as usize) < h.len()),
-            })
+    chosen(cfg, s).commands.iter().flatten().all(|c| match *c {
+        Command::Noop | Command::Change(_) => true,
+        Command::Op { client, op } => s
+            .history
+            .get(client as usize)
+            .is_some_and(|h| (op as usize) < h.len()),
     })
 }
 
@@ -93,17 +97,19 @@ pub fn promise_monotonic(_: &CellConfig, s: &CellState) -> bool {
 /// back (Physalia §2: a configuration change the client saw succeed must survive). TxnResults
 /// that wrote nothing (reads, failed conditions) are covered by [`linearizable`] instead.
 pub fn durability(cfg: &CellConfig, s: &CellState) -> bool {
+    let acknowledged = s.history.iter().flatten().any(|r| r.result.is_some());
+    if !acknowledged {
+        return true;
+    }
+    let log = chosen(cfg, s);
     s.history.iter().enumerate().all(|(c, ops)| {
         ops.iter()
             .enumerate()
             .all(|(i, record)| match record.result {
-                Some(r) if !r.is_read_only() => s.is_chosen(
-                    Command::Op {
-                        client: c as u8,
-                        op: i as u8,
-                    },
-                    cfg.quorum(),
-                ),
+                Some(r) if !r.is_read_only() => log.contains(Command::Op {
+                    client: c as u8,
+                    op: i as u8,
+                }),
                 _ => true,
             })
     })
@@ -131,13 +137,39 @@ pub fn linearizable(_: &CellConfig, s: &CellState) -> bool {
     s.ghost.linearizable
 }
 
+/// **One change at a time**: chosen jury changes are at least α slots apart, so each is in
+/// force before the next (Brooker et al. §3: cells move one node at a time; a change chosen
+/// at `i` is in force at `i + α`), and the juries of consecutive slots differ by one node.
+pub fn one_change_at_a_time(cfg: &CellConfig, s: &CellState) -> bool {
+    if cfg.reconfigs == 0 {
+        return true;
+    }
+    let slots: Vec<u8> = chosen(cfg, s).changes().map(|(slot, _)| slot).collect();
+    slots
+        .windows(2)
+        .all(|w| w[0] == w[1] || w[1] - w[0] >= cfg.window)
+}
+
 /// Sometimes: some slot has a client operation chosen.
 pub fn command_chosen(cfg: &CellConfig, s: &CellState) -> bool {
-    (0..cfg.max_slots).any(|slot: Slot| {
-        s.chosen_at(slot, cfg.quorum())
-            .iter()
-            .any(|c| matches!(c, Command::Op { .. }))
-    })
+    chosen(cfg, s)
+        .commands
+        .iter()
+        .flatten()
+        .any(|c| matches!(c, Command::Op { .. }))
+}
+
+/// Sometimes: a jury change is in force and a command is chosen under the new jury (a
+/// majority of a jury other than the initial one accepted it).
+pub fn change_in_force(cfg: &CellConfig, s: &CellState) -> bool {
+    if s.changes == 0 {
+        return false;
+    }
+    let log = chosen(cfg, s);
+    log.juries
+        .iter()
+        .zip(&log.commands)
+        .any(|(jury, cmds)| jury.is_some_and(|j| j != cfg.initial_jury()) && !cmds.is_empty())
 }
 
 /// Sometimes: the distinguished proposer changed and the new one re-proposed an operation

@@ -14,18 +14,26 @@
 //!   clients that retry round-robin) a clean run with symmetry is a strong but incomplete
 //!   check, and `physalia check` says so.
 //!
-//! Clients are never permuted: their workloads differ.
+//! Clients are never permuted: their workloads differ. With reconfiguration, the initial
+//! jury `n0..n(N-1)` is a constant of the protocol (every jury is computed from it), so
+//! nodes are renamed only within the initial jury and within the spares: a renaming that
+//! keeps the initial jury as a set maps the jury of every slot to the renamed jury, and the
+//! steps that name nodes (teaching, proposing a change, retiring) are offered for every node
+//! alike.
 
 use crate::config::{CellConfig, NetworkKind};
 use crate::network::Network;
 use crate::state::{CellState, Ghost, NodeState, Role};
-use crate::types::{Ballot, Endpoint, Entry, Envelope, Msg, NodeId};
+use crate::types::{Ballot, Change, Command, Endpoint, Entry, Envelope, Msg, NodeId};
 
 /// The representative of `s`'s class under node renaming (see the module docs).
 pub fn representative(s: &CellState) -> CellState {
     let n = s.nodes.len();
+    let jury = s.shown.initial.len();
     let mut order: Vec<usize> = (0..n).collect();
-    order.sort_by_cached_key(|&i| sort_key(&s.nodes[i]));
+    // Sort within the initial jury and within the spares, never across.
+    order[..jury].sort_by_cached_key(|&i| sort_key(&s.nodes[i]));
+    order[jury..].sort_by_cached_key(|&i| sort_key(&s.nodes[i]));
     // perm[old] = new
     let mut perm = vec![0 as NodeId; n];
     for (new, &old) in order.iter().enumerate() {
@@ -45,12 +53,24 @@ fn sort_key(n: &NodeState) -> impl Ord {
         Role::Candidate { .. } => 1,
         Role::Leader { .. } => 2,
     };
-    let log: Vec<Option<(u8, crate::types::Command)>> = n
+    // A jury change names nodes: only its kind is free of node ids.
+    type CommandKey = (u8, u8, u8);
+    let command = |c: Command| -> CommandKey {
+        match c {
+            Command::Change(Change::Add(_)) => (2, 0, 0),
+            Command::Change(Change::Remove(_)) => (3, 0, 0),
+            Command::Change(Change::Replace(..)) => (4, 0, 0),
+            Command::Op { client, op } => (1, client, op),
+            Command::Noop => (0, 0, 0),
+        }
+    };
+    let log: Vec<Option<(u8, CommandKey)>> = n
         .log
         .iter()
-        .map(|e| e.map(|e| (e.ballot.round, e.command)))
+        .map(|e| e.map(|e| (e.ballot.round, command(e.command))))
         .collect();
     (
+        (n.status, n.snap),
         role,
         n.ballot.round,
         n.promised.round,
@@ -69,6 +89,9 @@ fn sort_key(n: &NodeState) -> impl Ord {
 /// every comparison the protocol makes is between rounds or is an equality, both preserved by
 /// renaming, and so are all the properties. `tests/symmetry.rs` checks this on small
 /// configurations by comparing canonical forms of the full and the reduced state spaces.
+///
+/// With reconfiguration the same holds for renamings within the initial jury and within the
+/// spares (see the module docs), which are the only ones [`representative`] uses.
 pub fn is_exact(cfg: &CellConfig) -> bool {
     cfg.max_elections <= 1 && cfg.network == NetworkKind::Duplicating && cfg.mutant.is_none()
 }
@@ -76,24 +99,30 @@ pub fn is_exact(cfg: &CellConfig) -> bool {
 /// `s` with node `i` renamed to `perm[i]`.
 pub fn rename(s: &CellState, perm: &[NodeId]) -> CellState {
     let b = |x: Ballot| rename_ballot(x, perm);
-    let e = |x: Entry| Entry {
-        ballot: b(x.ballot),
-        command: x.command,
-    };
+    let e = |x: Entry| rename_entry(x, perm);
     let mut nodes = vec![s.nodes[0].clone(); s.nodes.len()];
     for (old, node) in s.nodes.iter().enumerate() {
         nodes[perm[old] as usize] = NodeState {
+            status: node.status,
+            snap: node.snap,
             promised: b(node.promised),
             log: node.log.map(|x| x.map(e)),
             role: match &node.role {
                 Role::Follower => Role::Follower,
                 Role::Candidate { promises, learned } => Role::Candidate {
-                    promises: promises.permuted(perm),
+                    promises: promises.map(|v| v.permuted(perm)),
                     learned: learned.map(|x| x.map(e)),
                 },
-                Role::Leader { next, votes } => Role::Leader {
+                Role::Leader {
+                    next,
+                    votes,
+                    promises,
+                    learned,
+                } => Role::Leader {
                     next: *next,
                     votes: votes.map(|v| v.permuted(perm)),
+                    promises: promises.map(|v| v.permuted(perm)),
+                    learned: learned.map(|x| x.map(e)),
                 },
             },
             ballot: b(node.ballot),
@@ -130,13 +159,20 @@ pub fn rename(s: &CellState, perm: &[NodeId]) -> CellState {
         history: s.history.clone(),
         crashes: s.crashes,
         elections: s.elections,
+        changes: s.changes,
+        shown: s.shown,
         ghost: Ghost {
             votes: {
                 let mut v: Vec<_> = s
                     .ghost
                     .votes
                     .iter()
-                    .map(|&((slot, bal, cmd), who)| ((slot, b(bal), cmd), who.permuted(perm)))
+                    .map(|&((slot, bal, cmd), who)| {
+                        (
+                            (slot, b(bal), rename_command(cmd, perm)),
+                            who.permuted(perm),
+                        )
+                    })
                     .collect();
                 v.sort();
                 v
@@ -158,6 +194,20 @@ fn rename_ballot(b: Ballot, perm: &[NodeId]) -> Ballot {
     }
 }
 
+fn rename_command(c: Command, perm: &[NodeId]) -> Command {
+    match c {
+        Command::Change(ch) => Command::Change(ch.permuted(perm)),
+        c => c,
+    }
+}
+
+fn rename_entry(e: Entry, perm: &[NodeId]) -> Entry {
+    Entry {
+        ballot: rename_ballot(e.ballot, perm),
+        command: rename_command(e.command, perm),
+    }
+}
+
 fn rename_msg(m: &Msg, perm: &[NodeId]) -> Msg {
     let b = |x: Ballot| rename_ballot(x, perm);
     match m {
@@ -165,14 +215,14 @@ fn rename_msg(m: &Msg, perm: &[NodeId]) -> Msg {
             ballot: b(*ballot),
             from: *from,
         },
-        Msg::Promise { ballot, accepted } => Msg::Promise {
+        Msg::Promise {
+            ballot,
+            from,
+            accepted,
+        } => Msg::Promise {
             ballot: b(*ballot),
-            accepted: accepted.map(|x| {
-                x.map(|e| Entry {
-                    ballot: b(e.ballot),
-                    command: e.command,
-                })
-            }),
+            from: *from,
+            accepted: accepted.map(|x| x.map(|e| rename_entry(e, perm))),
         },
         Msg::Nack { ballot, promised } => Msg::Nack {
             ballot: b(*ballot),
@@ -185,7 +235,7 @@ fn rename_msg(m: &Msg, perm: &[NodeId]) -> Msg {
         } => Msg::Accept {
             ballot: b(*ballot),
             slot: *slot,
-            command: *command,
+            command: rename_command(*command, perm),
         },
         Msg::Accepted { ballot, slot } => Msg::Accepted {
             ballot: b(*ballot),

@@ -47,6 +47,30 @@ impl NodeSet {
     pub fn is_empty(self) -> bool {
         self.0 == 0
     }
+    /// The nodes `0..n`.
+    pub fn first(n: u8) -> Self {
+        NodeSet(((1u16 << n) - 1) as u8)
+    }
+    /// Removes a node.
+    pub fn remove(&mut self, n: NodeId) {
+        self.0 &= !(1 << n);
+    }
+    /// The nodes of both sets.
+    pub fn union(self, other: NodeSet) -> Self {
+        NodeSet(self.0 | other.0)
+    }
+    /// The nodes in both sets.
+    pub fn intersection(self, other: NodeSet) -> Self {
+        NodeSet(self.0 & other.0)
+    }
+    /// Whether `voters` hold a majority of this set (a quorum of this jury).
+    pub fn is_quorum(self, voters: NodeSet) -> bool {
+        2 * self.intersection(voters).len() > self.len()
+    }
+    /// The nodes of the set, in increasing order.
+    pub fn iter(self) -> impl Iterator<Item = NodeId> {
+        (0..8).filter(move |&n| self.contains(n))
+    }
     /// The set with node ids renamed by `perm` (`perm[old] = new`).
     pub fn permuted(self, perm: &[NodeId]) -> Self {
         let mut out = NodeSet::default();
@@ -63,16 +87,103 @@ impl fmt::Debug for NodeSet {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{{")?;
         let mut first = true;
-        for n in 0..8 {
-            if self.contains(n) {
-                if !first {
-                    write!(f, ",")?;
-                }
-                write!(f, "n{n}")?;
-                first = false;
+        for n in self.iter() {
+            if !first {
+                write!(f, ",")?;
             }
+            write!(f, "n{n}")?;
+            first = false;
         }
         write!(f, "}}")
+    }
+}
+
+/// A set of nodes printed as a jury, in the vocabulary's notation: `[n0 n1 n3]`.
+pub struct JuryText(pub NodeSet);
+
+impl fmt::Debug for JuryText {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "[")?;
+        for (i, n) in self.0.iter().enumerate() {
+            if i > 0 {
+                write!(f, " ")?;
+            }
+            write!(f, "n{n}")?;
+        }
+        write!(f, "]")
+    }
+}
+
+/// A jury change (`docs/protocol.md`, "Reconfiguration"): one node at a time. A change is
+/// valid if it fits the jury of its moment ([`Change::applied_to`]); an invalid one is a
+/// no-op.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Change {
+    /// The node joins.
+    Add(NodeId),
+    /// The node leaves.
+    Remove(NodeId),
+    /// A move: the first node leaves, the second joins.
+    Replace(NodeId, NodeId),
+}
+
+impl Change {
+    /// The jury after this change, or `None` if it does not fit `jury` (then it changes
+    /// nothing): `add` of a non-member to fewer than 7 members, `remove` of a member from more
+    /// than one, `replace` of a member by a non-member.
+    pub fn applied_to(self, jury: NodeSet) -> Option<NodeSet> {
+        let mut out = jury;
+        match self {
+            Change::Add(y) if !jury.contains(y) && jury.len() < 7 => out.insert(y),
+            Change::Remove(x) if jury.contains(x) && jury.len() > 1 => out.remove(x),
+            Change::Replace(x, y) if jury.contains(x) && !jury.contains(y) => {
+                out.remove(x);
+                out.insert(y);
+            }
+            _ => return None,
+        }
+        Some(out)
+    }
+
+    /// The node this change adds, if any (it is taught before the change is proposed).
+    pub fn joining(self) -> Option<NodeId> {
+        match self {
+            Change::Add(y) | Change::Replace(_, y) => Some(y),
+            Change::Remove(_) => None,
+        }
+    }
+
+    /// The same change with node ids renamed by `perm` (`perm[old] = new`).
+    pub fn permuted(self, perm: &[NodeId]) -> Self {
+        let p = |n: NodeId| perm[n as usize];
+        match self {
+            Change::Add(y) => Change::Add(p(y)),
+            Change::Remove(x) => Change::Remove(p(x)),
+            Change::Replace(x, y) => Change::Replace(p(x), p(y)),
+        }
+    }
+
+    /// The change in the shared vocabulary, for display.
+    pub fn to_vocab(self) -> physalia_traces::JuryChange {
+        let id = |n: NodeId| physalia_traces::NodeId(n.into());
+        match self {
+            Change::Add(y) => physalia_traces::JuryChange::Add { node: id(y) },
+            Change::Remove(x) => physalia_traces::JuryChange::Remove { node: id(x) },
+            Change::Replace(x, y) => physalia_traces::JuryChange::Replace {
+                from: id(x),
+                to: id(y),
+            },
+        }
+    }
+}
+
+impl fmt::Debug for Change {
+    /// The vocabulary's transaction notation: `reconfig replace n2->n3`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let txn = physalia_traces::Txn::Reconfig {
+            change: self.to_vocab(),
+        };
+        write!(f, "{txn}")
     }
 }
 
@@ -118,6 +229,18 @@ pub enum Command {
         /// Its operation number within that client's workload.
         op: OpSeq,
     },
+    /// A jury change, requested by the operator and proposed by the distinguished proposer.
+    Change(Change),
+}
+
+impl Command {
+    /// The jury change this command is, if it is one.
+    pub fn change(self) -> Option<Change> {
+        match self {
+            Command::Change(c) => Some(c),
+            _ => None,
+        }
+    }
 }
 
 impl fmt::Debug for Command {
@@ -127,6 +250,7 @@ impl fmt::Debug for Command {
             Command::Op { client, op } => {
                 write!(f, "c{client}#{op} {:?}", kv::workload(*client, *op))
             }
+            Command::Change(c) => write!(f, "{c:?}"),
         }
     }
 }
@@ -170,8 +294,15 @@ impl fmt::Debug for Endpoint {
 pub enum Msg {
     /// Phase 1a. `from` is the sender's commit index: the first slot it has not seen committed.
     Prepare { ballot: Ballot, from: Slot },
-    /// Phase 1b: the acceptor's entries at slots `>= from` (the others are `None`).
-    Promise { ballot: Ballot, accepted: Log },
+    /// Phase 1b: the acceptor's entries at slots `>= from` (the others are `None`). `from`
+    /// is the `Prepare`'s: a candidate asks the nodes joining the jury inside its window
+    /// from their first slot (`docs/protocol.md`, "Phase 1 across a change"), so the
+    /// promise says which slots it covers.
+    Promise {
+        ballot: Ballot,
+        from: Slot,
+        accepted: Log,
+    },
     /// Phase 1b/2b refusal: `ballot` was lower than the acceptor's `promised`.
     Nack { ballot: Ballot, promised: Ballot },
     /// Phase 2a: one slot per message in the model.
@@ -199,8 +330,12 @@ impl fmt::Debug for Msg {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Msg::Prepare { ballot, from } => write!(f, "Prepare b={ballot:?} from={from}"),
-            Msg::Promise { ballot, accepted } => {
-                write!(f, "Promise b={ballot:?} [")?;
+            Msg::Promise {
+                ballot,
+                from,
+                accepted,
+            } => {
+                write!(f, "Promise b={ballot:?} from={from} [")?;
                 let mut first = true;
                 for (slot, e) in accepted.iter().enumerate() {
                     if let Some(e) = e {

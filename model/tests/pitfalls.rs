@@ -58,7 +58,18 @@ fn model_has_no_eventually_property() {
 /// the same order every time (stateright panics rebuilding a path otherwise).
 #[test]
 fn actions_are_deterministic_along_a_long_walk() {
-    let model = CellModel::new(CellConfig::default());
+    walk_deterministically(CellConfig::default());
+    walk_deterministically(CellConfig {
+        reconfigs: 2,
+        spares: 1,
+        window: 1,
+        changes: physalia_model::ChangeKinds::ALL,
+        ..CellConfig::default()
+    });
+}
+
+fn walk_deterministically(cfg: CellConfig) {
+    let model = CellModel::new(cfg);
     let mut state = model.init_state();
     for step in 0..40 {
         let mut a1 = Vec::new();

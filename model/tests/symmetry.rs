@@ -9,21 +9,23 @@ use physalia_model::symmetry::{is_exact, rename, representative};
 use physalia_model::{CellConfig, CellModel, CellState, Mutant};
 use stateright::{Checker, Model, StateRecorder};
 
-/// An exact canonical form: the least hash of `s` renamed by each permutation of 3 nodes.
+/// An exact canonical form: the least hash of `s` renamed by each permutation of the 3
+/// nodes of the initial jury (a spare, `n3`, keeps its name: renamings never mix the initial
+/// jury with the spares).
 fn canonical(s: &CellState) -> u64 {
-    const PERMS: [[u8; 3]; 6] = [
-        [0, 1, 2],
-        [0, 2, 1],
-        [1, 0, 2],
-        [1, 2, 0],
-        [2, 0, 1],
-        [2, 1, 0],
+    const PERMS: [[u8; 4]; 6] = [
+        [0, 1, 2, 3],
+        [0, 2, 1, 3],
+        [1, 0, 2, 3],
+        [1, 2, 0, 3],
+        [2, 0, 1, 3],
+        [2, 1, 0, 3],
     ];
     PERMS
         .iter()
         .map(|p| {
             let mut h = DefaultHasher::new();
-            rename(s, p).hash(&mut h);
+            rename(s, &p[..s.nodes.len()]).hash(&mut h);
             h.finish()
         })
         .min()
@@ -72,6 +74,30 @@ fn exact_with_a_crash() {
 }
 
 #[test]
+fn exact_with_a_move_and_a_failover() {
+    assert_exact(CellConfig {
+        reconfigs: 1,
+        spares: 1,
+        clients: 0,
+        window: 1,
+        ..CellConfig::default()
+    });
+}
+
+#[test]
+fn exact_with_a_move_and_back() {
+    assert_exact(CellConfig {
+        reconfigs: 2,
+        spares: 1,
+        clients: 1,
+        window: 1,
+        max_elections: 0,
+        changes: physalia_model::ChangeKinds::ALL,
+        ..CellConfig::default()
+    });
+}
+
+#[test]
 fn not_claimed_exact_where_ballots_can_tie_or_clients_retry() {
     let two = CellConfig {
         max_elections: 2,
@@ -87,11 +113,21 @@ fn not_claimed_exact_where_ballots_can_tie_or_clients_retry() {
 
 #[test]
 fn renaming_is_a_bijection_and_representatives_are_stable() {
-    let model = CellModel::new(CellConfig::default());
+    walk_renamings(CellConfig::default(), [2, 0, 1], [1, 2, 0]);
+    let reconfig = CellConfig {
+        reconfigs: 2,
+        spares: 2,
+        changes: physalia_model::ChangeKinds::ALL,
+        window: 1,
+        ..CellConfig::default()
+    };
+    walk_renamings(reconfig, [2, 0, 1, 4, 3], [1, 2, 0, 4, 3]);
+}
+
+fn walk_renamings<const N: usize>(cfg: CellConfig, perm: [u8; N], inverse: [u8; N]) {
+    let model = CellModel::new(cfg);
     let mut state = model.init_state();
     for step in 0..30 {
-        let perm = [2, 0, 1];
-        let inverse = [1, 2, 0];
         assert_eq!(rename(&rename(&state, &perm), &inverse), state);
         let rep = representative(&state);
         assert_eq!(representative(&rep), rep, "representative is idempotent");
