@@ -456,7 +456,7 @@ fn apply(
             None => match fs::remove_file(dir.join(MARKER)) {
                 Ok(()) => fsync_dir(dir)?,
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(WalError::io("delete marker", &dir.join(MARKER), e)),
+                Err(e) => return Err(WalError::io("delete marker", dir.join(MARKER), e)),
             },
         }
     }
