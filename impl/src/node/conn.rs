@@ -33,10 +33,14 @@ pub const MAX_UNAUTHENTICATED: usize = 128;
 /// An authenticated connection silent this long is closed (peers send a heartbeat every
 /// few tens of milliseconds; clients reconnect on their next operation).
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(120);
+/// Fewest connections admitted, however low the open-file limit (the peers' links and a
+/// few clients: past the limit `accept` fails, which is counted and logged).
+pub const MIN_CONNECTIONS: usize = 8;
 /// Most connections of all kinds, whatever the open-file limit.
 pub const MAX_CONNECTIONS: usize = 4096;
-/// File descriptors kept out of the connection budget: the WAL's files, the listeners,
-/// the trace files, the outgoing peer links and the runtime's own.
+/// File descriptors kept out of the connection budget: the WAL's files, the listeners, the
+/// outgoing peer links and the runtime's own (trace files are counted on top, one per
+/// traced cell).
 pub const RESERVED_FDS: usize = 96;
 /// How much more a frame's buffer grows at a time, while its bytes arrive.
 const GROW_STEP: usize = 16 * 1024;
@@ -182,10 +186,14 @@ pub enum Refusal {
 }
 
 impl Admission {
-    /// Admission for a process whose open-file limit is `fd_limit` (if known): at most
-    /// that minus [`RESERVED_FDS`], and at most [`MAX_CONNECTIONS`], connections.
-    pub fn new(fd_limit: Option<usize>) -> Arc<Admission> {
-        let by_fds = fd_limit.unwrap_or(1024).saturating_sub(RESERVED_FDS).max(8);
+    /// Admission for a process whose open-file limit is `fd_limit` (if known) and which
+    /// keeps `files` more files open (one trace file per traced cell): at most the limit
+    /// minus [`RESERVED_FDS`] and `files`, and at most [`MAX_CONNECTIONS`], connections.
+    pub fn new(fd_limit: Option<usize>, files: usize) -> Arc<Admission> {
+        let by_fds = fd_limit
+            .unwrap_or(1024)
+            .saturating_sub(RESERVED_FDS.saturating_add(files))
+            .max(MIN_CONNECTIONS);
         Arc::new(Admission {
             max_total: by_fds.min(MAX_CONNECTIONS),
             open: AtomicUsize::new(0),
@@ -324,7 +332,7 @@ mod tests {
 
     #[test]
     fn unauthenticated_connections_are_evicted_oldest_first_and_slots_are_bounded() {
-        let a = Admission::new(Some(RESERVED_FDS + 8 + 2));
+        let a = Admission::new(Some(RESERVED_FDS + 8 + 2), 0);
         assert_eq!(a.max_total(), 10);
         let mut tickets: Vec<Ticket> = (0..10).map(|_| a.admit().unwrap().0).collect();
         // All ten are unauthenticated: the eleventh evicts the oldest.

@@ -493,7 +493,14 @@ pub async fn start(
         metrics: Arc::clone(&metrics),
         accepted: Arc::new(Vec::new()),
         clocks: Arc::clone(&clocks),
-        admission: conn::Admission::new(conn::open_file_limit()),
+        admission: conn::Admission::new(
+            conn::open_file_limit(),
+            if cfg.trace_dir.is_some() {
+                cfg.hosted().len()
+            } else {
+                0
+            },
+        ),
     };
     let peers = link_peers(cfg, inc, &mut ctx);
     let outs = peers.iter().map(|(_, _, tx)| tx.clone()).collect();
