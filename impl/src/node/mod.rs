@@ -358,6 +358,17 @@ fn standing(
         )));
     }
     match (on_file, in_log) {
+        // A rejoin that has not ended its probation yet: it goes on with `--rejoin`.
+        (Some(f), Some((l, true))) if f != l && !cfg.rejoin && !votes => {
+            Err(NodeError::Config(format!(
+                "{} holds a rejoin in progress (new instance {}, on probation; {}/identity \
+                 still names the lost instance {}): start the node with `--rejoin` to go on",
+                cfg.data_dir.display(),
+                l.instance,
+                cfg.data_dir.display(),
+                f.instance
+            )))
+        }
         (Some(f), Some((l, _))) if f != l && !cfg.rejoin => Err(NodeError::Amnesia(format!(
             "the write-ahead log in {} is of instance {} but {}/identity names instance {}: \
              the log is not the one this node voted from",
