@@ -223,7 +223,7 @@ impl Admission {
         {
             if let Some((_, close)) = waiting.pop_front() {
                 let _ = close.send(true);
-                // Its slot is released when its task drops the ticket; count it gone now
+                // Its slot is released here (its ticket, dropped later, releases nothing),
                 // so that the slot goes to the newcomer.
                 self.open.fetch_sub(1, Ordering::Relaxed);
                 evicted += 1;
