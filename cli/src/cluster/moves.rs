@@ -30,6 +30,9 @@ pub struct MoveArgs {
     /// Give up after this many seconds (the new node's catch-up included).
     #[arg(long, default_value_t = 120)]
     pub timeout_s: u64,
+    /// Print the outcome as one JSON document.
+    #[arg(long)]
+    pub json: bool,
 }
 
 pub(super) fn parse_node(s: &str) -> Result<NodeId, String> {
@@ -70,25 +73,54 @@ pub fn run(args: &MoveArgs) -> Result<u8> {
         let status = rt.block_on(async { probe_client(&key).status(&entry.addr, 0).await });
         if let Ok(s) = status {
             if s.instance.generation > 0 {
-                println!(
-                    "{}: the move {change} is refused: {} re-entered as a new instance after its \
-                     state was lost ({}), and takes no membership of a cell its lost state may \
-                     have held (impl/README.md, \"Amnesia\")",
-                    args.cell, args.to, s.instance
+                let reason = format!(
+                    "{} re-entered as a new instance after its state was lost ({}), and takes \
+                     no membership of a cell its lost state may have held (impl/README.md, \
+                     \"Amnesia\")",
+                    args.to, s.instance
                 );
-                return Ok(1);
+                return Ok(report(&args.cell, change, &Err(reason), args.json));
             }
         }
     }
-    match rt.block_on(move_member(&file, &key, &args.cell, change, deadline))? {
-        Ok(moved) => {
-            println!("{}", moved.line(&args.cell, args.to));
-            Ok(0)
+    let outcome = rt.block_on(move_member(&file, &key, &args.cell, change, deadline))?;
+    Ok(report(&args.cell, change, &outcome, args.json))
+}
+
+/// Prints one move's outcome (a line, or a JSON document) and returns its exit code: 0 in
+/// force, 1 refused.
+pub(super) fn report(
+    cell: &str,
+    change: JuryChange,
+    outcome: &std::result::Result<Moved, String>,
+    json: bool,
+) -> u8 {
+    if json {
+        println!("{}", outcome_json(cell, change, outcome));
+    } else {
+        match outcome {
+            Ok(moved) => println!("{}", moved.line(cell, change)),
+            Err(refused) => println!("{cell}: the move {change} is refused: {refused}"),
         }
-        Err(refused) => {
-            println!("{}: the move {change} is refused: {refused}", args.cell);
-            Ok(1)
-        }
+    }
+    u8::from(outcome.is_err())
+}
+
+/// One move's outcome as JSON: `verdict` is `in_force` or `refused`.
+pub(super) fn outcome_json(
+    cell: &str,
+    change: JuryChange,
+    outcome: &std::result::Result<Moved, String>,
+) -> serde_json::Value {
+    match outcome {
+        Ok(m) => serde_json::json!({
+            "cell": cell, "change": change.to_string(), "verdict": "in_force",
+            "jury": m.jury.iter().map(|n| n.to_string()).collect::<Vec<_>>(),
+            "epoch": m.epoch, "in_force": m.in_force, "catch_up_s": m.catch_up_s,
+        }),
+        Err(reason) => serde_json::json!({
+            "cell": cell, "change": change.to_string(), "verdict": "refused", "reason": reason,
+        }),
     }
 }
 
@@ -103,7 +135,8 @@ pub(super) struct Moved {
 
 impl Moved {
     /// The line `cluster move` prints.
-    pub(super) fn line(&self, cell: &str, to: NodeId) -> String {
+    pub(super) fn line(&self, cell: &str, change: JuryChange) -> String {
+        let to = change.joining().map_or_else(String::new, |n| n.to_string());
         let members: Vec<String> = self.jury.iter().map(|n| n.to_string()).collect();
         format!(
             "{cell}: jury [{}] (epoch {}), in force from slot {}; {to} caught up and voting \

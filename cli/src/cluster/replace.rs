@@ -13,7 +13,7 @@ use physalia_impl::node::frame::FrameKey;
 use physalia_impl::node::wire::{NodeStatus, Standing};
 use physalia_traces::{JuryChange, NodeId};
 
-use super::moves::{move_member, parse_node};
+use super::moves::{move_member, outcome_json, parse_node};
 use super::{probe_client, read_cluster, ClusterFile};
 
 /// Options of `cluster replace-node`.
@@ -32,6 +32,10 @@ pub struct ReplaceArgs {
     /// Give up after this many seconds per cell (catch-up included).
     #[arg(long, default_value_t = 120)]
     pub timeout_s: u64,
+    /// Print the outcome as one JSON document (`verdict`: `done` or `incomplete`, and each
+    /// cell's move).
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// How many cells one run moves at most (each move is a chosen change; a cluster of this
@@ -66,9 +70,13 @@ pub fn run(args: &ReplaceArgs) -> Result<u8> {
         .filter(|(_, jury)| jury.contains(&args.node))
         .take(MAX_CELLS)
         .collect();
+    let mut out = Report::new(args);
     if cells.is_empty() {
-        println!("{} is in no cell's jury: nothing to move", args.node);
-        return Ok(0);
+        out.say(
+            format!("{} is in no cell's jury: nothing to move", args.node),
+            None,
+        );
+        return Ok(out.finish(0));
     }
     // Load: how many juries each node is in, kept current as cells move.
     let mut load: BTreeMap<NodeId, usize> = ids.iter().map(|n| (*n, 0)).collect();
@@ -89,13 +97,14 @@ pub fn run(args: &ReplaceArgs) -> Result<u8> {
     if let Some(to) = args.to {
         if let Some(s) = views.iter().find(|s| s.node == to) {
             if s.instance.generation > 0 {
-                println!(
+                let why = format!(
                     "{to} re-entered as a new instance after its state was lost ({}): it takes \
                      no membership of a cell its lost state may have held, so it cannot take \
                      {}'s place",
                     s.instance, args.node
                 );
-                return Ok(1);
+                out.say(why.clone(), Some(serde_json::json!({ "refused": why })));
+                return Ok(out.finish(1));
             }
         }
     }
@@ -109,11 +118,13 @@ pub fn run(args: &ReplaceArgs) -> Result<u8> {
                 .copied()
         });
         let Some(to) = to else {
-            println!(
-                "{cell}: no node outside its jury [{}] is up and a member to take {}'s place",
+            let why = format!(
+                "no node outside its jury [{}] is up and a member to take {}'s place",
                 names(jury),
                 args.node
             );
+            let json = serde_json::json!({ "cell": cell, "verdict": "refused", "reason": why });
+            out.say(format!("{cell}: {why}"), Some(json));
             failed += 1;
             continue;
         };
@@ -122,18 +133,65 @@ pub fn run(args: &ReplaceArgs) -> Result<u8> {
             to,
         };
         let deadline = Instant::now() + Duration::from_secs(args.timeout_s);
-        match rt.block_on(move_member(&file, &key, cell, change, deadline))? {
+        let outcome = rt.block_on(move_member(&file, &key, cell, change, deadline))?;
+        let line = match &outcome {
             Ok(moved) => {
-                println!("{}", moved.line(cell, to));
                 *load.entry(to).or_default() += 1;
+                moved.line(cell, change)
             }
             Err(refused) => {
-                println!("{cell}: the move {change} is refused: {refused}");
                 failed += 1;
+                format!("{cell}: the move {change} is refused: {refused}")
             }
+        };
+        out.say(line, Some(outcome_json(cell, change, &outcome)));
+    }
+    Ok(out.finish(u8::from(failed > 0)))
+}
+
+/// What `replace-node` says: lines as they come, or (with `--json`) one document at the end
+/// with each cell's outcome and the verdict (`done`, exit 0; `incomplete`, exit 1).
+struct Report {
+    node: NodeId,
+    json: bool,
+    cells: Vec<serde_json::Value>,
+    notes: Vec<String>,
+}
+
+impl Report {
+    fn new(args: &ReplaceArgs) -> Report {
+        Report {
+            node: args.node,
+            json: args.json,
+            cells: Vec::new(),
+            notes: Vec::new(),
         }
     }
-    Ok(u8::from(failed > 0))
+
+    /// A line (printed now, or kept as a note) and a cell's outcome for the document.
+    fn say(&mut self, line: String, cell: Option<serde_json::Value>) {
+        if !self.json {
+            println!("{line}");
+            return;
+        }
+        match cell {
+            Some(c) => self.cells.push(c),
+            None => self.notes.push(line),
+        }
+    }
+
+    /// Prints the document (with `--json`) and returns `code`.
+    fn finish(self, code: u8) -> u8 {
+        if self.json {
+            let verdict = if code == 0 { "done" } else { "incomplete" };
+            let doc = serde_json::json!({
+                "node": self.node.to_string(), "verdict": verdict,
+                "cells": self.cells, "notes": self.notes,
+            });
+            println!("{doc}");
+        }
+        code
+    }
 }
 
 /// Every node's status that answers.

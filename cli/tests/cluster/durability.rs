@@ -248,6 +248,27 @@ fn a_wiped_node_is_refused_by_its_peers_and_rejoins_as_a_new_instance() {
     assert!(out.contains("c0: jury [n0,n1,n3,n4,n5,n6,n7]"), "{out}");
     let (ok, out, _) = physalia(&["cluster", "replace-node", "--dir", &dir, "--node", "2"]);
     assert!(ok && out.contains("in no cell's jury"), "{out}");
+    let (ok, out, _) = physalia(&[
+        "cluster",
+        "replace-node",
+        "--dir",
+        &dir,
+        "--node",
+        "2",
+        "--json",
+    ]);
+    let doc: serde_json::Value = serde_json::from_str(out.trim()).expect("one JSON document");
+    assert!(ok && doc["verdict"] == "done", "{doc}");
+    // A rejoined instance is refused as the node that joins, with the reason.
+    let (ok, out, _) = physalia(&[
+        "cluster", "move", "--dir", &dir, "--cell", "c0", "--from", "7", "--to", "2", "--json",
+    ]);
+    let doc: serde_json::Value = serde_json::from_str(out.trim()).expect("one JSON document");
+    assert!(!ok && doc["verdict"] == "refused", "{doc}");
+    assert!(
+        doc["reason"].as_str().unwrap().contains("new instance"),
+        "{doc}"
+    );
     // Three members of the new jury go: four of seven remain, and nothing was lost.
     for n in [3, 4, 5] {
         cluster.kill(n);
