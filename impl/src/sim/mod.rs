@@ -37,9 +37,11 @@
 //! [`check`]); trace events go through `physalia_traces::record` (the `tracing` stack).
 
 pub mod check;
+mod faults;
 mod reconfig;
 mod report;
 mod run;
+mod workload;
 
 pub use check::Violation;
 pub use report::{HistoryEntry, Liveness, SimReport};

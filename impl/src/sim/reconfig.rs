@@ -2,33 +2,10 @@
 //! outside it, and removed nodes deleting their copy once the change is in force and a
 //! successor quorum has the prefix.
 
-use physalia_traces::{ClientId, JuryChange, Msg, NodeId, OpSeq, Txn, TxnResult};
+use physalia_traces::{JuryChange, Msg, NodeId, OpSeq, Txn, TxnResult};
 
 use super::run::{Event, Sim};
 use crate::core::Durable;
-
-/// The operator's state: at most one move in progress.
-#[derive(Debug)]
-pub(super) struct Operator {
-    /// The operator's client id (after the workload's clients).
-    pub(super) client: ClientId,
-    next_op: OpSeq,
-    /// The change in progress: `(op, change, node asked, generation)`.
-    pending: Option<(OpSeq, JuryChange, NodeId, u64)>,
-    leader: NodeId,
-}
-
-impl Operator {
-    /// An idle operator with client id `client`.
-    pub(super) fn new(client: u64) -> Operator {
-        Operator {
-            client: ClientId(client),
-            next_op: 1,
-            pending: None,
-            leader: NodeId(0),
-        }
-    }
-}
 
 /// How often the operator looks at the cell, and re-sends a change still in progress (ms).
 const OPERATOR_EVERY: u64 = 100;

@@ -4,13 +4,12 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use physalia_traces::{
-    ClientId, Condition, Config, Envelope, Key, Msg, NodeId, OpSeq, Persist, TimeoutKind, Txn,
-    Value, WriteOp,
+    ClientId, Condition, Config, Envelope, JuryChange, Key, Msg, NodeId, OpSeq, Persist,
+    TimeoutKind, Txn, Value, WriteOp,
 };
 
 use super::check::Checker;
-use super::reconfig::Operator;
-use super::report::{HistoryEntry, SimReport};
+use super::report::SimReport;
 use super::{SimConfig, SimRng};
 use crate::core::{Boot, Cell, ClientReply, Durable, Input, Output};
 use crate::kv::LocalRead;
@@ -41,12 +40,12 @@ pub(super) enum Event {
 pub(super) struct Node {
     pub(super) cell: Option<Cell>,
     pub(super) storage: Durable,
-    pending: Vec<Persist>,
-    last_sync: u64,
-    boot: Boot,
-    started: bool,
-    offset: u64,
-    armed: BTreeMap<TimeoutKind, (u64, u64)>,
+    pub(super) pending: Vec<Persist>,
+    pub(super) last_sync: u64,
+    pub(super) boot: Boot,
+    pub(super) started: bool,
+    pub(super) offset: u64,
+    pub(super) armed: BTreeMap<TimeoutKind, (u64, u64)>,
     /// A deletion of this node's copy is scheduled.
     pub(super) retiring: bool,
     /// Its disk was lost: it re-entered as a new instance (its copy votes nowhere until a
@@ -69,26 +68,26 @@ impl Node {
     }
 }
 
-struct Client {
-    next_op: OpSeq,
-    floor: u64,
-    pending: Option<(OpSeq, Txn, NodeId, u64, usize)>,
-    leader: NodeId,
+pub(super) struct Client {
+    pub(super) next_op: OpSeq,
+    pub(super) floor: u64,
+    pub(super) pending: Option<(OpSeq, Txn, NodeId, u64, usize)>,
+    pub(super) leader: NodeId,
 }
 
 pub(super) struct Sim {
     pub(super) cfg: SimConfig,
-    config: Config,
+    pub(super) config: Config,
     pub(super) rng: SimRng,
     pub(super) now: u64,
     pub(super) seq: u64,
-    queue: BTreeMap<(u64, u64), Event>,
+    pub(super) queue: BTreeMap<(u64, u64), Event>,
     pub(super) nodes: Vec<Node>,
-    clients: Vec<Client>,
-    cut: Option<BTreeSet<NodeId>>,
-    after_gst: bool,
+    pub(super) clients: Vec<Client>,
+    pub(super) cut: Option<BTreeSet<NodeId>>,
+    pub(super) after_gst: bool,
     /// The session floor sent with the local read being served.
-    read_floor: u64,
+    pub(super) read_floor: u64,
     pub(super) checker: Checker,
     pub(super) report: SimReport,
     /// The operator that moves the cell (`reconfigure` faults).
@@ -124,7 +123,7 @@ pub fn run_with_progress(
 }
 
 impl Sim {
-    fn new(cfg: SimConfig) -> Sim {
+    pub(super) fn new(cfg: SimConfig) -> Sim {
         let config = Config::with_nodes(cfg.nodes);
         let checker = Checker::new(config.clone(), cfg.options.limits, cfg.options.alpha);
         let mut rng = SimRng::new(cfg.seed);
@@ -218,66 +217,7 @@ impl Sim {
         self.now < self.cfg.gst
     }
 
-    /// Injects crashes and partitions before `GST`; at `GST`, heals and restarts all.
-    fn faults(&mut self) {
-        if !self.before_gst() {
-            if !self.after_gst {
-                self.after_gst = true;
-                self.cut = None;
-                for n in 0..self.universe() {
-                    if self.nodes[n as usize].cell.is_none() {
-                        self.at(self.now, Event::Restart(NodeId(n)));
-                    }
-                }
-            }
-            return;
-        }
-        let f = self.cfg.faults.clone();
-        if self.cut.is_none() && self.rng.chance(f.partition_ppm) {
-            let side = (0..self.universe())
-                .filter(|_| self.rng.next_u64() & 1 == 0)
-                .map(NodeId)
-                .collect();
-            self.cut = Some(side);
-            self.report.partitions += 1;
-            self.at(self.now + f.partition_ms, Event::Heal);
-        }
-        let down = self.nodes.iter().filter(|n| n.cell.is_none()).count() as u32;
-        if down < (self.cfg.nodes - 1) / 2 && self.rng.chance(f.crash_ppm) {
-            let victim = NodeId((self.rng.next_u64() % u64::from(self.universe())) as u32);
-            if self.nodes[victim.0 as usize].cell.is_some() {
-                self.crash(victim);
-                let later = self.now + self.rng.between(f.restart_min, f.restart_max);
-                self.at(later, Event::Restart(victim));
-            }
-        }
-        let down = self.nodes.iter().filter(|n| n.cell.is_none()).count() as u32;
-        // One lost disk at a time in the jury: the next waits until the operator moved the
-        // last one out (two in a small jury would stall it for good, a liveness failure of
-        // the fault mix, not of the protocol).
-        let wiped_member = self
-            .checker
-            .jury()
-            .latest()
-            .0
-            .members
-            .iter()
-            .any(|n| self.nodes[n.0 as usize].wiped);
-        if down < (self.cfg.nodes - 1) / 2
-            && !wiped_member
-            && self.report.disk_losses < super::MAX_DISK_LOSSES
-            && self.rng.chance(f.disk_loss_ppm)
-        {
-            let victim = NodeId((self.rng.next_u64() % u64::from(self.universe())) as u32);
-            if self.nodes[victim.0 as usize].cell.is_some() {
-                self.lose_disk(victim);
-                let later = self.now + self.rng.between(f.restart_min, f.restart_max);
-                self.at(later, Event::Restart(victim));
-            }
-        }
-    }
-
-    fn handle(&mut self, event: Event) {
+    pub(super) fn handle(&mut self, event: Event) {
         match event {
             Event::Net(env) => {
                 let (from, to) = (env.from(), env.to);
@@ -323,13 +263,13 @@ impl Sim {
         }
     }
 
-    fn separated(&self, a: NodeId, b: NodeId) -> bool {
+    pub(super) fn separated(&self, a: NodeId, b: NodeId) -> bool {
         self.cut
             .as_ref()
             .is_some_and(|side| side.contains(&a) != side.contains(&b))
     }
 
-    fn local_now(&self, node: NodeId) -> u64 {
+    pub(super) fn local_now(&self, node: NodeId) -> u64 {
         self.now + self.nodes[node.0 as usize].offset
     }
 
@@ -356,46 +296,6 @@ impl Sim {
         self.output(id, 0, out);
     }
 
-    fn crash(&mut self, id: NodeId) {
-        let survive = {
-            let n = self.nodes[id.0 as usize].pending.len() as u64;
-            self.rng.between(0, n) as usize
-        };
-        let node = &mut self.nodes[id.0 as usize];
-        let Some(cell) = node.cell.take() else {
-            return;
-        };
-        node.boot.lamport = cell.lamport();
-        node.boot.inc = cell.inc();
-        for p in node.pending.drain(..).take(survive) {
-            node.storage.apply(&p.writes);
-        }
-        node.armed.clear();
-        self.report.crashes += 1;
-        self.checker
-            .on_storage(id, &self.nodes[id.0 as usize].storage);
-    }
-
-    /// Node `id` crashes and its disk is lost. What the real node does then
-    /// (`impl/README.md`, "Amnesia"): its peers refuse it, it re-enters as a new instance
-    /// (`--rejoin`) with no copy that votes, and `cluster replace-node` moves it out. Here:
-    /// its next copy is a learner's with no floor known ([`physalia_traces::NO_FLOOR_YET`]),
-    /// a new acceptor for the checks, and the operator moves it out of the jury first.
-    fn lose_disk(&mut self, id: NodeId) {
-        self.crash(id);
-        let node = &mut self.nodes[id.0 as usize];
-        node.storage = Durable {
-            learner: true,
-            floor: physalia_traces::NO_FLOOR_YET,
-            ..Durable::default()
-        };
-        node.forget_pending();
-        node.retiring = false;
-        node.wiped = true;
-        self.checker.on_copy_deleted(id);
-        self.report.disk_losses += 1;
-    }
-
     /// Steps node `id` if it is up (a message to a down node is lost).
     pub(super) fn step(&mut self, id: NodeId, input: Input) {
         let now = self.local_now(id);
@@ -415,7 +315,7 @@ impl Sim {
     }
 
     /// Carries out a step's output: check, trace, persist, send, answer, arm timers.
-    fn output(&mut self, id: NodeId, before: u64, out: Output) {
+    pub(super) fn output(&mut self, id: NodeId, before: u64, out: Output) {
         let at = self.now;
         if let Some(cell) = self.nodes[id.0 as usize].cell.as_ref() {
             self.checker.after_step(cell, before, at);
@@ -441,7 +341,7 @@ impl Sim {
         self.arm(id, out.timers);
     }
 
-    fn issue(&mut self, id: NodeId, p: Persist) {
+    pub(super) fn issue(&mut self, id: NodeId, p: Persist) {
         let latency = self.rng.between(self.cfg.fsync_min, self.cfg.fsync_max);
         let node = &mut self.nodes[id.0 as usize];
         let inc = node.cell.as_ref().map_or(0, |c| c.inc());
@@ -452,7 +352,7 @@ impl Sim {
         self.at(when, Event::Synced(id, inc, up_to));
     }
 
-    fn synced(&mut self, id: NodeId, inc: u64, up_to: u64) {
+    pub(super) fn synced(&mut self, id: NodeId, inc: u64, up_to: u64) {
         let node = &mut self.nodes[id.0 as usize];
         if node.cell.as_ref().map(|c| c.inc()) != Some(inc) {
             return; // a sync of an incarnation that crashed
@@ -468,7 +368,7 @@ impl Sim {
     }
 
     /// Puts a message on the network: lost or duplicated before `GST`, always delayed.
-    fn transmit(&mut self, env: Envelope) {
+    pub(super) fn transmit(&mut self, env: Envelope) {
         if self.before_gst() && self.rng.chance(self.cfg.faults.drop_ppm) {
             self.report.dropped += 1;
             return;
@@ -485,7 +385,7 @@ impl Sim {
         }
     }
 
-    fn arm(&mut self, id: NodeId, timers: crate::core::Timers) {
+    pub(super) fn arm(&mut self, id: NodeId, timers: crate::core::Timers) {
         let offset = self.nodes[id.0 as usize].offset;
         let wanted = [
             (TimeoutKind::Election, timers.election),
@@ -508,7 +408,7 @@ impl Sim {
         }
     }
 
-    fn finish(mut self) -> SimReport {
+    pub(super) fn finish(mut self) -> SimReport {
         self.report.simulated_ms = self.now;
         self.report.decided_slots = self.checker.decided();
         self.report.jury = self.checker.jury().latest().0.members.clone();
@@ -522,125 +422,9 @@ impl Sim {
     }
 }
 
-/// The workload: clients with one operation in flight, retrying and following redirects.
-impl Sim {
-    fn client_next(&mut self, c: ClientId) {
-        if self.clients[c.0 as usize].pending.is_some() {
-            return;
-        }
-        if self.rng.chance(250_000) {
-            self.local_read(c);
-        }
-        let client = &mut self.clients[c.0 as usize];
-        let op = client.next_op;
-        client.next_op += 1;
-        let target = client.leader;
-        let txn = random_txn(&mut self.rng, self.cfg.keys);
-        self.report.history.push(HistoryEntry {
-            client: c,
-            op,
-            txn: txn.clone(),
-            invoked: self.now,
-            returned: None,
-        });
-        let index = self.report.history.len() - 1;
-        self.clients[c.0 as usize].pending = Some((op, txn, target, 0, index));
-        self.send_request(c);
-    }
-
-    fn send_request(&mut self, c: ClientId) {
-        self.seq += 1;
-        let gen = self.seq;
-        let Some(p) = self.clients[c.0 as usize].pending.as_mut() else {
-            return;
-        };
-        p.3 = gen;
-        let (op, txn, target) = (p.0, p.1.clone(), p.2);
-        self.at(
-            self.now + self.cfg.client_retry,
-            Event::ClientRetry(c, op, gen),
-        );
-        if self.before_gst() && self.rng.chance(self.cfg.faults.drop_ppm) {
-            self.report.dropped += 1;
-            return;
-        }
-        let delay = self.rng.between(self.cfg.min_delay, self.cfg.max_delay);
-        self.at(self.now + delay, Event::Request(target, c, op, txn));
-    }
-
-    fn client_retry(&mut self, c: ClientId, op: OpSeq, gen: u64) {
-        let n = self.universe();
-        let Some(p) = self.clients[c.0 as usize].pending.as_mut() else {
-            return;
-        };
-        if (p.0, p.3) != (op, gen) {
-            return;
-        }
-        p.2 = NodeId((p.2 .0 + 1) % n);
-        self.send_request(c);
-    }
-
-    /// A node answers a client: checked at once if it acknowledges an applied operation,
-    /// then carried over the network.
-    pub(super) fn answer(&mut self, from: NodeId, client: ClientId, msg: Msg) {
-        if let Msg::Reply { op, result } = &msg {
-            if !result.never_applied() {
-                let storages: Vec<(NodeId, &Durable)> = self
-                    .nodes
-                    .iter()
-                    .enumerate()
-                    .map(|(i, n)| (NodeId(i as u32), &n.storage))
-                    .collect();
-                let amnesiac: Vec<NodeId> = (0..self.nodes.len() as u32)
-                    .map(NodeId)
-                    .filter(|n| self.nodes[n.0 as usize].wiped)
-                    .collect();
-                self.checker
-                    .on_ack(client, *op, &storages, &amnesiac, self.now);
-            }
-        }
-        if self.before_gst() && self.rng.chance(self.cfg.faults.drop_ppm) {
-            self.report.dropped += 1;
-            return;
-        }
-        let delay = self.rng.between(self.cfg.min_delay, self.cfg.max_delay);
-        self.at(self.now + delay, Event::Answer(from, client, msg));
-    }
-
-    fn on_answer(&mut self, from: NodeId, c: ClientId, msg: Msg) {
-        if c == self.operator.client {
-            return self.operator_answer(from, msg);
-        }
-        let n = self.universe();
-        let client = &mut self.clients[c.0 as usize];
-        let Some(p) = client.pending.as_mut() else {
-            return;
-        };
-        match msg {
-            Msg::Reply { op, result } if op == p.0 => {
-                let index = p.4;
-                client.pending = None;
-                client.leader = from;
-                if !result.never_applied() {
-                    self.report.committed_ops += 1;
-                }
-                self.report.history[index].returned = Some((self.now, result));
-                let think = self.rng.between(0, 20);
-                self.at(self.now + think, Event::ClientNext(c));
-            }
-            Msg::Redirect { op, leader } if op == p.0 => {
-                p.2 = leader.unwrap_or(NodeId((p.2 .0 + 1) % n));
-                client.leader = p.2;
-                self.send_request(c);
-            }
-            _ => {}
-        }
-    }
-}
-
 /// Eventually consistent reads: fire-and-forget to a random node, with the session floor.
 impl Sim {
-    fn local_read(&mut self, c: ClientId) {
+    pub(super) fn local_read(&mut self, c: ClientId) {
         let node = NodeId((self.rng.next_u64() % u64::from(self.universe())) as u32);
         let keys = (0..self.cfg.keys).map(|k| Key(format!("k{k}"))).collect();
         let floor = self.clients[c.0 as usize].floor;
@@ -649,7 +433,7 @@ impl Sim {
     }
 
     /// A node serves a local read: checked at once against the decided log.
-    fn read_answer(&mut self, from: NodeId, client: ClientId, read: LocalRead) {
+    pub(super) fn read_answer(&mut self, from: NodeId, client: ClientId, read: LocalRead) {
         if let LocalRead::Values { applied, values } = &read {
             self.checker.on_local_read(from, *applied, values, self.now);
         }
@@ -660,7 +444,7 @@ impl Sim {
 
     /// A read answered at `applied` must be at least as recent as the session floor sent
     /// with it (reads in flight together may return in any order).
-    fn on_read_answer(&mut self, c: ClientId, floor: u64, read: LocalRead) {
+    pub(super) fn on_read_answer(&mut self, c: ClientId, floor: u64, read: LocalRead) {
         if let LocalRead::Values { applied, .. } = read {
             self.checker.on_read_answer(c, floor, applied);
             let client = &mut self.clients[c.0 as usize];
@@ -670,7 +454,7 @@ impl Sim {
     }
 }
 
-fn random_txn(rng: &mut SimRng, keys: u32) -> Txn {
+pub(super) fn random_txn(rng: &mut SimRng, keys: u32) -> Txn {
     let key = |rng: &mut SimRng| Key(format!("k{}", rng.next_u64() % u64::from(keys.max(1))));
     let small = |rng: &mut SimRng| Value::Int((rng.next_u64() % 10).into());
     match rng.next_u64() % 6 {
@@ -705,6 +489,29 @@ fn random_txn(rng: &mut SimRng, keys: u32) -> Txn {
                     by: 1.into(),
                 }],
             }
+        }
+    }
+}
+
+/// The operator's state: at most one move in progress.
+#[derive(Debug)]
+pub(super) struct Operator {
+    /// The operator's client id (after the workload's clients).
+    pub(super) client: ClientId,
+    pub(super) next_op: OpSeq,
+    /// The change in progress: `(op, change, node asked, generation)`.
+    pub(super) pending: Option<(OpSeq, JuryChange, NodeId, u64)>,
+    pub(super) leader: NodeId,
+}
+
+impl Operator {
+    /// An idle operator with client id `client`.
+    pub(super) fn new(client: u64) -> Operator {
+        Operator {
+            client: ClientId(client),
+            next_op: 1,
+            pending: None,
+            leader: NodeId(0),
         }
     }
 }
