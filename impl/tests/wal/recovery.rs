@@ -302,3 +302,46 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_missing_newest_segment_is_refused_even_with_repair_and_a_lost_marker_loses_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    write_log(tmp.path(), 100, 4096);
+    let segs = segment_files(tmp.path());
+    assert!(segs.len() >= 3, "{segs:?}");
+    // The marker alone gone: the log opens whole and the marker is written again.
+    let marker = tmp.path().join("NEWEST");
+    fs::remove_file(&marker).unwrap();
+    let (wal, rec) = Wal::open(tmp.path(), opts(4096)).unwrap();
+    assert_eq!(rec.records, expected(1, 100));
+    drop(wal);
+    assert!(marker.exists());
+    // The newest segment gone: refused, with repair too (nothing is damaged).
+    fs::remove_file(segs.last().unwrap()).unwrap();
+    for o in [opts(4096), repair(4096)] {
+        match open_err(tmp.path(), o) {
+            WalError::MissingSegment { newest, found, .. } => {
+                assert!(found.is_some_and(|f| f < newest), "{newest} {found:?}");
+            }
+            other => panic!("expected MissingSegment, got {other}"),
+        }
+    }
+}
+
+#[test]
+fn a_damaged_header_of_the_segment_the_marker_names_is_corruption_not_a_torn_creation() {
+    let tmp = tempfile::tempdir().unwrap();
+    write_log(tmp.path(), 100, 4096);
+    let newest = segment_files(tmp.path()).pop().unwrap();
+    // The marker was written after this header was durable: cutting the segment to a
+    // partial header is damage, and the segment is kept for the operator.
+    fs::write(&newest, b"PHYSWAL\0\x01\0").unwrap();
+    match open_err(tmp.path(), opts(4096)) {
+        WalError::Corrupt { file, reason, .. } => {
+            assert_eq!(file, newest);
+            assert!(reason.contains("NEWEST"), "{reason}");
+        }
+        other => panic!("expected Corrupt, got {other}"),
+    }
+    assert!(newest.exists());
+}
