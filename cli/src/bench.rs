@@ -7,6 +7,8 @@
 //! - `tracing`: the one-cell throughput with per-node trace files on versus off.
 //! - `idle`: memory per idle cell and idle CPU with N cells (default 10k and 100k) on each
 //!   of 3 nodes, against a 1-cell baseline in the same run.
+//! - `restart`: SIGKILL and restart of 7 nodes holding many slots, tracing on, with each
+//!   cell's log compacted and, as the baseline, without (see [`restart`]).
 
 use std::fs;
 use std::io::{Read, Write};
@@ -25,10 +27,13 @@ use physalia_traces::{ClientId, Key, Txn, Value};
 
 use crate::cluster::{free_port, write_key};
 
+mod restart;
+
 /// Options of `physalia bench`.
 #[derive(Args, Debug)]
 pub struct BenchArgs {
-    /// Which parts to run (comma-separated): latency, throughput, tracing, idle.
+    /// Which parts to run (comma-separated): latency, throughput, tracing, idle, restart
+    /// (not in the default set: it writes 10⁵ slots twice).
     #[arg(long, default_value = "latency,throughput,tracing,idle")]
     pub parts: String,
     /// Seconds each throughput or latency run lasts.
@@ -40,6 +45,18 @@ pub struct BenchArgs {
     /// Cell counts of the idle runs (comma-separated).
     #[arg(long, default_value = "10000,100000")]
     pub idle_cells: String,
+    /// Slots the `restart` part writes into its cell before killing every node.
+    #[arg(long, default_value_t = 100_000)]
+    pub restart_slots: u64,
+    /// Longest time (s) the `restart` part spends writing them.
+    #[arg(long, default_value_t = 600)]
+    pub restart_fill_secs: u64,
+    /// Longest wait (s) for the first commit after the restart.
+    #[arg(long, default_value_t = 120)]
+    pub restart_wait_secs: u64,
+    /// The `restart` part stops a run where a node exceeds this resident memory (MiB).
+    #[arg(long, default_value_t = 2048)]
+    pub restart_rss_mib: u64,
     /// Working directory (node data, logs, traces); a temporary one if not given.
     #[arg(long)]
     pub dir: Option<PathBuf>,
@@ -64,16 +81,52 @@ impl Drop for LocalCluster {
 
 impl LocalCluster {
     fn start(dir: &Path, nodes: u32, cells: u32, trace: bool) -> Result<LocalCluster> {
-        let _ = fs::remove_dir_all(dir);
-        fs::create_dir_all(dir.join("logs"))?;
+        LocalCluster::start_with(dir, nodes, cells, trace, &[], true)
+    }
+
+    /// Starts `nodes` node processes with `extra` arguments each; `fresh`: in a new
+    /// directory (otherwise on the data, key and traces already in `dir`, as after a crash).
+    fn start_with(
+        dir: &Path,
+        nodes: u32,
+        cells: u32,
+        trace: bool,
+        extra: &[String],
+        fresh: bool,
+    ) -> Result<LocalCluster> {
         let key_file = dir.join("key");
-        write_key(&key_file)?;
+        if fresh {
+            let _ = fs::remove_dir_all(dir);
+            fs::create_dir_all(dir.join("logs"))?;
+            write_key(&key_file)?;
+        }
         let key = FrameKey::from_file(&key_file)?;
         let mut addrs = Vec::new();
         let mut metrics = Vec::new();
-        for _ in 0..nodes {
-            addrs.push(format!("127.0.0.1:{}", free_port()?));
-            metrics.push(format!("127.0.0.1:{}", free_port()?));
+        let ports = dir.join("ports");
+        if fresh {
+            for _ in 0..nodes {
+                addrs.push(format!("127.0.0.1:{}", free_port()?));
+                metrics.push(format!("127.0.0.1:{}", free_port()?));
+            }
+            fs::write(
+                &ports,
+                format!("{}\n{}\n", addrs.join(","), metrics.join(",")),
+            )?;
+        } else {
+            // A restart listens where the nodes listened before.
+            let text = fs::read_to_string(&ports)?;
+            let mut lines = text.lines();
+            let mut next = || -> Vec<String> {
+                lines
+                    .next()
+                    .unwrap_or_default()
+                    .split(',')
+                    .map(str::to_owned)
+                    .collect()
+            };
+            addrs = next();
+            metrics = next();
         }
         let exe = std::env::current_exe()?;
         let mut children = Vec::new();
@@ -82,7 +135,10 @@ impl LocalCluster {
                 .filter(|j| *j != i)
                 .map(|j| format!("{j}={}", addrs[j as usize]))
                 .collect();
-            let log = fs::File::create(dir.join("logs").join(format!("n{i}.log")))?;
+            let log = fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(dir.join("logs").join(format!("n{i}.log")))?;
             let mut cmd = Command::new(&exe);
             cmd.arg("node")
                 .args(["--id", &i.to_string(), "--listen", &addrs[i as usize]])
@@ -93,6 +149,7 @@ impl LocalCluster {
                 .arg(&key_file)
                 .args(["--metrics-listen", &metrics[i as usize]])
                 .args(["--cells", &cells.to_string()])
+                .args(extra)
                 .env("RUST_LOG", "warn")
                 .stdin(Stdio::null())
                 .stdout(log.try_clone()?)
@@ -374,7 +431,8 @@ pub fn run(args: &BenchArgs) -> Result<u8> {
             "throughput" => throughput(&dir, args)?,
             "tracing" => tracing_cost(&dir, args)?,
             "idle" => idle(&dir, args)?,
-            other => bail!("unknown part `{other}` (latency, throughput, tracing, idle)"),
+            "restart" => restart::restart(&dir, args)?,
+            other => bail!("unknown part `{other}` (latency, throughput, tracing, idle, restart)"),
         }
     }
     if args.dir.is_none() {

@@ -59,6 +59,11 @@ pub struct NodeArgs {
     /// Snapshot the durable state (compacting the log) after this many WAL appends; 0: never.
     #[arg(long, default_value_t = 100_000)]
     pub snapshot_every: u64,
+    /// Fold each cell's applied prefix into a per-cell snapshot every this many slots (the
+    /// bound on a cell's log, and on what a `Promise` carries); 0: never (logs grow for ever
+    /// and a restarted node's promises carry them whole: only for comparison).
+    #[arg(long, default_value_t = Options::default().snapshot_every)]
+    pub compact_every: u64,
     /// Size of a WAL segment (bytes; at least 4096).
     #[arg(long, default_value_t = 64 << 20)]
     pub wal_segment_bytes: u64,
@@ -108,6 +113,7 @@ impl NodeArgs {
             // A candidate re-sends Prepare at half the election timeout: often enough to
             // win soon, rarely enough not to swamp peers when many cells stand for election.
             prepare_interval: (self.election_timeout_ms / 2).max(1),
+            snapshot_every: self.compact_every,
             ..Options::default()
         };
         Ok(NodeConfig {

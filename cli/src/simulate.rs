@@ -39,6 +39,11 @@ pub struct SimulateArgs {
     /// drop,duplicate,partition,crash,reconfigure,disk-loss.
     #[arg(long, default_value = "all")]
     pub faults: String,
+    /// Compaction: each replica folds its applied prefix into a snapshot every this many
+    /// slots (0: never), so that lagging and restarted replicas are taught by snapshot
+    /// install.
+    #[arg(long, default_value_t = SimConfig::default().options.snapshot_every)]
+    pub snapshot_every: u64,
     /// Write one trace file per node into this directory (`n0.jsonl`, ...).
     #[arg(long, value_name = "DIR")]
     pub trace_out: Option<PathBuf>,
@@ -46,7 +51,8 @@ pub struct SimulateArgs {
     /// promise-before-durable, accept-lower-ballot, skip-prepare, ignore-promised-values,
     /// commit-on-minority, reply-before-commit, apply-out-of-order, stale-read,
     /// ballot-reuse-after-restart, catchup-without-ballots, config-effective-early,
-    /// concurrent-changes, phase1-old-jury, stale-member-votes, vote-after-amnesia.
+    /// concurrent-changes, phase1-old-jury, stale-member-votes, vote-after-amnesia,
+    /// stale-snapshot.
     #[cfg(feature = "bugs")]
     #[arg(long, value_name = "NAME")]
     pub bug: Option<physalia_impl::bugs::Bug>,
@@ -90,7 +96,7 @@ fn faults(list: &str) -> Result<Faults> {
 
 /// Runs `physalia simulate`; exit code 0 when every online check held, 1 otherwise.
 pub fn run(args: &SimulateArgs) -> Result<u8> {
-    let cfg = SimConfig {
+    let mut cfg = SimConfig {
         seed: args.seed,
         nodes: args.nodes,
         spares: args.spares,
@@ -102,6 +108,7 @@ pub fn run(args: &SimulateArgs) -> Result<u8> {
         bug: args.bug,
         ..SimConfig::default()
     };
+    cfg.options.snapshot_every = args.snapshot_every;
     #[cfg(feature = "bugs")]
     if let Some(bug) = cfg.bug {
         println!("injected bug: {bug} ({})", bug.description());

@@ -257,7 +257,7 @@ fn regression_a_new_leader_behind_its_peers_still_commits_after_gst() {
 
 #[test]
 fn a_recreated_copy_that_forgets_where_its_node_left_is_refused() {
-    // Seed 3 (GST 10 s): a removed node deletes its copy and hosts a fresh learner's copy
+    // Seed 6 (GST 10 s): a removed node deletes its copy and hosts a fresh learner's copy
     // whose floor is the slot it left at (ABA). The trace conforms; with the floor erased
     // from the copy's start, the specification refuses that start.
     let dir = tempfile::tempdir().unwrap();
@@ -265,7 +265,7 @@ fn a_recreated_copy_that_forgets_where_its_node_left_is_refused() {
     let out = physalia(&[
         "simulate",
         "--seed",
-        "3",
+        "6",
         "--steps",
         "20000",
         "--gst",

@@ -28,6 +28,7 @@ const BUGS: &[(&str, u64, u64, u64)] = &[
     ("phase1-old-jury", 20, 20_000, 5_000),
     ("stale-member-votes", 5, 20_000, 5_000),
     ("vote-after-amnesia", 5, 20_000, 5_000),
+    ("stale-snapshot", 5, 20_000, 5_000),
 ];
 
 #[test]

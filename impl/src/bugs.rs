@@ -42,11 +42,15 @@ pub enum Bug {
     /// A fresh copy (created after a disk loss or for a node added back) votes and promises
     /// for slots before its membership starts, as if it remembered them.
     VoteAfterAmnesia,
+    /// A snapshot is installed whatever the receiver's commit index, replacing its whole
+    /// log (as a naive state transfer does): a stale one rolls back a longer chosen prefix
+    /// and drops accepted entries above it.
+    StaleSnapshot,
 }
 
 impl Bug {
     /// Every bug, in a fixed order.
-    pub const ALL: [Bug; 15] = [
+    pub const ALL: [Bug; 16] = [
         Bug::PromiseBeforeDurable,
         Bug::AcceptLowerBallot,
         Bug::SkipPrepare,
@@ -62,6 +66,7 @@ impl Bug {
         Bug::Phase1OldJury,
         Bug::StaleMemberVotes,
         Bug::VoteAfterAmnesia,
+        Bug::StaleSnapshot,
     ];
 
     /// The bug's name, as `--bug NAME` takes it.
@@ -80,6 +85,7 @@ impl Bug {
             Bug::Phase1OldJury => "phase1-old-jury",
             Bug::StaleMemberVotes => "stale-member-votes",
             Bug::VoteAfterAmnesia => "vote-after-amnesia",
+            Bug::StaleSnapshot => "stale-snapshot",
             Bug::BallotReuseAfterRestart => "ballot-reuse-after-restart",
             Bug::CatchupWithoutBallots => "catchup-without-ballots",
         }
@@ -129,6 +135,9 @@ impl Bug {
             }
             Bug::StaleMemberVotes => {
                 "proposer.rs advance_commit: votes of non-members of the slot's jury count"
+            }
+            Bug::StaleSnapshot => {
+                "acceptor.rs on_snapshot: a snapshot at or below the commit index is installed, and the log above it dropped"
             }
             Bug::VoteAfterAmnesia => {
                 "membership.rs votes_at / on_change_applied: a fresh copy (a node's lost state, or a copy re-created after it left) votes and promises for slots before its since, and takes any change adding its node for its own"

@@ -11,8 +11,8 @@ use std::collections::BTreeMap;
 
 use num_bigint::BigInt;
 use physalia_traces::{
-    ApplyError, ClientId, Command, Condition, Config, JuryChange, Key, NodeId, OpSeq, Slot, Txn,
-    TxnResult, Value, WriteOp,
+    ApplyError, ClientId, Command, Condition, Config, Image, JuryChange, Key, NodeId, OpSeq, Slot,
+    Txn, TxnResult, Value, WriteOp,
 };
 use thiserror::Error;
 
@@ -261,6 +261,35 @@ impl Jury {
     }
 }
 
+/// Whether `image` is one a state machine could have written: a jury history of 1 to
+/// [`MAX_CONFIGS`] configurations in slot and epoch order, each of 1 to [`MAX_JURY`] sorted
+/// members, and no jury change at or above its point. A node refuses to start from a
+/// snapshot that is not, and a replica ignores such a snapshot sent to it.
+pub fn check_image(image: &Image) -> Result<(), String> {
+    let configs = &image.juries;
+    if configs.is_empty() || configs.len() > MAX_CONFIGS {
+        return Err(format!(
+            "{} configurations (1 to {MAX_CONFIGS})",
+            configs.len()
+        ));
+    }
+    let ordered = configs
+        .windows(2)
+        .all(|w| w[0].0 < w[1].0 && w[0].1 < w[1].1);
+    let valid = configs.iter().all(|(_, _, c)| {
+        !c.members.is_empty()
+            && c.members.len() <= MAX_JURY
+            && c.members.windows(2).all(|w| w[0] < w[1])
+    });
+    if !ordered || !valid {
+        return Err("the jury history is not in slot and epoch order of valid juries".into());
+    }
+    if image.last_change.is_some_and(|s| s >= image.upto) {
+        return Err("a jury change at or above the snapshot's point".into());
+    }
+    Ok(())
+}
+
 /// What applying one committed command produced.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Applied {
@@ -320,6 +349,8 @@ pub struct StateMachine {
     limits: Limits,
     jury: Jury,
     alpha: u64,
+    /// The last applied slot holding a jury change (see [`Image::last_change`]).
+    last_change: Option<Slot>,
 }
 
 impl StateMachine {
@@ -333,6 +364,7 @@ impl StateMachine {
             limits,
             jury: Jury::new(config),
             alpha: alpha.max(1),
+            last_change: None,
         }
     }
 
@@ -386,6 +418,9 @@ impl StateMachine {
         let Command::Op { client, op, txn } = command else {
             return Applied::Nothing;
         };
+        if txn.is_reconfig() {
+            self.last_change = Some(slot);
+        }
         if let Some((last, result)) = self.sessions.get(client) {
             if *last == *op {
                 return Applied::Result {
@@ -411,6 +446,54 @@ impl StateMachine {
             op: *op,
             result,
         }
+    }
+
+    /// The state as of the applied prefix, as a snapshot keeps and ships it.
+    pub fn image(&self) -> Image {
+        Image {
+            upto: self.applied,
+            data: self
+                .data
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            sessions: self
+                .sessions
+                .iter()
+                .map(|(c, (op, r))| (*c, *op, r.clone()))
+                .collect(),
+            juries: self.jury.configs.clone(),
+            last_change: self.last_change,
+        }
+    }
+
+    /// The last applied slot holding a jury change, if any.
+    pub fn last_change(&self) -> Option<Slot> {
+        self.last_change
+    }
+
+    /// The state machine a snapshot holds (with this machine's limits and α). Refused if
+    /// the image is not one a state machine could have produced: no jury, juries out of
+    /// slot order, a jury over [`MAX_JURY`] members or unsorted, or more than
+    /// [`MAX_CONFIGS`] of them.
+    pub fn from_image(&self, image: &Image) -> Result<StateMachine, String> {
+        check_image(image)?;
+        let configs = &image.juries;
+        Ok(StateMachine {
+            data: image.data.iter().cloned().collect(),
+            sessions: image
+                .sessions
+                .iter()
+                .map(|(c, op, r)| (*c, (*op, r.clone())))
+                .collect(),
+            applied: image.upto,
+            limits: self.limits,
+            jury: Jury {
+                configs: configs.clone(),
+            },
+            alpha: self.alpha,
+            last_change: image.last_change,
+        })
     }
 
     /// Serves an eventually consistent read from the applied prefix, if it is at least as

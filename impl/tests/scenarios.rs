@@ -57,7 +57,7 @@ fn parse(text: &str) -> Result<Vec<Item>, String> {
 }
 
 /// Builds an environment from the file's first command, `init N [alpha=A] [queue=Q]
-/// [spares=S]`.
+/// [spares=S] [snapshot=K]`.
 fn init(command: &str) -> Result<Env, String> {
     let words: Vec<&str> = command.split_whitespace().collect();
     if words.first() != Some(&"init") {
@@ -72,6 +72,9 @@ fn init(command: &str) -> Result<Env, String> {
         }
         if let Some(q) = w.strip_prefix("queue=") {
             opts.max_queue = q.parse().map_err(|_| "queue=Q")?;
+        }
+        if let Some(k) = w.strip_prefix("snapshot=") {
+            opts.snapshot_every = k.parse().map_err(|_| "snapshot=K")?;
         }
         if let Some(s) = w.strip_prefix("spares=") {
             spares = s.parse().map_err(|_| "spares=S")?;
@@ -212,4 +215,9 @@ fn move_a_node() {
 #[test]
 fn a_restarted_follower_that_lost_acknowledged_entries_catches_up() {
     run("lost-tail");
+}
+
+#[test]
+fn snapshot_install_and_a_full_restart_with_compacted_logs() {
+    run("snapshot");
 }

@@ -52,6 +52,14 @@ impl KvSpec {
         }
     }
 
+    /// A store holding `entries`, with the same integer bound as this one.
+    pub fn with_entries(&self, entries: impl IntoIterator<Item = (Key, Value)>) -> KvSpec {
+        KvSpec {
+            data: Arc::new(entries.into_iter().collect()),
+            max_int_bits: self.max_int_bits,
+        }
+    }
+
     /// The value at `key` (`None`: absent).
     pub fn get(&self, key: &Key) -> Option<&Value> {
         self.data.get(key)

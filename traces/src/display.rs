@@ -18,7 +18,7 @@ use std::fmt::{self, Display, Formatter};
 
 use crate::event::{DurableWrite, Input, Kind};
 use crate::kv::{ApplyError, JuryChange, Txn, TxnResult, Value, WriteOp};
-use crate::vocab::{Command, Entry, Msg, Proposal, TimeoutKind};
+use crate::vocab::{Command, Entry, Image, Msg, Proposal, TimeoutKind};
 
 /// A value or its absence: the value's notation, or `absent`.
 pub struct OrAbsent<'a>(pub Option<&'a Value>);
@@ -156,6 +156,25 @@ impl Display for Entry {
     }
 }
 
+impl Display for Image {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        let (keys, sessions) = (self.data.len(), self.sessions.len());
+        let s = |n: usize| if n == 1 { "" } else { "s" };
+        write!(
+            f,
+            "upto={} ({keys} key{}, {sessions} session{}",
+            self.upto,
+            s(keys),
+            s(sessions)
+        )?;
+        if let Some((_, epoch, config)) = self.juries.last() {
+            let members: Vec<String> = config.members.iter().map(|n| n.to_string()).collect();
+            write!(f, ", jury epoch {epoch} [{}]", members.join(" "))?;
+        }
+        f.write_str(")")
+    }
+}
+
 impl Display for Proposal {
     fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
         write!(f, "{}: {}", self.slot, self.command)
@@ -179,6 +198,7 @@ impl Display for Msg {
                 commit,
             } => write!(f, "Accepted b={ballot} slots={slots:?} commit={commit}"),
             Msg::Commit { ballot, up_to } => write!(f, "Commit b={ballot} up_to={up_to}"),
+            Msg::Snapshot { ballot, image } => write!(f, "Snapshot b={ballot} {image}"),
             Msg::Request { client, op, txn } => write!(f, "Request {client}#{op} {txn}"),
             Msg::Redirect { op, leader } => match leader {
                 Some(n) => write!(f, "Redirect op={op} leader={n}"),
@@ -194,6 +214,7 @@ impl Display for DurableWrite {
         match self {
             DurableWrite::Promised { ballot } => write!(f, "promised={ballot}"),
             DurableWrite::Accepted { entry } => entry.fmt(f),
+            DurableWrite::Snapshot { image } => write!(f, "snapshot {image}"),
         }
     }
 }
@@ -226,6 +247,7 @@ impl Display for Kind {
                 log_len,
                 learner,
                 floor,
+                base,
             } => {
                 let fresh = match (*learner, *floor) {
                     (false, _) => String::new(),
@@ -235,9 +257,14 @@ impl Display for Kind {
                     }
                     (true, f) => format!(", a learner's copy, a member from slot {f} on at least"),
                 };
+                let snapshot = if *base > 0 {
+                    format!(", a snapshot up to slot {base}")
+                } else {
+                    String::new()
+                };
                 write!(
                     f,
-                    "start (promised {promised}, {log_len} log entries{fresh})"
+                    "start (promised {promised}, {log_len} log entries{snapshot}{fresh})"
                 )
             }
             Kind::Input(i) => i.fmt(f),

@@ -7,15 +7,19 @@ use serde::{Deserialize, Serialize};
 
 use crate::kv::{Key, Txn, TxnResult};
 use crate::vocab::{
-    Ballot, CellId, ClientId, Config, Endpoint, Entry, Envelope, Msg, MsgId, NodeId, OpSeq, Role,
-    Slot, TimeoutKind,
+    Ballot, CellId, ClientId, Config, Endpoint, Entry, Envelope, Image, Msg, MsgId, NodeId, OpSeq,
+    Role, Slot, TimeoutKind,
 };
 
 /// The schema name in every header.
 pub const SCHEMA: &str = "physalia-trace";
 
-/// The schema version this crate reads and writes.
-pub const VERSION: u32 = 1;
+/// The schema version this crate writes.
+pub const VERSION: u32 = 2;
+
+/// The oldest schema version this crate reads (v1 is v2 without snapshots: no
+/// `DurableWrite::Snapshot`, no `Msg::Snapshot`, no `start.base`).
+pub const OLDEST_VERSION: u32 = 1;
 
 /// The first line of every trace file.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -23,7 +27,7 @@ pub const VERSION: u32 = 1;
 pub struct Header {
     /// Always [`SCHEMA`].
     pub schema: String,
-    /// Always [`VERSION`] for this crate.
+    /// [`VERSION`] when written by this crate; [`OLDEST_VERSION`] to [`VERSION`] when read.
     pub version: u32,
     /// The cell traced.
     pub cell: CellId,
@@ -82,6 +86,13 @@ pub enum DurableWrite {
     Accepted {
         /// The entry.
         entry: Entry,
+    },
+    /// The state machine as of a chosen prefix (a compaction of the node's own applied
+    /// prefix, or an installed snapshot): it replaces every log entry below `image.upto`,
+    /// and after a restart the commit index starts there. Schema v2.
+    Snapshot {
+        /// The state.
+        image: Image,
     },
 }
 
@@ -247,6 +258,10 @@ pub enum Kind {
         /// tombstone), [`NO_FLOOR_YET`] when that is unknown (a node re-entered after its
         /// state was lost: every earlier membership must end first), 0 otherwise.
         floor: Slot,
+        /// The durable snapshot's point: every slot below it is chosen and folded into the
+        /// snapshot (`DurableWrite::Snapshot`); the commit index starts here. 0 without a
+        /// snapshot (and in schema v1, which has none).
+        base: Slot,
     },
     /// The step took this input.
     Input(Input),
@@ -300,6 +315,8 @@ struct StartBody {
     learner: bool,
     #[serde(default, skip_serializing_if = "is_zero")]
     floor: Slot,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    base: Slot,
 }
 
 impl Serialize for Kind {
@@ -311,6 +328,7 @@ impl Serialize for Kind {
                 log_len,
                 learner,
                 floor,
+                base,
             } => {
                 let mut m = s.serialize_map(Some(1))?;
                 let body = StartBody {
@@ -318,6 +336,7 @@ impl Serialize for Kind {
                     log_len: *log_len,
                     learner: *learner,
                     floor: *floor,
+                    base: *base,
                 };
                 m.serialize_entry("start", &body)?;
                 m.end()
@@ -368,6 +387,7 @@ mod kind_serde {
                         log_len: b.log_len,
                         learner: b.learner,
                         floor: b.floor,
+                        base: b.base,
                     }
                 }
                 k if KIND_NAMES.contains(&k) => Kind::Input(map.next_value_seed(InputSeed(k))?),

@@ -8,7 +8,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use thiserror::Error;
 
-use crate::event::{Header, TraceEvent, SCHEMA, VERSION};
+use crate::event::{Header, TraceEvent, OLDEST_VERSION, SCHEMA, VERSION};
 
 /// Writes a trace: the header at construction, then one line per event.
 #[derive(Debug)]
@@ -123,7 +123,7 @@ pub enum ReadError {
     },
     /// The header names a version this reader does not understand.
     #[error(
-        "{file}:1: field `version`: this reader understands version {VERSION}, found {found}; \
+        "{file}:1: field `version`: this reader understands versions {OLDEST_VERSION} to {VERSION}, found {found}; \
          read it with a matching reader or convert it"
     )]
     WrongVersion {
@@ -215,7 +215,8 @@ fn check_schema(file: &str, line: &str) -> Result<(), ReadError> {
             found: found("schema"),
         });
     }
-    if value.get("version").and_then(|v| v.as_u64()) != Some(u64::from(VERSION)) {
+    let version = value.get("version").and_then(|v| v.as_u64());
+    if !version.is_some_and(|v| (u64::from(OLDEST_VERSION)..=u64::from(VERSION)).contains(&v)) {
         return Err(ReadError::WrongVersion {
             file: file.to_owned(),
             found: found("version"),

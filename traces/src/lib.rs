@@ -1,4 +1,4 @@
-//! The Physalia trace format, schema v1: the contract between the implementation and the
+//! The Physalia trace format, schema v2 (v1 still read): the contract between the implementation and the
 //! refinement layer.
 //!
 //! - [`vocab`] and [`kv`]: the protocol vocabulary (ballots, messages, commands,
@@ -28,15 +28,15 @@ pub mod vocab;
 
 pub use event::{
     ClientEvent, ClientResult, DurableWrite, Header, Input, Kind, Observed, Persist, PersistId,
-    Sent, TraceEvent, KIND_NAMES, NO_FLOOR_YET, SCHEMA, VERSION,
+    Sent, TraceEvent, KIND_NAMES, NO_FLOOR_YET, OLDEST_VERSION, SCHEMA, VERSION,
 };
 pub use io::{read_path, read_str, Located, ReadError, TraceFile, TraceWriter};
 pub use kv::{ApplyError, Condition, JuryChange, Key, Txn, TxnResult, Value, WriteOp};
 pub use layer::{record, LineSink, TraceLayer, TRACE_TARGET};
 pub use merge::{merge, MergeError, Merged};
 pub use vocab::{
-    Ballot, CellId, ClientId, Command, Config, Endpoint, Entry, Envelope, Msg, MsgId, NodeId,
-    OpSeq, Proposal, Role, Slot, TimeoutKind,
+    Ballot, CellId, ClientId, Command, Config, Endpoint, Entry, Envelope, Image, Msg, MsgId,
+    NodeId, OpSeq, Proposal, Role, Slot, TimeoutKind,
 };
 
 pub use display::OrAbsent;

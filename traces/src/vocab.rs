@@ -8,7 +8,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::kv::{Txn, TxnResult};
+use crate::kv::{Key, Txn, TxnResult, Value};
 
 /// A node of a cell's jury, `n0..n(N-1)`.
 #[derive(
@@ -143,6 +143,27 @@ pub struct Entry {
     pub command: Command,
 }
 
+/// A cell's state machine as of a chosen prefix: what a node keeps instead of the log
+/// entries below `upto` once it compacts them, and what a snapshot install teaches
+/// (`docs/protocol.md`, "Snapshots"). Every slot below `upto` is chosen, and this is the
+/// state applying them gives.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Image {
+    /// Every slot below it is folded in.
+    pub upto: Slot,
+    /// The key-value store, in key order.
+    pub data: Vec<(Key, Value)>,
+    /// Per client: its latest applied operation and that operation's first result.
+    pub sessions: Vec<(ClientId, OpSeq, TxnResult)>,
+    /// The jury over time: `(first slot, epoch, configuration)`, in slot order (the most
+    /// recent configurations the state machine keeps).
+    pub juries: Vec<(Slot, u64, Config)>,
+    /// The last slot below `upto` holding a jury change (valid or not, applied or a
+    /// repeat): "one change at a time" looks back α slots, which may be folded in.
+    pub last_change: Option<Slot>,
+}
+
 /// One slot of an `Accept` batch.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -203,6 +224,16 @@ pub enum Msg {
         /// One past the last committed slot.
         up_to: Slot,
     },
+    /// State transfer: the sender's state machine as of a chosen prefix, for a node whose
+    /// commit index is below it (a lagging peer of a leader whose log no longer holds the
+    /// slots it lacks, or a candidate whose `Prepare` asked from below the sender's
+    /// snapshot). Installed only above the receiver's commit index.
+    Snapshot {
+        /// The sender's ballot (its leader's or the `Prepare`'s).
+        ballot: Ballot,
+        /// The state.
+        image: Image,
+    },
     /// A client operation, sent to the node the client believes leads.
     Request {
         /// The client.
@@ -239,6 +270,7 @@ impl Msg {
             Msg::Accept { .. } => "Accept",
             Msg::Accepted { .. } => "Accepted",
             Msg::Commit { .. } => "Commit",
+            Msg::Snapshot { .. } => "Snapshot",
             Msg::Request { .. } => "Request",
             Msg::Redirect { .. } => "Redirect",
             Msg::Reply { .. } => "Reply",

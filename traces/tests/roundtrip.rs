@@ -131,14 +131,20 @@ fn msg() -> impl Strategy<Value = Msg> {
 
 fn kind() -> impl Strategy<Value = Kind> {
     prop_oneof![
-        (ballot(), any::<u64>(), any::<bool>(), any::<u64>()).prop_map(
-            |(promised, log_len, learner, floor)| Kind::Start {
+        (
+            ballot(),
+            any::<u64>(),
+            any::<bool>(),
+            any::<u64>(),
+            any::<u64>()
+        )
+            .prop_map(|(promised, log_len, learner, floor, base)| Kind::Start {
                 promised,
                 log_len,
                 learner,
                 floor,
-            }
-        ),
+                base,
+            }),
         (0u32..7, any::<u64>(), any::<u64>(), msg()).prop_map(|(n, s, lc, msg)| {
             Kind::Input(Input::Deliver {
                 id: common::id(n, 0, s),

@@ -1,7 +1,9 @@
 //! The acceptor and learner handlers, run by every node: `Prepare`, `Accept`, `Commit`,
 //! and applying the committed prefix.
 
-use physalia_traces::{Ballot, Command, DurableWrite, Entry, Msg, NodeId, Proposal, Role, Slot};
+use physalia_traces::{
+    Ballot, Command, DurableWrite, Entry, Image, Msg, NodeId, Proposal, Role, Slot,
+};
 
 use super::Cell;
 use crate::kv::Applied;
@@ -23,6 +25,11 @@ impl Cell {
     /// Phase 1b: promise `ballot` and report every entry at `>= from`, or refuse. A copy
     /// ignores a `Prepare` from below the start of its membership (`since`): it holds no
     /// acceptor state for those slots, and must not answer as if it did (ABA, amnesia).
+    /// From below its snapshot it cannot report the slots folded in either: it answers with
+    /// the snapshot (they are chosen), not a promise, and the candidate, once it installed
+    /// it, stands again from its new commit index. So a `Promise` carries only entries
+    /// above a point the candidate knows chosen: never more than this node's log holds
+    /// above its snapshot (about `snapshot_every` slots plus the pipeline).
     pub(super) fn on_prepare(&mut self, from: NodeId, ballot: Ballot, slot: Slot) {
         if !self.votes_at(slot) {
             return;
@@ -31,6 +38,10 @@ impl Cell {
             self.max_round = self.max_round.max(ballot.round);
             let promised = self.promised;
             return self.send(from, Msg::Nack { ballot, promised });
+        }
+        if slot < self.base {
+            let image = self.sm.image();
+            return self.send(from, Msg::Snapshot { ballot, image });
         }
         self.adopt(ballot);
         let accepted = self
@@ -75,6 +86,12 @@ impl Cell {
         for p in proposals {
             if self.votes_at(p.slot) {
                 slots.push(p.slot);
+            }
+            // Folded into the snapshot: chosen, so by Agreement the leader proposes the
+            // chosen command, and the vote stands for it without an entry (no `Promise` of
+            // this node ever reports a slot below its snapshot; see `on_prepare`).
+            if p.slot < self.base {
+                continue;
             }
             if self.log.get(&p.slot) == Some(&(ballot, p.command.clone())) {
                 continue;
@@ -161,6 +178,7 @@ impl Cell {
             };
             let command = command.clone();
             let applied = self.sm.apply(&command);
+            // Bound: the loop applies at most the committed entries in the log.
             let Applied::Result { client, op, result } = applied else {
                 continue;
             };
@@ -171,6 +189,78 @@ impl Cell {
                 lead.pending.remove(&(client, op));
                 self.reply(client, Msg::Reply { op, result });
             }
+        }
+    }
+
+    /// At the end of a step: folds the applied prefix into a snapshot once `snapshot_every`
+    /// slots are applied above the last one; the log keeps only the slots from the applied
+    /// point on. The snapshot is written after the entries it folds in (in the same batch or
+    /// a later one: batches are durable in order), and at most once per step, of the state
+    /// the step ends with.
+    pub(super) fn compact(&mut self) {
+        let every = self.opts.snapshot_every;
+        if every == 0 || self.sm.applied() < self.base + every {
+            return;
+        }
+        if self.opts.keep_folded {
+            let kept = self.log.split_off(&self.sm.applied());
+            self.folded = std::mem::replace(&mut self.log, kept);
+        }
+        self.snapshot(self.sm.image());
+    }
+
+    /// Makes `image` this copy's snapshot: its point becomes the base, the log entries below
+    /// it go, and the snapshot is persisted.
+    fn snapshot(&mut self, image: Image) {
+        self.base = image.upto;
+        self.log = self.log.split_off(&self.base);
+        self.image = Some(image.clone());
+        self.persist(DurableWrite::Snapshot { image });
+    }
+
+    /// State transfer: a snapshot above this node's commit index is a longer chosen prefix
+    /// than it knows, so it installs it (its log entries from the snapshot's point on stay:
+    /// they are votes), and tells a leader its new commit index. A snapshot at or below the
+    /// commit index is ignored (installing it would roll back a chosen prefix), and so is one
+    /// no state machine could have written, or one sent to a leader (whose commit index
+    /// already covers every slot it may propose at). A candidate that installs one steps
+    /// down: its `Prepare` asked from an older commit index, and it stands again from the
+    /// new one.
+    pub(super) fn on_snapshot(&mut self, from: NodeId, ballot: Ballot, image: Image) {
+        #[cfg(feature = "bugs")]
+        let stale = self.bug(crate::bugs::Bug::StaleSnapshot);
+        #[cfg(not(feature = "bugs"))]
+        let stale = false;
+        if self.role == Role::Leader || (image.upto <= self.commit && !stale) {
+            return;
+        }
+        let Ok(sm) = self.sm.from_image(&image) else {
+            return;
+        };
+        self.sm = sm;
+        self.commit = image.upto;
+        if stale {
+            // The bug: the whole log is replaced by the snapshot.
+            self.log.clear();
+        }
+        self.snapshot(image);
+        self.adopt_memberships();
+        if self.role == Role::Candidate {
+            self.step_down(None);
+        }
+        if ballot >= self.promised && ballot.node == from {
+            self.max_round = self.max_round.max(ballot.round);
+            self.arm_election();
+            let commit = self.commit;
+            let slots = Vec::new();
+            self.send(
+                from,
+                Msg::Accepted {
+                    ballot,
+                    slots,
+                    commit,
+                },
+            );
         }
     }
 }

@@ -50,6 +50,7 @@ impl Cell {
     pub(super) fn begin(&mut self, now: u64, kind: Kind, received_lc: Option<u64>) {
         self.now = now;
         self.lc = self.lc.max(received_lc.unwrap_or(0)) + 1;
+        self.folded.clear();
         self.fx = Effects {
             kind: Some(kind),
             ..Effects::default()

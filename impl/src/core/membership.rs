@@ -232,7 +232,8 @@ impl Cell {
         }
         let next = lead.next_slot;
         let low = next.saturating_sub(self.opts.alpha.saturating_sub(1));
-        self.log.range(low..next).any(|(_, (_, c))| is_change(c))
+        self.sm.last_change().is_some_and(|s| s >= low)
+            || self.log.range(low..next).any(|(_, (_, c))| is_change(c))
             || lead.queue.iter().any(|(_, _, t)| t.is_reconfig())
             || lead.phase1.learned.values().any(|(_, c)| is_change(c))
     }
@@ -279,6 +280,42 @@ impl Cell {
         }
         if let (Some(lead), Some(node)) = (self.lead.as_mut(), change.joining()) {
             lead.learners.remove(&node);
+        }
+    }
+
+    /// After a snapshot replaced the applied prefix (a restart from one, or an install):
+    /// what `on_change_applied` would have concluded from the changes folded in, read off
+    /// the jury history the snapshot holds. Each configuration that drops this node raises
+    /// the floor to its first slot; one that adds it back (a member where the previous was
+    /// not) at or after the floor is this copy's membership. A copy created with the cell
+    /// keeps its membership from slot 0 unless a later one is found.
+    pub(super) fn adopt_memberships(&mut self) {
+        let configs: Vec<(Slot, bool)> = self
+            .sm
+            .jury()
+            .configs()
+            .map(|(start, _, c)| (start, c.contains(self.id)))
+            .collect();
+        for pair in configs.windows(2) {
+            let ((_, was), (start, is)) = (pair[0], pair[1]);
+            if was && !is {
+                self.floor = if self.floor == NO_FLOOR_YET {
+                    start
+                } else {
+                    self.floor.max(start)
+                };
+            }
+            #[cfg(feature = "bugs")]
+            let floor = if self.bug(crate::bugs::Bug::VoteAfterAmnesia) {
+                0
+            } else {
+                self.floor
+            };
+            #[cfg(not(feature = "bugs"))]
+            let floor = self.floor;
+            if !was && is && floor != NO_FLOOR_YET && start >= floor {
+                self.since = Some(start);
+            }
         }
     }
 

@@ -37,8 +37,8 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 pub use physalia_traces::Input;
 use physalia_traces::{
-    Ballot, ClientId, Command, Config, DurableWrite, Envelope, Kind, Msg, MsgId, NodeId, OpSeq,
-    Persist, PersistId, Role, Slot, TimeoutKind, TraceEvent, Txn,
+    Ballot, ClientId, Command, Config, DurableWrite, Envelope, Image, Kind, Msg, MsgId, NodeId,
+    OpSeq, Persist, PersistId, Role, Slot, TimeoutKind, TraceEvent, Txn,
 };
 
 use crate::kv::{Limits, LocalRead, StateMachine};
@@ -63,6 +63,14 @@ pub struct Options {
     pub prepare_interval: u64,
     /// Seed of the election-jitter generator.
     pub seed: u64,
+    /// Compaction: once this many slots are applied above the snapshot, the applied prefix
+    /// is folded into a new snapshot and its log entries dropped, which bounds the log to
+    /// about this many slots plus the pipeline (0: never compact).
+    pub snapshot_every: u64,
+    /// Keep the entries a step folds into a snapshot until the next step, for a shell that
+    /// checks every committed slot ([`Cell::committed_entry`]; the simulator). Off in a
+    /// node: a parked cell would hold them for good.
+    pub keep_folded: bool,
     /// Transaction limits (fail closed).
     pub limits: Limits,
     /// The injected bug, if any (feature `bugs` only).
@@ -81,6 +89,8 @@ impl Default for Options {
             heartbeat_interval: 50,
             prepare_interval: 50,
             seed: 0,
+            snapshot_every: 1024,
+            keep_folded: false,
             limits: Limits::default(),
             #[cfg(feature = "bugs")]
             bug: None,
@@ -167,6 +177,9 @@ pub struct Durable {
     /// after its earlier copy was deleted), not with the cell: it votes and promises only
     /// for slots from the start of the membership it learns it was added for.
     pub learner: bool,
+    /// The latest snapshot: the state machine as of a chosen prefix, which replaces the
+    /// log entries below its `upto` (none below it are kept).
+    pub image: Option<Image>,
     /// A learner's copy takes its membership only from a change in force at or after this
     /// slot (`Kind::Start`'s `floor`): the slot where an earlier copy of its node left the
     /// jury, so that a copy re-created while it catches up never takes the *old* change
@@ -186,8 +199,17 @@ impl Durable {
                     self.log
                         .insert(entry.slot, (entry.ballot, entry.command.clone()));
                 }
+                DurableWrite::Snapshot { image } => {
+                    self.log = self.log.split_off(&image.upto);
+                    self.image = Some(image.clone());
+                }
             }
         }
+    }
+
+    /// The snapshot's point: every slot below it is chosen and folded into the snapshot.
+    pub fn base(&self) -> Slot {
+        self.image.as_ref().map_or(0, |i| i.upto)
     }
 }
 
@@ -283,6 +305,14 @@ pub struct Cell {
     /// No membership from a change in force below this slot (see [`Durable::floor`]); a
     /// change removing this node raises it to the slot the removal is in force.
     floor: Slot,
+    /// The snapshot's point: slots below it are chosen, folded into the state machine and
+    /// gone from the log (see [`Durable::image`]).
+    base: Slot,
+    /// The snapshot at `base` as persisted (what storage holds beside the log).
+    image: Option<Image>,
+    /// The entries the latest step folded into a snapshot of its own (kept until the next
+    /// step, for a shell that checks what each step committed: see [`Cell::committed_entry`]).
+    folded: BTreeMap<Slot, (Ballot, Command)>,
 }
 
 impl Cell {
@@ -308,7 +338,9 @@ impl Cell {
         Cell::restart(id, config, opts, durable, boot, now)
     }
 
-    /// A replica restarted from `durable` storage: a `Follower` with `commit = 0`.
+    /// A replica restarted from `durable` storage: a `Follower` whose commit index is its
+    /// snapshot's point (0 without one). The shell checks the snapshot first
+    /// ([`StateMachine::from_image`] refuses one no state machine could have written).
     pub fn restart(
         id: NodeId,
         config: Config,
@@ -334,12 +366,26 @@ impl Cell {
         };
         #[cfg(not(feature = "bugs"))]
         let change_delay = opts.alpha;
-        let sm = StateMachine::new(config, opts.limits, change_delay);
+        let fresh = StateMachine::new(config, opts.limits, change_delay);
+        let sm = match durable.image.as_ref().map(|i| fresh.from_image(i)) {
+            Some(Ok(sm)) => sm,
+            Some(Err(why)) => {
+                debug_assert!(
+                    false,
+                    "the shell restarts only from a valid snapshot: {why}"
+                );
+                fresh
+            }
+            None => fresh,
+        };
+        let base = sm.applied();
+        let image = durable.image.filter(|_| base > 0);
         let kind = Kind::Start {
             promised: durable.promised,
             log_len: durable.log.len() as u64,
             learner: durable.learner,
             floor: durable.floor,
+            base,
         };
         let mut cell = Cell {
             id,
@@ -348,7 +394,7 @@ impl Cell {
             log: durable.log,
             role: Role::Follower,
             ballot: Ballot::ZERO,
-            commit: 0,
+            commit: base,
             sm,
             candidate: None,
             lead: None,
@@ -366,8 +412,12 @@ impl Cell {
             learner: durable.learner,
             since: (!durable.learner).then_some(0),
             floor: durable.floor,
+            base,
+            image,
+            folded: BTreeMap::new(),
             opts,
         };
+        cell.adopt_memberships();
         cell.begin(now, kind, None);
         cell.arm_election();
         let out = cell.finish();
@@ -400,6 +450,7 @@ impl Cell {
             } => self.on_local_read(client, &keys, min_applied),
             Input::Persisted { up_to } => self.on_persisted(up_to),
         }
+        self.compact();
         self.check_invariants();
         self.finish()
     }
@@ -425,6 +476,7 @@ impl Cell {
                 commit,
             } => self.on_accepted((from, id.inc), ballot, &slots, commit),
             Msg::Commit { ballot, up_to } => self.on_commit(from, ballot, up_to),
+            Msg::Snapshot { ballot, image } => self.on_snapshot(from, ballot, image),
             Msg::Request { client, op, txn } => self.on_request(client, op, txn),
             // Client-bound messages carry nothing for a node: fail closed, ignore.
             Msg::Redirect { .. } | Msg::Reply { .. } => {}
@@ -459,6 +511,23 @@ impl Cell {
     /// The log as issued (durable once its batches are acknowledged).
     pub fn log(&self) -> &BTreeMap<Slot, (Ballot, Command)> {
         &self.log
+    }
+
+    /// The snapshot's point: slots below it are folded into the state machine and gone from
+    /// the log.
+    pub fn base(&self) -> Slot {
+        self.base
+    }
+
+    /// The entry at `slot`: in the log, or folded into a snapshot by the latest step (so
+    /// that a shell checking each step's newly committed slots sees them all).
+    pub fn committed_entry(&self, slot: Slot) -> Option<&(Ballot, Command)> {
+        self.log.get(&slot).or_else(|| self.folded.get(&slot))
+    }
+
+    /// The latest snapshot as persisted (with the log, what storage holds).
+    pub fn snapshot_image(&self) -> Option<&Image> {
+        self.image.as_ref()
     }
 
     /// The state machine (applied prefix of the log).
@@ -500,8 +569,13 @@ impl Cell {
     /// Assertions on the state every step relies on (TigerBeetle style).
     fn check_invariants(&self) {
         debug_assert!(self.sm.applied() <= self.commit, "applied beyond commit");
+        debug_assert!(self.base <= self.sm.applied(), "snapshot beyond applied");
         debug_assert!(
-            self.commit == 0 || self.log.contains_key(&(self.commit - 1)),
+            self.log.keys().next().is_none_or(|s| *s >= self.base),
+            "a log entry below the snapshot"
+        );
+        debug_assert!(
+            self.commit == self.base || self.log.contains_key(&(self.commit - 1)),
             "the last committed slot is missing from the log"
         );
         debug_assert!(self.ballot <= self.promised || self.role == Role::Follower);

@@ -328,7 +328,10 @@ impl Cell {
         }
         let is_change = |c: &Command| matches!(c, Command::Op { txn, .. } if txn.is_reconfig());
         let low = slot.saturating_sub(self.opts.alpha.saturating_sub(1));
-        self.log.range(low..slot).any(|(_, (_, c))| is_change(c)) || batch.iter().any(is_change)
+        // Slots folded into the snapshot are looked up in the state machine.
+        self.sm.last_change().is_some_and(|s| s >= low)
+            || self.log.range(low..slot).any(|(_, (_, c))| is_change(c))
+            || batch.iter().any(is_change)
     }
 
     /// Appends `commands` at the next slots at the leader's ballot, persists them, and sends
@@ -505,12 +508,24 @@ impl Cell {
         let ballot = lead.ballot;
         let own = self.commit;
         let mut shipments = Vec::new();
+        let mut behind = Vec::new();
         for (peer, progress) in &lead.peers {
             // From the lower of the peer's and the leader's commit index: a peer ahead of a
             // new leader (it learned commits of the old one) must still vote at this ballot
             // for the slots the leader has not committed, or the leader never commits them
             // (found by bounded liveness in `physalia conform`, seed 169).
-            let floor = progress.commit.min(own).min(lead.next_slot);
+            let mut floor = progress.commit.min(own).min(lead.next_slot);
+            // What the peer lacks is folded into this leader's snapshot: it is taught by
+            // snapshot install once it has reported its commit index; until then it is
+            // shipped the log from the snapshot on, which it answers with its commit index
+            // (a new leader does not send its state to peers it has not heard from).
+            if floor < self.base {
+                if progress.inc.is_some() {
+                    behind.push(*peer);
+                    continue;
+                }
+                floor = self.base;
+            }
             let proposals: Vec<Proposal> = self
                 .log
                 .range(floor..lead.next_slot)
@@ -527,6 +542,13 @@ impl Cell {
         }
         for (peer, proposals) in shipments {
             self.send(peer, Msg::Accept { ballot, proposals });
+        }
+        if !behind.is_empty() {
+            let image = self.sm.image();
+            for peer in behind {
+                let image = image.clone();
+                self.send(peer, Msg::Snapshot { ballot, image });
+            }
         }
         self.broadcast_commit();
         if let Some(next) = self.lead.as_ref().map(|l| l.next_slot) {
@@ -552,9 +574,11 @@ impl Cell {
             && self.held.is_empty()
             && self.issued == self.durable
             && lead.peers.values().all(|p| {
-                self.log
-                    .range(p.commit.min(lead.next_slot)..lead.next_slot)
-                    .all(|(s, _)| p.acked.contains(s))
+                (p.inc.is_none() || p.commit.min(lead.next_slot) >= self.base)
+                    && self
+                        .log
+                        .range(p.commit.min(lead.next_slot)..lead.next_slot)
+                        .all(|(s, _)| p.acked.contains(s))
             })
     }
 }

@@ -10,13 +10,13 @@
 //! [`Snapshot`] of every cell's durable state (its promise and log, as the core holds them
 //! then) and of this run's boot record, at the last appended LSN; the WAL then deletes the
 //! segments it covers. Boot starts from the latest snapshot and replays the records after
-//! it. (The core keeps each cell's whole log, so a snapshot drops superseded writes, such
-//! as repeated promises, but not the log itself; truncating applied prefixes needs state
-//! transfer in the core, which is not built.)
+//! it. Each cell's log is bounded by the core, which folds its applied prefix into a
+//! per-cell snapshot (`DurableWrite::Snapshot`, kept here in [`Snapshot::images`]) every
+//! `snapshot_every` slots, so a node snapshot holds at most that many entries per cell.
 
 use std::collections::HashMap;
 
-use physalia_traces::{Ballot, Command, DurableWrite, NodeId, Slot};
+use physalia_traces::{Ballot, Command, DurableWrite, Image, NodeId, Slot};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
@@ -115,6 +115,9 @@ pub struct Snapshot {
     pub floors: Vec<(String, Slot)>,
     /// The slot this node's copy of each cell last left the jury at.
     pub left: Vec<(String, Slot)>,
+    /// Each cell's own snapshot (its state machine as of a chosen prefix; the cell's log in
+    /// `cells` holds only the slots above it).
+    pub images: Vec<(String, Image)>,
 }
 
 /// A storage failure; the node stops rather than run on an unknown durable state.
@@ -172,10 +175,9 @@ impl Replayed {
     /// or entry of some cell, a hosted or deleted copy.
     pub fn holds_votes(&self) -> bool {
         !self.forwards.is_empty()
-            || self
-                .cells
-                .values()
-                .any(|d| d.learner || !d.promised.is_zero() || !d.log.is_empty())
+            || self.cells.values().any(|d| {
+                d.learner || !d.promised.is_zero() || !d.log.is_empty() || d.image.is_some()
+            })
     }
 }
 
@@ -203,6 +205,7 @@ pub fn replay(
                 log: log.into_iter().map(|(s, b, c)| (s, (b, c))).collect(),
                 learner: snap.learners.contains(&cell),
                 floor: 0,
+                image: None,
             };
             out.cells.insert(cell, durable);
         }
@@ -211,6 +214,9 @@ pub fn replay(
         }
         for (cell, floor) in snap.floors {
             out.cells.entry(cell).or_default().floor = floor;
+        }
+        for (cell, image) in snap.images {
+            out.cells.entry(cell).or_default().image = Some(image);
         }
         out.left.extend(snap.left);
         out.forwards.extend(snap.forwards);
@@ -266,6 +272,17 @@ pub fn replay(
             WalRecord::PeerInstance { node, instance } => {
                 out.peers.insert(node, instance);
             }
+        }
+    }
+    for (cell, durable) in &out.cells {
+        if let Some(image) = &durable.image {
+            crate::kv::check_image(image).map_err(|why| {
+                StoreError::Refused(format!(
+                    "cell {cell}: its snapshot (up to slot {}) in the write-ahead log is not one \
+                     this node writes ({why}); refusing to start rather than vote from it",
+                    image.upto
+                ))
+            })?;
         }
     }
     out.boot = match last {
@@ -377,6 +394,7 @@ mod tests {
             peers: vec![],
             floors: vec![],
             left: vec![],
+            images: vec![],
         };
         let bytes = postcard::to_stdvec(&snap).unwrap();
         let after = encode(&WalRecord::Persist {

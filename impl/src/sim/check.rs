@@ -182,7 +182,7 @@ impl Checker {
     /// must hold the command decided there (the first node to commit it decides it).
     pub fn after_step(&mut self, cell: &Cell, before: Slot, at: u64) {
         for slot in before..cell.commit() {
-            let Some((_, cmd)) = cell.log().get(&slot) else {
+            let Some((_, cmd)) = cell.committed_entry(slot) else {
                 continue;
             };
             match self.decided.get(&slot) {
@@ -284,7 +284,9 @@ impl Checker {
                     .filter(|(n, s)| {
                         jury.contains(*n)
                             && !amnesiac.contains(n)
-                            && s.log.get(slot).is_some_and(|(_, c)| c == cmd)
+                            && (s.log.get(slot).is_some_and(|(_, c)| c == cmd)
+                                // Folded into a snapshot: a chosen prefix holds it.
+                                || s.base() > *slot)
                     })
                     .count();
                 let lost = jury.members.iter().filter(|n| amnesiac.contains(n)).count();

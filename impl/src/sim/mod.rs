@@ -166,7 +166,13 @@ impl Default for SimConfig {
             clock_skew: 10,
             keys: 3,
             client_retry: 300,
-            options: Options::default(),
+            // Snapshots every 64 slots, so that a run of the default length compacts on
+            // every replica and teaches lagging and restarted ones by snapshot install.
+            options: Options {
+                snapshot_every: 64,
+                keep_folded: true,
+                ..Options::default()
+            },
             #[cfg(feature = "bugs")]
             bug: None,
         }

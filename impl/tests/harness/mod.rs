@@ -400,6 +400,9 @@ impl Env {
             if configs.len() > 1 {
                 let _ = writeln!(self.out, "  jury: {}", configs.join(" "));
             }
+            if cell.base() > 0 {
+                let _ = writeln!(self.out, "  snapshot: slots < {}", cell.base());
+            }
         }
     }
 }

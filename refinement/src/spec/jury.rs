@@ -78,6 +78,26 @@ impl Juries {
         self.configs.iter().any(|(_, _, m)| m.contains(&n))
     }
 
+    /// A jury history as a snapshot holds it: `(first slot, epoch, members)` in slot order
+    /// (`None` if empty, out of order, or with an empty or oversized jury).
+    pub fn from_configs(configs: Vec<(Slot, u64, Vec<NodeId>)>, alpha: u64) -> Option<Juries> {
+        let ordered = configs
+            .windows(2)
+            .all(|w| w[0].0 < w[1].0 && w[0].1 < w[1].1);
+        let valid = configs.iter().all(|(_, _, m)| {
+            !m.is_empty() && m.len() <= MAX_JURY && m.windows(2).all(|w| w[0] < w[1])
+        });
+        (!configs.is_empty() && ordered && valid).then_some(Juries {
+            configs,
+            alpha: alpha.max(1),
+        })
+    }
+
+    /// The last `n` configurations, `(first slot, epoch, members)`.
+    pub fn last_configs(&self, n: usize) -> &[(Slot, u64, Vec<NodeId>)] {
+        &self.configs[self.configs.len().saturating_sub(n)..]
+    }
+
     /// The first slot of every configuration after the initial one.
     pub fn change_points(&self) -> impl Iterator<Item = Slot> + '_ {
         self.configs.iter().skip(1).map(|(s, _, _)| *s)

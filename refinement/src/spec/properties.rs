@@ -154,7 +154,7 @@ pub fn make_durable(
                 &entry.command,
                 out,
             ),
-            DurableWrite::Promised { .. } => {}
+            DurableWrite::Promised { .. } | DurableWrite::Snapshot { .. } => {}
         }
         storage.apply(w);
     }

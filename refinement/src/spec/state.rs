@@ -6,8 +6,8 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use physalia_traces::{
-    Ballot, ClientId, Command, DurableWrite, Endpoint, Msg, MsgId, NodeId, OpSeq, PersistId, Role,
-    Slot, Txn, TxnResult,
+    Ballot, ClientId, Command, Config, DurableWrite, Endpoint, Image, Msg, MsgId, NodeId, OpSeq,
+    PersistId, Role, Slot, Txn, TxnResult,
 };
 
 use super::jury::Juries;
@@ -22,6 +22,8 @@ pub struct Storage {
     pub log: BTreeMap<Slot, (Ballot, Command)>,
     /// A learner's copy's floor, written when the copy was created (`Kind::Start`).
     pub floor: Slot,
+    /// The latest snapshot: it replaces every log entry below its point.
+    pub image: Option<Image>,
 }
 
 impl Storage {
@@ -33,9 +35,22 @@ impl Storage {
                 self.log
                     .insert(entry.slot, (entry.ballot, entry.command.clone()));
             }
+            DurableWrite::Snapshot { image } => {
+                self.log = self.log.split_off(&image.upto);
+                self.image = Some(image.clone());
+            }
         }
     }
+
+    /// The snapshot's point (0 without one).
+    pub fn base(&self) -> Slot {
+        self.image.as_ref().map_or(0, |i| i.upto)
+    }
 }
+
+/// How many configurations a snapshot's jury history keeps (the implementation's bound:
+/// the oldest are forgotten first).
+pub const IMAGE_CONFIGS: usize = 16;
 
 /// The applied prefix of a node's log: the store, the jury over time and, per client, its
 /// latest operation and that operation's first result (exactly-once: a repeat is answered
@@ -50,6 +65,8 @@ pub struct Store {
     pub sessions: BTreeMap<ClientId, (OpSeq, TxnResult)>,
     /// Slots applied.
     pub applied: Slot,
+    /// The last applied slot holding a jury change (valid or not, or a repeat).
+    pub last_change: Option<Slot>,
 }
 
 impl Store {
@@ -60,7 +77,57 @@ impl Store {
             juries,
             sessions: BTreeMap::new(),
             applied: 0,
+            last_change: None,
         }
+    }
+
+    /// The store as a snapshot of it reads: what the node must write or send as its image.
+    pub fn image(&self) -> Image {
+        Image {
+            upto: self.applied,
+            data: self
+                .kv
+                .entries()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            sessions: self
+                .sessions
+                .iter()
+                .map(|(c, (op, r))| (*c, *op, r.clone()))
+                .collect(),
+            juries: self
+                .juries
+                .last_configs(IMAGE_CONFIGS)
+                .iter()
+                .map(|(s, e, m)| (*s, *e, Config { members: m.clone() }))
+                .collect(),
+            last_change: self.last_change,
+        }
+    }
+
+    /// The store a snapshot holds (`None` if no store could have produced it).
+    pub fn from_image(&self, image: &Image) -> Option<Store> {
+        let configs = image
+            .juries
+            .iter()
+            .map(|(s, e, c)| (*s, *e, c.members.clone()))
+            .collect();
+        let juries = Juries::from_configs(configs, self.juries.alpha())?;
+        if image.juries.len() > IMAGE_CONFIGS || image.last_change.is_some_and(|s| s >= image.upto)
+        {
+            return None;
+        }
+        Some(Store {
+            kv: self.kv.with_entries(image.data.iter().cloned()),
+            juries,
+            sessions: image
+                .sessions
+                .iter()
+                .map(|(c, op, r)| (*c, (*op, r.clone())))
+                .collect(),
+            applied: image.upto,
+            last_change: image.last_change,
+        })
     }
 
     /// Applies the command of slot `applied`; returns the client result it produces, if any.
@@ -70,6 +137,9 @@ impl Store {
         let Command::Op { client, op, txn } = command else {
             return None;
         };
+        if txn.is_reconfig() {
+            self.last_change = Some(slot);
+        }
         match self.sessions.get(client) {
             Some((last, result)) if last == op => return Some((*client, *op, result.clone())),
             Some((last, _)) if last > op => return None,
@@ -144,6 +214,8 @@ pub struct NodeSpec {
     pub ballot: Ballot,
     /// Slots below it are known chosen.
     pub commit: Slot,
+    /// The snapshot's point: slots below it are folded into `store` and gone from `log`.
+    pub base: Slot,
     /// The applied prefix.
     pub store: Store,
     /// What it knows as a candidate, while one.
@@ -182,6 +254,7 @@ impl NodeSpec {
             role: Role::Follower,
             ballot: Ballot::ZERO,
             commit: 0,
+            base: 0,
             store: Store::new(juries),
             candidate: None,
             lead: None,

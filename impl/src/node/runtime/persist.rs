@@ -94,7 +94,11 @@ impl Runtime {
             .replicas
             .iter()
             .filter(|r| !r.retired)
-            .filter(|r| !r.cell.promised().is_zero() || !r.cell.log().is_empty())
+            .filter(|r| {
+                !r.cell.promised().is_zero()
+                    || !r.cell.log().is_empty()
+                    || r.cell.snapshot_image().is_some()
+            })
             .map(|r| {
                 let log = r
                     .cell
@@ -104,6 +108,12 @@ impl Runtime {
                     .collect();
                 (r.name.clone(), r.cell.promised(), log)
             })
+            .collect();
+        let images = self
+            .replicas
+            .iter()
+            .filter(|r| !r.retired)
+            .filter_map(|r| Some((r.name.clone(), r.cell.snapshot_image()?.clone())))
             .collect();
         let learners = self
             .replicas
@@ -136,6 +146,7 @@ impl Runtime {
             peers: self.st.recorded(),
             floors,
             left,
+            images,
         };
         let bytes = match postcard::to_stdvec(&snap) {
             Ok(b) => b,

@@ -100,7 +100,7 @@ pub(super) fn accepted_entries(writes: &[DurableWrite]) -> Vec<Entry> {
         .iter()
         .filter_map(|w| match w {
             DurableWrite::Accepted { entry } => Some(entry.clone()),
-            DurableWrite::Promised { .. } => None,
+            DurableWrite::Promised { .. } | DurableWrite::Snapshot { .. } => None,
         })
         .collect()
 }

@@ -97,6 +97,16 @@ impl Ctx<'_> {
         if self.refuse_lower(src, ballot) {
             return;
         }
+        // From below its snapshot it cannot report the slots folded in: it answers with
+        // the snapshot (those slots are chosen), and promises nothing.
+        if from < self.w.base {
+            self.expect = Some(Expect::Snapshot {
+                to: src,
+                ballot,
+                image: self.w.store.image(),
+            });
+            return;
+        }
         self.adopt(ballot);
         let accepted = self
             .w

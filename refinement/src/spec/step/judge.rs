@@ -18,6 +18,21 @@ pub(super) fn after_step(ghost: &Ghost, ctx: &Ctx<'_>, out: &mut Vec<Violation>)
         ctx.pre.commit
     };
     for slot in &(from..ctx.ev.state.commit).collect::<Vec<_>>() {
+        // Learned from a snapshot (installed, or restarted from): it holds a chosen prefix,
+        // so every slot below its point must be chosen.
+        if *slot < ctx.w.base {
+            if !ghost.chosen.contains_key(slot) {
+                out.push(Violation {
+                    property: COMMITTED_PREFIX,
+                    detail: format!(
+                        "{n} holds slot {slot} in a snapshot (up to {}), but no quorum has \
+                         accepted anything there",
+                        ctx.w.base
+                    ),
+                });
+            }
+            continue;
+        }
         let logged = ctx.ev.state.accepted.iter().find(|e| e.slot == *slot);
         let mine = match (logged, ctx.w.log.get(slot)) {
             (Some(e), _) => &e.command,

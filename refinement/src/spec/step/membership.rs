@@ -126,10 +126,13 @@ impl Ctx<'_> {
             return true;
         }
         let low = slot.saturating_sub(self.facts.alpha.saturating_sub(1));
-        self.w
-            .log
-            .range(low..slot)
-            .any(|(_, (_, c))| matches!(c, Command::Op { txn, .. } if txn.is_reconfig()))
+        // Slots folded into the snapshot are looked up in the store.
+        self.w.store.last_change.is_some_and(|s| s >= low)
+            || self
+                .w
+                .log
+                .range(low..slot)
+                .any(|(_, (_, c))| matches!(c, Command::Op { txn, .. } if txn.is_reconfig()))
     }
 
     /// A leader no longer a member of the configuration at its commit index steps down.

@@ -20,6 +20,7 @@ mod persistence;
 mod replication;
 mod resync;
 mod sends;
+mod snapshot;
 
 use physalia_traces::{
     DurableWrite, Endpoint, Input, Kind, Msg, MsgId, NodeId, PersistId, Role, Slot, TimeoutKind,
@@ -125,7 +126,7 @@ impl<'a> Ctx<'a> {
         promised: physalia_traces::Ballot,
         log_len: u64,
         learner: bool,
-        floor: Slot,
+        (floor, base): (Slot, Slot),
     ) {
         if self.pre.inc.is_some_and(|i| self.ev.inc <= i) {
             let above = format!("an incarnation above {}", self.pre.inc.unwrap_or(0));
@@ -136,7 +137,7 @@ impl<'a> Ctx<'a> {
             self.find("kind.learner", allowed, false);
         }
         let mut storage = std::mem::take(&mut self.w.storage);
-        if learner && log_len == 0 && promised.is_zero() {
+        if learner && log_len == 0 && promised.is_zero() && base == 0 {
             // A new copy: nothing of the old one counts, except where it left the jury.
             if let Some(required) = self.required_floor(&storage) {
                 if floor < required {
@@ -174,6 +175,26 @@ impl<'a> Ctx<'a> {
         }
         self.w.set_log(storage.log.clone());
         self.w.floor = storage.floor;
+        // From a snapshot: its store, the commit index at its point, and the memberships
+        // its jury history gives.
+        if let Some(image) = storage.image.clone() {
+            match self.w.store.from_image(&image) {
+                Some(store) => {
+                    self.w.store = store;
+                    self.w.commit = image.upto;
+                    self.w.base = image.upto;
+                    self.adopt_memberships();
+                }
+                None => self.find(
+                    "kind.base",
+                    "a restart from a snapshot a store could hold",
+                    format!("snapshot {image}"),
+                ),
+            }
+        }
+        if base != self.w.base {
+            self.find("kind.base", self.w.base, base);
+        }
         self.w.storage = storage;
     }
 
@@ -184,7 +205,7 @@ impl<'a> Ctx<'a> {
     fn required_floor(&self, storage: &Storage) -> Option<Slot> {
         self.pre.inc?;
         let old = &self.w;
-        if storage.promised.is_zero() && storage.log.is_empty() {
+        if storage.promised.is_zero() && storage.log.is_empty() && storage.image.is_none() {
             // The same copy restarting before anything of it was durable (it cannot have
             // voted: votes wait for their writes), whatever it had learned in memory.
             return Some(storage.floor);
@@ -253,6 +274,7 @@ impl<'a> Ctx<'a> {
             }
         }
         self.accept_new_proposals(&ev.state.accepted);
+        self.check_compaction();
         compare::compare_state(self);
         compare::compare_writes(self);
         compare::check_released(self, net);
@@ -317,7 +339,8 @@ impl World {
                 log_len,
                 learner,
                 floor,
-            } => ctx.on_start(*promised, *log_len, *learner, *floor),
+                base,
+            } => ctx.on_start(*promised, *log_len, *learner, (*floor, *base)),
             Kind::Input(input) => {
                 if ctx.pre.inc != Some(ev.inc) {
                     ctx.find("inc", ctx.pre.inc.unwrap_or(0), ev.inc);
@@ -407,6 +430,7 @@ fn deliver(
         Msg::Accept { ballot, proposals } => ctx.on_accept(src, *ballot, proposals),
         Msg::Accepted { ballot, slots, .. } => ctx.on_accepted(src, *ballot, slots),
         Msg::Commit { ballot, up_to } => ctx.on_commit(*ballot, *up_to),
+        Msg::Snapshot { ballot, image } => ctx.on_snapshot(src, *ballot, image),
         Msg::Request { client, op, txn } => {
             ghost.requested.insert((*client, *op));
             ctx.on_request(*client, *op, txn);

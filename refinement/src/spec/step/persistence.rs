@@ -27,6 +27,7 @@ impl Ctx<'_> {
                             l.votes.entry(entry.slot).or_default().insert(n);
                         }
                     }
+                    DurableWrite::Snapshot { .. } => {}
                 }
             }
         }

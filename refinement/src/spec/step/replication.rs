@@ -35,6 +35,11 @@ impl Ctx<'_> {
         }
         self.adopt(ballot);
         for p in proposals {
+            // Folded into the snapshot: chosen, so the vote stands for the chosen command
+            // without an entry.
+            if p.slot < self.w.base {
+                continue;
+            }
             if self.w.log.get(&p.slot) == Some(&(ballot, p.command.clone())) {
                 continue;
             }

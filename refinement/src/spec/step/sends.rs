@@ -33,14 +33,21 @@ pub(super) enum Expect {
         slots: Vec<Slot>,
         commit: Slot,
     },
+    /// The answer to a `Prepare` from below the node's snapshot.
+    Snapshot {
+        to: NodeId,
+        ballot: Ballot,
+        image: physalia_traces::Image,
+    },
 }
 
 impl Expect {
     fn to(&self) -> NodeId {
         match self {
-            Expect::Nack { to, .. } | Expect::Promise { to, .. } | Expect::Accepted { to, .. } => {
-                *to
-            }
+            Expect::Nack { to, .. }
+            | Expect::Promise { to, .. }
+            | Expect::Accepted { to, .. }
+            | Expect::Snapshot { to, .. } => *to,
         }
     }
 
@@ -62,6 +69,7 @@ impl Expect {
                 slots,
                 commit,
             },
+            Expect::Snapshot { ballot, image, .. } => Msg::Snapshot { ballot, image },
         }
     }
 }
@@ -99,6 +107,9 @@ pub(super) fn check_sends(ctx: &mut Ctx<'_>, _net: &Network) -> Vec<(MsgId, Vec<
             (Endpoint::Node(_), Msg::Commit { ballot, up_to }) => {
                 check_commit(ctx, &field, *ballot, *up_to, s)
             }
+            (Endpoint::Node(p), Msg::Snapshot { ballot, image }) => {
+                super::snapshot::check_snapshot_send(ctx, &field, *p, *ballot, image)
+            }
             (Endpoint::Client(c), Msg::Redirect { op, .. }) => {
                 check_redirect(ctx, &field, *c, *op, s)
             }
@@ -126,7 +137,7 @@ pub(super) fn check_sends(ctx: &mut Ctx<'_>, _net: &Network) -> Vec<(MsgId, Vec<
 fn is_expected_answer(ctx: &Ctx<'_>, to: NodeId, msg: &Msg) -> bool {
     matches!(
         msg,
-        Msg::Promise { .. } | Msg::Nack { .. } | Msg::Accepted { .. }
+        Msg::Promise { .. } | Msg::Nack { .. } | Msg::Accepted { .. } | Msg::Snapshot { .. }
     ) && ctx
         .expect
         .as_ref()
@@ -183,8 +194,13 @@ fn check_catchup_request(ctx: &mut Ctx<'_>, field: &str, to: NodeId, s: &physali
     else {
         return;
     };
-    let ok = matches!(&ctx.ev.kind, Kind::Input(Input::Deliver { msg: Msg::Commit { ballot: b, up_to }, id, .. })
-        if id.node == to && b == ballot && ctx.w.commit < *up_to)
+    let after_commit = matches!(&ctx.ev.kind, Kind::Input(Input::Deliver { msg: Msg::Commit { ballot: b, up_to }, id, .. })
+        if id.node == to && b == ballot && ctx.w.commit < *up_to);
+    // After installing a leader's snapshot: the new commit index, so that it ships on.
+    let after_install = matches!(&ctx.ev.kind, Kind::Input(Input::Deliver { msg: Msg::Snapshot { ballot: b, image }, id, .. })
+        if id.node == to && b == ballot && b.node == to && image.upto == ctx.w.commit
+            && ctx.w.base == ctx.w.commit);
+    let ok = (after_commit || after_install)
         && slots.is_empty()
         && *commit == ctx.w.commit
         && *ballot >= ctx.w.promised
@@ -193,7 +209,8 @@ fn check_catchup_request(ctx: &mut Ctx<'_>, field: &str, to: NodeId, s: &physali
         ctx.find(
             format!("{field}.msg"),
             "an Accepted only in answer to an Accept, or (without slots, carrying the commit \
-             index) to a Commit of a current leader that this node cannot reach",
+             index) to a Commit of a current leader that this node cannot reach or to a \
+             snapshot of the leader that it installed",
             &s.msg,
         );
     }
@@ -448,6 +465,9 @@ fn durable_first(ctx: &mut Ctx<'_>, field: &str, after: Option<PersistId>, msg: 
                 _ => None,
             })
         });
+        if slot < ctx.w.base {
+            return Some(0); // chosen and folded into the snapshot: the vote stands for it
+        }
         match last {
             Some((id, b)) => (b == ballot).then_some(id),
             None => (ctx.w.storage.log.get(&slot).map(|(b, _)| *b) == Some(ballot)).then_some(0),
