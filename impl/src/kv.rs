@@ -155,6 +155,10 @@ fn check_int(i: &BigInt, limits: &Limits) -> Result<(), Rejection> {
 /// The most members of a jury (Physalia's cells have 7).
 pub const MAX_JURY: usize = 7;
 
+/// The highest slot a snapshot may name (2⁶²): far beyond any cell's life, and low enough
+/// that sums of slots and windows never overflow.
+pub const MAX_SLOT: Slot = 1 << 62;
+
 /// Most configurations the jury history keeps (the oldest are forgotten first; a node asks
 /// only for slots at or above its commit index, which the latest configurations cover).
 pub const MAX_CONFIGS: usize = 16;
@@ -286,6 +290,10 @@ pub fn check_image(image: &Image) -> Result<(), String> {
     }
     if image.last_change.is_some_and(|s| s >= image.upto) {
         return Err("a jury change at or above the snapshot's point".into());
+    }
+    // No cell reaches this many slots; the bound keeps every `slot + α` sum in range.
+    if image.upto > MAX_SLOT {
+        return Err(format!("slot {} beyond {MAX_SLOT}", image.upto));
     }
     Ok(())
 }
@@ -479,6 +487,24 @@ impl StateMachine {
     pub fn from_image(&self, image: &Image) -> Result<StateMachine, String> {
         check_image(image)?;
         let configs = &image.juries;
+        // A change applied below `upto` is in force by `upto + α − 1` at the latest.
+        if configs
+            .last()
+            .is_some_and(|(start, _, _)| *start >= image.upto.saturating_add(self.alpha))
+        {
+            return Err("a configuration in force beyond what the snapshot's changes give".into());
+        }
+        let l = &self.limits;
+        for (k, v) in &image.data {
+            let fits = match v {
+                Value::Bytes(b) => b.len() <= l.max_bytes_len,
+                Value::Int(i) => i.bits() <= l.max_int_bits,
+                Value::Bool(_) => true,
+            };
+            if k.0.is_empty() || k.0.len() > l.max_key_len || !fits {
+                return Err(format!("key {k}: outside this cell's limits"));
+            }
+        }
         Ok(StateMachine {
             data: image.data.iter().cloned().collect(),
             sessions: image

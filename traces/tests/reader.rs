@@ -20,12 +20,30 @@ fn reads_a_good_trace() {
 
 #[test]
 fn wrong_version_is_rejected_with_the_field() {
-    let text = good().replacen("\"version\":1", "\"version\":2", 1);
-    let err = read_str("v2.jsonl", &text).unwrap_err();
-    assert!(matches!(err, ReadError::WrongVersion { .. }));
-    let msg = err.to_string();
-    assert!(msg.starts_with("v2.jsonl:1: field `version`"), "{msg}");
-    assert!(msg.contains("found 2"), "{msg}");
+    let version = format!("\"version\":{}", physalia_traces::VERSION);
+    assert!(
+        good().contains(&version),
+        "the writer writes the current version"
+    );
+    for bad in ["0", "3", "\"2\""] {
+        let text = good().replacen(&version, &format!("\"version\":{bad}"), 1);
+        let err = read_str("vx.jsonl", &text).unwrap_err();
+        assert!(
+            matches!(err, ReadError::WrongVersion { .. }),
+            "{bad}: {err}"
+        );
+        let msg = err.to_string();
+        assert!(msg.starts_with("vx.jsonl:1: field `version`"), "{msg}");
+        assert!(msg.contains("versions 1 to 2"), "{msg}");
+    }
+}
+
+#[test]
+fn a_version_1_trace_is_still_read() {
+    let version = format!("\"version\":{}", physalia_traces::VERSION);
+    let text = good().replacen(&version, "\"version\":1", 1);
+    let t = read_str("v1.jsonl", &text).unwrap();
+    assert_eq!(t.events.len(), 1);
 }
 
 #[test]

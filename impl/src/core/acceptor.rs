@@ -220,47 +220,50 @@ impl Cell {
 
     /// State transfer: a snapshot above this node's commit index is a longer chosen prefix
     /// than it knows, so it installs it (its log entries from the snapshot's point on stay:
-    /// they are votes), and tells a leader its new commit index. A snapshot at or below the
-    /// commit index is ignored (installing it would roll back a chosen prefix), and so is one
-    /// no state machine could have written, or one sent to a leader (whose commit index
-    /// already covers every slot it may propose at). A candidate that installs one steps
-    /// down: its `Prepare` asked from an older commit index, and it stands again from the
-    /// new one.
+    /// they are votes). Only two senders teach: the leader of a ballot at least this node's
+    /// promise (the node answers it with its commit index, installed or not, so that a lost
+    /// answer does not make the leader re-send its state for ever), and a node answering this
+    /// node's own `Prepare` (its ballot). A snapshot at or below the commit index is not
+    /// installed (that would roll back a chosen prefix), nor one no state machine could have
+    /// written. A candidate or leader that installs one steps down: it asked from an older
+    /// commit index, and it stands again from the new one.
     pub(super) fn on_snapshot(&mut self, from: NodeId, ballot: Ballot, image: Image) {
         #[cfg(feature = "bugs")]
         let stale = self.bug(crate::bugs::Bug::StaleSnapshot);
         #[cfg(not(feature = "bugs"))]
         let stale = false;
-        if self.role == Role::Leader || (image.upto <= self.commit && !stale) {
+        let from_leader = ballot.node == from && ballot >= self.promised;
+        let answer = ballot.node == self.id && ballot == self.ballot && self.role != Role::Follower;
+        if !from_leader && !answer {
             return;
         }
-        let Ok(sm) = self.sm.from_image(&image) else {
-            return;
-        };
-        self.sm = sm;
-        self.commit = image.upto;
-        if stale {
-            // The bug: the whole log is replaced by the snapshot.
-            self.log.clear();
+        if image.upto > self.commit || stale {
+            let Ok(sm) = self.sm.from_image(&image) else {
+                return;
+            };
+            self.sm = sm;
+            self.commit = image.upto;
+            if stale {
+                // The bug: the whole log is replaced by the snapshot.
+                self.log.clear();
+            }
+            self.snapshot(image);
+            self.adopt_memberships();
+            if self.role != Role::Follower {
+                self.step_down(None);
+            }
         }
-        self.snapshot(image);
-        self.adopt_memberships();
-        if self.role == Role::Candidate {
-            self.step_down(None);
-        }
-        if ballot >= self.promised && ballot.node == from {
+        if from_leader {
             self.max_round = self.max_round.max(ballot.round);
             self.arm_election();
             let commit = self.commit;
             let slots = Vec::new();
-            self.send(
-                from,
-                Msg::Accepted {
-                    ballot,
-                    slots,
-                    commit,
-                },
-            );
+            let msg = Msg::Accepted {
+                ballot,
+                slots,
+                commit,
+            };
+            self.send_after_persist(from, msg);
         }
     }
 }

@@ -317,6 +317,17 @@ impl Cell {
                 self.since = Some(start);
             }
         }
+        // The history keeps the latest configurations only (it was cut if the oldest kept
+        // one starts after slot 0): if the one that added this copy was forgotten, the
+        // oldest kept one holding it (at or after the floor, where an
+        // earlier copy left) is a membership of this copy, from its first slot at least.
+        // Voting from a later slot than the true start is only ever safer.
+        if let Some(&(first, holds)) = configs.first().filter(|(first, _)| *first > 0) {
+            let floor = self.floor;
+            if self.since.is_none() && holds && floor != NO_FLOOR_YET && first >= floor {
+                self.since = Some(first);
+            }
+        }
     }
 
     /// After the commit index advanced: a leader that is no longer a member of the

@@ -417,7 +417,9 @@ impl Cell {
             folded: BTreeMap::new(),
             opts,
         };
-        cell.adopt_memberships();
+        if cell.base > 0 {
+            cell.adopt_memberships();
+        }
         cell.begin(now, kind, None);
         cell.arm_election();
         let out = cell.finish();

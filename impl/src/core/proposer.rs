@@ -517,10 +517,13 @@ impl Cell {
             let mut floor = progress.commit.min(own).min(lead.next_slot);
             // What the peer lacks is folded into this leader's snapshot: it is taught by
             // snapshot install once it has reported its commit index; until then it is
-            // shipped the log from the snapshot on, which it answers with its commit index
-            // (a new leader does not send its state to peers it has not heard from).
+            // shipped the log from the snapshot on if there is any, which it answers with its
+            // commit index (a new leader does not send its state to peers it has not heard
+            // from unless nothing else draws an answer: a peer answers a leader's snapshot
+            // with its commit index, installed or not).
             if floor < self.base {
-                if progress.inc.is_some() {
+                let any_above = self.log.range(self.base..lead.next_slot).next().is_some();
+                if progress.inc.is_some() || !any_above {
                     behind.push(*peer);
                     continue;
                 }
@@ -574,7 +577,7 @@ impl Cell {
             && self.held.is_empty()
             && self.issued == self.durable
             && lead.peers.values().all(|p| {
-                (p.inc.is_none() || p.commit.min(lead.next_slot) >= self.base)
+                p.commit.min(lead.next_slot) >= self.base
                     && self
                         .log
                         .range(p.commit.min(lead.next_slot)..lead.next_slot)

@@ -22,8 +22,10 @@ use serde::Serialize;
 use sha2::Sha256;
 use thiserror::Error;
 
-/// Largest frame body accepted or produced (bytes). A `Promise` or catch-up `Accept`
-/// carries at most `max_batch` entries of bounded transactions, far below this.
+/// Largest frame body accepted or produced (bytes). A catch-up `Accept` carries at most
+/// `max_batch` entries of bounded transactions, and a `Promise` at most the log above the
+/// sender's snapshot (about `snapshot_every` entries): far below this for transactions of
+/// ordinary size; a `Snapshot` carries the cell's store (not bounded yet: `impl/README.md`).
 pub const MAX_FRAME: usize = 4 << 20;
 
 /// CRC-32C (Castagnoli).

@@ -113,7 +113,14 @@ impl Store {
             .map(|(s, e, c)| (*s, *e, c.members.clone()))
             .collect();
         let juries = Juries::from_configs(configs, self.juries.alpha())?;
-        if image.juries.len() > IMAGE_CONFIGS || image.last_change.is_some_and(|s| s >= image.upto)
+        let beyond = image
+            .juries
+            .last()
+            .is_some_and(|(s, _, _)| *s >= image.upto.saturating_add(self.juries.alpha()));
+        if image.juries.len() > IMAGE_CONFIGS
+            || image.last_change.is_some_and(|s| s >= image.upto)
+            || beyond
+            || image.upto > 1 << 62
         {
             return None;
         }

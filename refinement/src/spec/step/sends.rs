@@ -196,21 +196,19 @@ fn check_catchup_request(ctx: &mut Ctx<'_>, field: &str, to: NodeId, s: &physali
     };
     let after_commit = matches!(&ctx.ev.kind, Kind::Input(Input::Deliver { msg: Msg::Commit { ballot: b, up_to }, id, .. })
         if id.node == to && b == ballot && ctx.w.commit < *up_to);
-    // After installing a leader's snapshot: the new commit index, so that it ships on.
-    let after_install = matches!(&ctx.ev.kind, Kind::Input(Input::Deliver { msg: Msg::Snapshot { ballot: b, image }, id, .. })
-        if id.node == to && b == ballot && b.node == to && image.upto == ctx.w.commit
-            && ctx.w.base == ctx.w.commit);
-    let ok = (after_commit || after_install)
-        && slots.is_empty()
+    // After a leader's snapshot, installed or not: the commit index, so that it ships on.
+    let after_snapshot = matches!(&ctx.ev.kind, Kind::Input(Input::Deliver { msg: Msg::Snapshot { ballot: b, .. }, id, .. })
+        if id.node == to && b == ballot && b.node == to);
+    let ok = slots.is_empty()
         && *commit == ctx.w.commit
         && *ballot >= ctx.w.promised
-        && ctx.w.role == Role::Follower;
+        && ((after_commit && ctx.w.role == Role::Follower) || after_snapshot);
     if !ok {
         ctx.find(
             format!("{field}.msg"),
             "an Accepted only in answer to an Accept, or (without slots, carrying the commit \
              index) to a Commit of a current leader that this node cannot reach or to a \
-             snapshot of the leader that it installed",
+             snapshot of a current leader",
             &s.msg,
         );
     }
@@ -465,8 +463,16 @@ fn durable_first(ctx: &mut Ctx<'_>, field: &str, after: Option<PersistId>, msg: 
                 _ => None,
             })
         });
+        if slot < ctx.w.storage.base() {
+            return Some(0); // chosen and folded into the durable snapshot
+        }
         if slot < ctx.w.base {
-            return Some(0); // chosen and folded into the snapshot: the vote stands for it
+            // Folded into a snapshot not durable yet: the vote waits for it.
+            return batches.iter().find_map(|(id, ws)| {
+                ws.iter()
+                    .any(|w| matches!(w, DurableWrite::Snapshot { image } if image.upto > slot))
+                    .then_some(*id)
+            });
         }
         match last {
             Some((id, b)) => (b == ballot).then_some(id),

@@ -12,12 +12,16 @@ use physalia_traces::{Ballot, DurableWrite, Image, Input, Kind, Msg, NodeId, Rol
 use super::Ctx;
 
 impl Ctx<'_> {
-    /// `Snapshot`: a follower or candidate whose commit index is below the image's point
-    /// installs it (its log entries from that point on stay); a leader, or a node at or above
-    /// the point, ignores it, and so does any node for an image no store could hold. A
-    /// candidate that installs one steps down.
-    pub(super) fn on_snapshot(&mut self, _src: NodeId, _ballot: Ballot, image: &Image) {
-        if self.w.role == Role::Leader || image.upto <= self.w.commit {
+    /// `Snapshot` from the leader of a ballot at least the promise, or answering this node's
+    /// own `Prepare`: a node whose commit index is below the image's point installs it (its
+    /// log entries from that point on stay) and, unless a follower, steps down; at or above
+    /// the point, or for an image no store could hold, nothing changes. (The answer to the
+    /// leader, its commit index, is checked with the sends.)
+    pub(super) fn on_snapshot(&mut self, src: NodeId, ballot: Ballot, image: &Image) {
+        let from_leader = ballot.node == src && ballot >= self.w.promised;
+        let answer =
+            ballot.node == self.n && ballot == self.w.ballot && self.w.role != Role::Follower;
+        if !(from_leader || answer) || image.upto <= self.w.commit {
             return;
         }
         let Some(store) = self.w.store.from_image(image) else {
@@ -27,7 +31,7 @@ impl Ctx<'_> {
         self.w.commit = image.upto;
         self.fold(image.clone());
         self.adopt_memberships();
-        if self.w.role == Role::Candidate {
+        if self.w.role != Role::Follower {
             self.step_down();
         }
     }
@@ -103,6 +107,19 @@ impl Ctx<'_> {
             if !was && is && self.w.floor != physalia_traces::NO_FLOOR_YET && start >= self.w.floor
             {
                 self.w.since = Some(start);
+            }
+        }
+        // In a cut history (the oldest kept configuration starts after slot 0), the oldest
+        // one, if it holds the node at or after the floor, is a membership of this copy from
+        // its first slot at least (the one adding it was forgotten).
+        if let Some(&(first, holds)) = points.first().filter(|(first, _)| *first > 0) {
+            let floor = self.w.floor;
+            if self.w.since.is_none()
+                && holds
+                && floor != physalia_traces::NO_FLOOR_YET
+                && first >= floor
+            {
+                self.w.since = Some(first);
             }
         }
     }
