@@ -1028,3 +1028,6 @@ mod hostile;
 
 #[path = "cluster/placement.rs"]
 mod placement;
+
+#[path = "cluster/restart.rs"]
+mod restart;

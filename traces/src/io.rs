@@ -10,6 +10,14 @@ use thiserror::Error;
 
 use crate::event::{Header, TraceEvent, OLDEST_VERSION, SCHEMA, VERSION};
 
+/// The longest trace line a writer writes or a reader reads (bytes, newline excluded). An
+/// event line carries one step: its messages (a `Promise` holds at most the sender's log
+/// above its snapshot, an `Accept` at most `max_batch` proposals, a `Snapshot` one cell's
+/// store), its persist batch and the entries it changed, all bounded by the cell's
+/// options and transaction limits; with the defaults a line stays far below this. A longer
+/// line is refused rather than written, and refused by the reader before it is parsed.
+pub const MAX_LINE: usize = 16 << 20;
+
 /// Writes a trace: the header at construction, then one line per event.
 #[derive(Debug)]
 pub struct TraceWriter<W: Write> {
@@ -38,6 +46,7 @@ impl<W: Write> TraceWriter<W> {
 
     /// Appends an already serialised event line (as the tracing layer receives it).
     pub fn write_raw(&mut self, json: &str) -> io::Result<()> {
+        too_long(json.len())?;
         self.out.write_all(json.as_bytes())?;
         self.out.write_all(b"\n")?;
         self.bytes += json.len() as u64 + 1;
@@ -66,8 +75,19 @@ impl<W: Write> TraceWriter<W> {
     }
 }
 
+fn too_long(len: usize) -> io::Result<()> {
+    if len > MAX_LINE {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("a trace line of {len} bytes exceeds the bound of {MAX_LINE} bytes"),
+        ));
+    }
+    Ok(())
+}
+
 fn write_line<W: Write, T: Serialize>(out: &mut W, value: &T) -> io::Result<u64> {
     let line = serde_json::to_string(value).map_err(io::Error::other)?;
+    too_long(line.len())?;
     out.write_all(line.as_bytes())?;
     out.write_all(b"\n")?;
     Ok(line.len() as u64 + 1)
@@ -106,6 +126,16 @@ pub enum ReadError {
         file: String,
         /// The cause.
         source: io::Error,
+    },
+    /// A line is longer than [`MAX_LINE`].
+    #[error("{file}:{line}: a line of {len} bytes exceeds the bound of {MAX_LINE} bytes")]
+    LineTooLong {
+        /// The file.
+        file: String,
+        /// The 1-based line number.
+        line: usize,
+        /// Its length in bytes.
+        len: usize,
     },
     /// The file has no header line.
     #[error("{file}:1: empty trace: the first line must be a `physalia-trace` header")]
@@ -171,6 +201,13 @@ pub fn read_path(path: &Path) -> Result<TraceFile, ReadError> {
 /// Reads a trace from `text`; `file` names it in errors.
 pub fn read_str(file: &str, text: &str) -> Result<TraceFile, ReadError> {
     let parts: Vec<&str> = text.split('\n').collect();
+    if let Some((i, raw)) = parts.iter().enumerate().find(|(_, l)| l.len() > MAX_LINE) {
+        return Err(ReadError::LineTooLong {
+            file: file.to_owned(),
+            line: i + 1,
+            len: raw.len(),
+        });
+    }
     let header_line = parts[0];
     if header_line.trim().is_empty() {
         return Err(ReadError::Empty {

@@ -30,7 +30,7 @@ pub use event::{
     ClientEvent, ClientResult, DurableWrite, Header, Input, Kind, Observed, Persist, PersistId,
     Sent, TraceEvent, KIND_NAMES, NO_FLOOR_YET, OLDEST_VERSION, SCHEMA, VERSION,
 };
-pub use io::{read_path, read_str, Located, ReadError, TraceFile, TraceWriter};
+pub use io::{read_path, read_str, Located, ReadError, TraceFile, TraceWriter, MAX_LINE};
 pub use kv::{ApplyError, Condition, JuryChange, Key, Txn, TxnResult, Value, WriteOp};
 pub use layer::{record, LineSink, TraceLayer, TRACE_TARGET};
 pub use merge::{merge, MergeError, Merged};

@@ -64,6 +64,18 @@ pub enum Violation {
         /// The logical time.
         at: u64,
     },
+    /// CommittedPrefix: a running node's commit index went down (a chosen prefix it knew
+    /// was rolled back, e.g. by installing a stale snapshot).
+    CommitRegressed {
+        /// The node.
+        node: NodeId,
+        /// The commit index before the step.
+        was: Slot,
+        /// After it.
+        now: Slot,
+        /// The logical time.
+        at: u64,
+    },
     /// PromiseMonotonic: a node's durable promise went down.
     PromiseMonotonic {
         /// The node.
@@ -80,6 +92,7 @@ impl Violation {
     pub fn property(&self) -> &'static Property {
         match self {
             Violation::Agreement { .. } => &properties::AGREEMENT,
+            Violation::CommitRegressed { .. } => &properties::COMMITTED_PREFIX,
             Violation::Durability { .. } => &properties::DURABILITY,
             Violation::ConsistentPrefix { .. } => &properties::CONSISTENT_PREFIX,
             Violation::MonotonicReads { .. } => &properties::MONOTONIC_READS,
@@ -122,6 +135,10 @@ impl fmt::Display for Violation {
             Violation::VoteFromLostState { node, what, at } => write!(
                 f,
                 "{node} lost its disk and sent {what} before it was a member again (t={at})"
+            ),
+            Violation::CommitRegressed { node, was, now, at } => write!(
+                f,
+                "{node}'s commit index went from {was} down to {now} within one run (t={at})"
             ),
             Violation::PromiseMonotonic { node, was, now } => {
                 write!(f, "{node}'s durable promise went from {was} to {now}")
@@ -178,9 +195,18 @@ impl Checker {
         self.decided.len()
     }
 
-    /// After a step of `cell` whose commit index was `before`: every newly committed slot
-    /// must hold the command decided there (the first node to commit it decides it).
+    /// After a step of `cell` whose commit index was `before`: the commit index did not go
+    /// down, and every newly committed slot must hold the command decided there (the first
+    /// node to commit it decides it).
     pub fn after_step(&mut self, cell: &Cell, before: Slot, at: u64) {
+        if cell.commit() < before {
+            self.violations.push(Violation::CommitRegressed {
+                node: cell.id(),
+                was: before,
+                now: cell.commit(),
+                at,
+            });
+        }
         for slot in before..cell.commit() {
             let Some((_, cmd)) = cell.committed_entry(slot) else {
                 continue;
