@@ -11,9 +11,11 @@
 (* delivered); a client request reaches node n only if <<n, op>> is in     *)
 (* Routes (a client with a stale discovery entry reaches an old leader);   *)
 (* only Teachees are taught, only CommitLearners take in a Commit, only    *)
-(* Retirees delete their copy.  Every DirectedNext step is a Next step, so *)
-(* every behaviour of DirectedSpec is a behaviour of Spec: a violation TLC *)
-(* reports here is a real one.  Within those actors TLC still explores     *)
+(* Retirees delete their copy; with Snapshots on (MCSnapshot.tla), only    *)
+(* Compacters compact and send their snapshot, only Installers install     *)
+(* one.  Every DirectedNext step is a Next step, so every behaviour of     *)
+(* DirectedSpec is a behaviour of Spec: a violation TLC reports here is a  *)
+(* real one.  Within those actors TLC still explores                       *)
 (* every interleaving, every message delivery (stale ones included), every *)
 (* choice of quorum, up to the bounds.  Each cfg overrides the sets        *)
 (* (`Campaigners <- ...`) with the definitions at the end, and says why.   *)
@@ -30,6 +32,8 @@ Routes == Nodes \X Commands
 Teachees == Nodes
 CommitLearners == Nodes
 Retirees == Nodes
+Compacters == Nodes
+Installers == Nodes
 
 MayCampaign(n) ==
     /\ n \in Campaigners
@@ -51,6 +55,9 @@ DirectedNext ==
           \/ \E c \in ProposableChanges : Reconfigure(n, c)
           \/ \E y \in Teachees : Teach(n, y)
     \/ \E n \in Retirees : Retire(n)
+    \* log compaction: all disabled unless Snapshots
+    \/ \E n \in Compacters : SendSnapshot(n) \/ \E k \in 1 .. MaxSlot : Compact(n, k)
+    \/ \E n \in Installers, m \in msgs : Install(n, m)
 
 DirectedSpec == Init /\ [][DirectedNext]_vars
 

@@ -31,6 +31,9 @@ RemoveAdd2 == {"remove(2)", "add(2)"}
 \* Two removals (3 nodes).
 Removes12 == {"remove(1)", "remove(2)"}
 
+\* Log compaction and snapshot install switched on (`Snapshots <- SnapshotsOn`).
+SnapshotsOn == TRUE
+
 (***************************************************************************)
 (* Witnesses.  Each says that something interesting NEVER happens, and the *)
 (* MCWitness_*.cfg runs expect TLC to refute it within the same bounds as  *)
@@ -61,4 +64,13 @@ NeverRechosenAfterCrash == crashes = 0 \/ NeverRechosen
 NeverChangeInForce ==
     \A n \in Nodes, s \in Slots :
         s < commit[n] /\ log[n][s].cmd \in Commands => ConfigAt(s) = InitJury
+
+\* A node installs a snapshot that moves its commit index forward and sets
+\* its base to it (the snapshot runs reach Install).  Compact leaves commit
+\* alone; Teach, which may raise both too, runs only with reconfiguration.
+\* An action property.
+NeverInstall ==
+    [][\A n \in Nodes : ~(/\ commit'[n] > commit[n]
+                          /\ base'[n] > base[n]
+                          /\ base'[n] = commit'[n])]_vars
 =============================================================================

@@ -25,6 +25,14 @@
 (* and Alpha = MaxSlot every action added for it is disabled and every     *)
 (* configuration behaves exactly as before it existed.                     *)
 (*                                                                         *)
+(* Log compaction (snapshots) is part of it too: a node folds a committed  *)
+(* prefix of its log into a snapshot (Compact), any node may send its      *)
+(* snapshot (Snapshot messages), and a node behind installs it (Install).  *)
+(* With Snapshots = FALSE (the default; a definition the configurations    *)
+(* override with `Snapshots <- SnapshotsOn`) every action added for it is  *)
+(* disabled, every guard it adds is true, and every configuration behaves  *)
+(* exactly as before it existed.                                           *)
+(*                                                                         *)
 (* The CONSTANT `Mutant` switches on one broken variant of the protocol;   *)
 (* "none" is the correct protocol.  The names are those of the mutant      *)
 (* table in docs/protocol.md; tla/README.md lists the invariant each one   *)
@@ -58,7 +66,9 @@ Mutants == {"none", "accept-lower-ballot", "ignore-promised-values",
             "aba-rejoin",
             \* the text of docs/protocol.md where this spec had to deviate
             \* from it to be safe (tla/README.md, "Findings")
-            "change-rule-own-log", "promise-across-copies"}
+            "change-rule-own-log", "promise-across-copies",
+            \* log compaction and snapshot install (tla/README.md, "Snapshots")
+            "stale-snapshot", "promise-below-base"}
 
 ASSUME N \in Nat \ {0} /\ Spares \in Nat /\ MaxRound \in Nat /\ MaxSlot \in Nat
 ASSUME MaxCrashes \in Nat /\ MaxElections \in Nat /\ Mutant \in Mutants
@@ -66,6 +76,12 @@ ASSUME Alpha \in Nat \ {0} /\ MaxReconfigs \in Nat
 
 Noop == "Noop"
 ASSUME Noop \notin Commands
+
+\* Log compaction and snapshot install (Compact, SendSnapshot, Install) on or
+\* off.  A definition, not a CONSTANT, so that the configurations that
+\* predate it need not name it; the snapshot runs override it
+\* (`Snapshots <- SnapshotsOn`, MCPhysaliaCell.tla).
+Snapshots == FALSE
 
 Min(a, b) == IF a < b THEN a ELSE b
 Max(a, b) == IF a < b THEN b ELSE a
@@ -172,6 +188,9 @@ Copies == {"none", "learner", "member"}
 \* An accepted entry as a Promise reports it.
 Report == [slot : Slots, bal : Ballots, cmd : Cmds]
 
+\* A snapshot's values: the commands at slots 0 .. k-1, for some k >= 1.
+SnapCmds == UNION {[0 .. k - 1 -> Cmds] : k \in 1 .. MaxSlot}
+
 Message ==
          [type : {"Prepare"}, bal : Ballots, from : 0 .. MaxSlot, src : Nodes]
     \cup [type : {"Promise"}, bal : Ballots, from : 0 .. MaxSlot,
@@ -183,11 +202,14 @@ Message ==
     \cup [type : {"Commit"}, bal : Ballots, up_to : 0 .. MaxSlot, src : Nodes]
     \cup [type : {"Request"}, op : Commands]
     \cup [type : {"Reply"}, op : Commands \cup Changes]
+    \cup [type : {"Snapshot"}, base : 1 .. MaxSlot, cmds : SnapCmds]
 
 VARIABLES
     \* durable: they survive Crash/Restart
     promised,   \* promised[n]: the highest ballot n promised
-    log,        \* log[n][s]: the entry n accepted last at slot s, or None
+    log,        \* log[n][s]: the entry n accepted last at slot s, or None;
+                \* below base[n] the snapshot's command (a compacted position)
+    base,       \* base[n]: slots < base[n] are compacted into n's snapshot
     copy,       \* copy[n] \in Copies: whether n holds a copy of the cell, and which
     since,      \* since[n]: n's copy votes and promises only for slots >= since[n]
     \* volatile: Crash loses them
@@ -203,12 +225,13 @@ VARIABLES
     elections,  \* how many election Timeouts happened
     reconfigs   \* how many jury changes were proposed
 
-vars == <<promised, log, copy, since, role, ballot, commit, up, msgs, votes,
+vars == <<promised, log, base, copy, since, role, ballot, commit, up, msgs, votes,
           crashes, elections, reconfigs>>
 
 TypeOK ==
     /\ promised \in [Nodes -> Ballots]
     /\ log \in [Nodes -> [Slots -> Entry \cup {None}]]
+    /\ base \in [Nodes -> 0 .. MaxSlot]
     /\ copy \in [Nodes -> Copies]
     /\ since \in [Nodes -> 0 .. MaxSlot + Alpha]
     /\ role \in [Nodes -> Roles]
@@ -227,10 +250,12 @@ TypeOK ==
 Send(m) == msgs' = msgs \cup {m}
 SendAll(M) == msgs' = msgs \cup M
 
-\* The entries of n's log at slots >= from, as a Promise carries them.
+\* The entries of n's log at slots >= from, as a Promise carries them.  A
+\* compacted position (below base[n]) holds no vote and is never reported;
+\* n promises only for a from >= base[n] anyway (DeliverPrepare).
 Reported(n, from) ==
     { [slot |-> s, bal |-> log[n][s].bal, cmd |-> log[n][s].cmd] :
-        s \in {t \in Slots : t >= from /\ log[n][t] # None} }
+        s \in {t \in Slots : t >= from /\ t >= base[n] /\ log[n][t] # None} }
 
 \* The commands in n's log, whatever their ballot.
 LogCmds(n) == {log[n][s].cmd : s \in {t \in Slots : log[n][t] # None}}
@@ -408,6 +433,7 @@ CanProposeFresh(n, s) ==
 Init ==
     /\ promised = [n \in Nodes |-> ZeroBallot]
     /\ log = [n \in Nodes |-> [s \in Slots |-> None]]
+    /\ base = [n \in Nodes |-> 0]
     /\ copy = [n \in Nodes |-> IF n \in InitJury THEN "member" ELSE "none"]
     /\ since = [n \in Nodes |-> 0]
     /\ role = [n \in Nodes |-> "Follower"]
@@ -454,7 +480,7 @@ Timeout(n) ==
                  /\ UNCHANGED msgs
             ELSE /\ role' = [role EXCEPT ![n] = "Candidate"]
                  /\ Send([type |-> "Prepare", bal |-> b, from |-> commit[n], src |-> n])
-       /\ UNCHANGED <<log, copy, since, commit, up, votes, crashes, reconfigs>>
+       /\ UNCHANGED <<base, log, copy, since, commit, up, votes, crashes, reconfigs>>
 
 (***************************************************************************)
 (* Deliver(Prepare) at acceptor a.  Promising `bal` is a pledge never to   *)
@@ -470,6 +496,16 @@ Timeout(n) ==
 (* A copy promises only for slots >= its since: a Prepare whose from is    *)
 (* below it is ignored (docs/protocol.md, "A fresh copy never votes for    *)
 (* its past"); aba-rejoin drops this guard.  A learner never promises.     *)
+(*                                                                         *)
+(* Snapshots: nor does a node promise for a from below its base.  It has   *)
+(* compacted those slots and cannot report its votes there; a Promise      *)
+(* without them would let the candidate fill chosen slots with Noop (or    *)
+(* anything else reported at a lower ballot).  It ignores the Prepare;     *)
+(* its snapshot is in msgs (Compact sends it, SendSnapshot re-sends), so   *)
+(* the candidate installs it and asks again from its new commit index      *)
+(* (Install) -- the implementation's "answer with the snapshot".           *)
+(* promise-below-base: a promises whatever its base, reporting what it     *)
+(* still has (its entries from max(from, base)).                           *)
 (***************************************************************************)
 DeliverPrepare(a, m) ==
     /\ up[a]
@@ -478,6 +514,7 @@ DeliverPrepare(a, m) ==
     /\ m.src # a
     /\ copy[a] = "member"
     /\ m.from >= since[a] \/ Mutant = "aba-rejoin"
+    /\ m.from >= base[a] \/ Mutant = "promise-below-base"
     /\ IF BLeq(promised[a], m.bal)
          THEN LET from == IF Mutant = "promise-omits-accepted"
                             THEN commit[a] ELSE m.from
@@ -491,7 +528,7 @@ DeliverPrepare(a, m) ==
          ELSE /\ Send([type |-> "Nack", bal |-> m.bal, promised |-> promised[a],
                        src |-> a, dst |-> m.src])
               /\ UNCHANGED <<promised, role>>
-    /\ UNCHANGED <<log, copy, since, ballot, commit, up, votes, crashes, elections, reconfigs>>
+    /\ UNCHANGED <<base, log, copy, since, ballot, commit, up, votes, crashes, elections, reconfigs>>
 
 (***************************************************************************)
 (* Deliver(Promise) at candidate n, for a set Q of promisers (n among      *)
@@ -565,7 +602,7 @@ DeliverPromises(n, Q) ==
           /\ votes' = votes \cup {<<s, b, value(s), n>> : s \in todo}
           /\ SendAll({[type |-> "Accept", bal |-> b, slot |-> s,
                        cmd |-> value(s), src |-> n] : s \in todo})
-    /\ UNCHANGED <<promised, copy, since, ballot, commit, up, crashes, elections, reconfigs>>
+    /\ UNCHANGED <<base, promised, copy, since, ballot, commit, up, crashes, elections, reconfigs>>
 
 (***************************************************************************)
 (* ProposeLearned(n): as leader n's commit index advances, its window      *)
@@ -594,7 +631,7 @@ ProposeLearned(n) ==
              IN /\ log' = [log EXCEPT ![n][s] = [bal |-> b, cmd |-> value]]
                 /\ votes' = votes \cup {<<s, b, value, n>>}
                 /\ Send([type |-> "Accept", bal |-> b, slot |-> s, cmd |-> value, src |-> n])
-    /\ UNCHANGED <<promised, copy, since, role, ballot, commit, up, crashes, elections, reconfigs>>
+    /\ UNCHANGED <<base, promised, copy, since, role, ballot, commit, up, crashes, elections, reconfigs>>
 
 (***************************************************************************)
 (* ExtendPhase1(n): "before proposing at the first slot e of a             *)
@@ -618,7 +655,7 @@ ExtendPhase1(n) ==
           /\ LET p == [type |-> "Prepare", bal |-> ballot[n], from |-> ConfigStart(n, s), src |-> n]
              IN /\ p \notin msgs
                 /\ Send(p)
-    /\ UNCHANGED <<promised, log, copy, since, role, ballot, commit, up, votes,
+    /\ UNCHANGED <<base, promised, log, copy, since, role, ballot, commit, up, votes,
                    crashes, elections, reconfigs>>
 
 (***************************************************************************)
@@ -636,7 +673,7 @@ DeliverNack(n, m) ==
     /\ m.bal = ballot[n]
     /\ role' = [role EXCEPT ![n] = "Follower"]
     /\ ballot' = [ballot EXCEPT ![n] = <<m.promised[1], n>>]
-    /\ UNCHANGED <<promised, log, copy, since, commit, up, msgs, votes, crashes,
+    /\ UNCHANGED <<base, promised, log, copy, since, commit, up, msgs, votes, crashes,
                    elections, reconfigs>>
 
 (***************************************************************************)
@@ -668,7 +705,7 @@ DeliverRequest(n, m) ==
           /\ IF Mutant = "reply-before-commit"
                THEN SendAll({accept, [type |-> "Reply", op |-> m.op]})
                ELSE Send(accept)
-    /\ UNCHANGED <<promised, copy, since, role, ballot, commit, up, crashes, elections, reconfigs>>
+    /\ UNCHANGED <<base, promised, copy, since, role, ballot, commit, up, crashes, elections, reconfigs>>
 
 (***************************************************************************)
 (* Reconfigure(n, c): the distinguished proposer proposes jury change c    *)
@@ -703,7 +740,7 @@ Reconfigure(n, c) ==
           /\ log' = [log EXCEPT ![n][s] = [bal |-> b, cmd |-> c]]
           /\ votes' = votes \cup {<<s, b, c, n>>}
           /\ Send([type |-> "Accept", bal |-> b, slot |-> s, cmd |-> c, src |-> n])
-    /\ UNCHANGED <<promised, copy, since, role, ballot, commit, up, crashes, elections>>
+    /\ UNCHANGED <<base, promised, copy, since, role, ballot, commit, up, crashes, elections>>
 
 (***************************************************************************)
 (* Deliver(Accept) at acceptor a.  Accepting at bal >= promised keeps the  *)
@@ -716,6 +753,16 @@ Reconfigure(n, c) ==
 (* node) does not vote there; the leader does not count such a vote       *)
 (* anyway (DeliverAccepted), this only spares a message.                   *)
 (*                                                                         *)
+(* Snapshots: an Accept for a slot below base[a] is ignored.  The slot is  *)
+(* chosen and compacted at a; there is nowhere to store the vote, and a    *)
+(* vote a cannot report is one no later phase 1 may rely on.  Voting       *)
+(* without storing would be safe (a never promises for a from at or below  *)
+(* the slot again, so no candidate counts on a's report there), but it     *)
+(* gains nothing: such an Accept is a re-send, or a stale one from an old  *)
+(* ballot, and answering Accepted without the ballot check would let a     *)
+(* stale leader commit a value that lost.  A leader behind a's base learns *)
+(* the slot by installing a snapshot.                                      *)
+(*                                                                         *)
 (* accept-lower-ballot: a accepts below its promise (without lowering it). *)
 (***************************************************************************)
 DeliverAccept(a, m) ==
@@ -725,6 +772,7 @@ DeliverAccept(a, m) ==
     /\ m.src # a
     /\ copy[a] = "member"
     /\ m.slot >= since[a] \/ Mutant = "aba-rejoin"
+    /\ m.slot >= base[a]
     /\ ~(KnowsConfig(a, m.slot) /\ a \notin ViewConfig(a, m.slot))
     /\ IF BLeq(promised[a], m.bal) \/ Mutant = "accept-lower-ballot"
          THEN /\ promised' = [promised EXCEPT ![a] = BMax(promised[a], m.bal)]
@@ -738,7 +786,7 @@ DeliverAccept(a, m) ==
          ELSE /\ Send([type |-> "Nack", bal |-> m.bal, promised |-> promised[a],
                        src |-> a, dst |-> m.src])
               /\ UNCHANGED <<promised, log, votes, role>>
-    /\ UNCHANGED <<copy, since, ballot, commit, up, crashes, elections, reconfigs>>
+    /\ UNCHANGED <<base, copy, since, ballot, commit, up, crashes, elections, reconfigs>>
 
 (***************************************************************************)
 (* Deliver(Accepted) at leader n: once a majority of config(s) accepted    *)
@@ -777,7 +825,7 @@ DeliverAccepted(n) ==
        IN /\ commit' = [commit EXCEPT ![n] = k]
           /\ SendAll({[type |-> "Commit", bal |-> ballot[n], up_to |-> k, src |-> n]}
                      \cup {[type |-> "Reply", op |-> o] : o \in ops})
-    /\ UNCHANGED <<promised, log, copy, since, role, ballot, up, votes, crashes,
+    /\ UNCHANGED <<base, promised, log, copy, since, role, ballot, up, votes, crashes,
                    elections, reconfigs>>
 
 (***************************************************************************)
@@ -802,7 +850,7 @@ DeliverCommit(a, m) ==
     /\ CommitReach(a, m, commit[a] + 1)
     /\ commit' = [commit EXCEPT ![a] =
                     SetMax({k \in commit[a] + 1 .. m.up_to : CommitReach(a, m, k)})]
-    /\ UNCHANGED <<promised, log, copy, since, role, ballot, up, msgs, votes,
+    /\ UNCHANGED <<base, promised, log, copy, since, role, ballot, up, msgs, votes,
                    crashes, elections, reconfigs>>
 
 (***************************************************************************)
@@ -815,7 +863,7 @@ DeliverCommit(a, m) ==
 Request(c) ==
     /\ [type |-> "Request", op |-> c] \notin msgs
     /\ Send([type |-> "Request", op |-> c])
-    /\ UNCHANGED <<promised, log, copy, since, role, ballot, commit, up, votes,
+    /\ UNCHANGED <<base, promised, log, copy, since, role, ballot, commit, up, votes,
                    crashes, elections, reconfigs>>
 
 (***************************************************************************)
@@ -832,6 +880,10 @@ Request(c) ==
 (*    slot of that change;                                                 *)
 (*  - y is a member copy whose commit index is below its since (a new      *)
 (*    member does not vote below since, so it is taught those slots).      *)
+(* Snapshots: the prefix taught includes n's snapshot.  y's new base is    *)
+(* the higher of its own and n's (up to what it is taught): the positions  *)
+(* below it are compacted (the chosen commands, no ballot), so FoldJury    *)
+(* reads the same juries from them.                                        *)
 (***************************************************************************)
 AddedAt(f, k, y) ==
     {j \in 0 .. k - 1 : IsChange(f[j]) /\ y \in Joining(f[j]) /\ ValidIn(FoldJury(f, j), f[j])}
@@ -846,11 +898,17 @@ Teach(n, y) ==
        \/ copy[y] = "learner" /\ commit[y] < commit[n]
        \/ copy[y] = "member" /\ commit[y] < since[y] /\ commit[y] < commit[n]
     /\ LET k == IF copy[y] = "member" THEN Min(commit[n], since[y]) ELSE commit[n]
-           newlog == [s \in Slots |-> IF s < k THEN log[n][s]
-                                      ELSE IF copy[y] = "none" THEN None ELSE log[y][s]]
+           own == IF copy[y] = "none" THEN 0 ELSE base[y]
+           nb == Max(own, Min(base[n], k))
+           newlog == [s \in Slots |->
+                        IF s < own THEN log[y][s]
+                        ELSE IF s < nb THEN [bal |-> ZeroBallot, cmd |-> log[n][s].cmd]
+                        ELSE IF s < k THEN log[n][s]
+                        ELSE IF copy[y] = "none" THEN None ELSE log[y][s]]
            f == [j \in Slots |-> newlog[j].cmd]
            joins == copy[y] # "member" /\ y \in FoldJury(f, k)
        IN /\ log' = [log EXCEPT ![y] = newlog]
+          /\ base' = [base EXCEPT ![y] = nb]
           /\ commit' = [commit EXCEPT ![y] = k]
           /\ copy' = [copy EXCEPT ![y] = IF joins \/ copy[y] = "member" THEN "member"
                                          ELSE "learner"]
@@ -864,7 +922,8 @@ Teach(n, y) ==
 (* and a majority of the new configuration has committed past e (the       *)
 (* successor quorum holds the prefix; reading their commit indexes is the  *)
 (* abstraction of their acknowledgements).  Everything goes: its log, its  *)
-(* promise, its since.  Its forwarding pointer (Redirect) is not modelled. *)
+(* promise, its since, its snapshot.  Its forwarding pointer (Redirect) is *)
+(* not modelled.                                                           *)
 (* If it is added back later it is taught a fresh copy (Teach).            *)
 (***************************************************************************)
 Retire(x) ==
@@ -883,6 +942,7 @@ Retire(x) ==
     /\ since' = [since EXCEPT ![x] = 0]
     /\ promised' = [promised EXCEPT ![x] = ZeroBallot]
     /\ log' = [log EXCEPT ![x] = [s \in Slots |-> None]]
+    /\ base' = [base EXCEPT ![x] = 0]
     /\ commit' = [commit EXCEPT ![x] = 0]
     /\ role' = [role EXCEPT ![x] = "Follower"]
     /\ ballot' = [ballot EXCEPT ![x] = ZeroBallot]
@@ -898,16 +958,18 @@ StepDown(n) ==
     /\ role[n] = "Leader"
     /\ n \notin ViewConfig(n, commit[n])
     /\ role' = [role EXCEPT ![n] = "Follower"]
-    /\ UNCHANGED <<promised, log, copy, since, ballot, commit, up, msgs, votes,
+    /\ UNCHANGED <<base, promised, log, copy, since, ballot, commit, up, msgs, votes,
                    crashes, elections, reconfigs>>
 
 (***************************************************************************)
 (* Crash and Restart.  A crash loses everything volatile at once: while n  *)
 (* is down its role, ballot and commit are gone, and Restart brings it     *)
-(* back as a Follower with commit = 0, its promise and its log (and its    *)
-(* copy and since).  (Doing the reset at Crash rather than at Restart      *)
-(* gives the same behaviours and fewer states: a node that is down has one *)
-(* volatile state, not many.)  Everything above that counted on a promise  *)
+(* back as a Follower with commit = base[n] (0 without snapshots; the      *)
+(* snapshot is durable and a chosen prefix, so its slots stay known        *)
+(* chosen), its promise and its log (and its copy, since and base).        *)
+(* (Doing the reset at Crash rather than at Restart gives the same         *)
+(* behaviours and fewer states: a node that is down has one volatile       *)
+(* state, not many.)  Everything above that counted on a promise           *)
 (* or a vote (DeliverPromises, DeliverAccepted) relies on these two        *)
 (* surviving: the mutants promise-not-durable and accepted-not-durable     *)
 (* forget them in the crash.  A node without a copy of the cell has no     *)
@@ -920,21 +982,131 @@ Crash(n) ==
     /\ up' = [up EXCEPT ![n] = FALSE]
     /\ role' = [role EXCEPT ![n] = "Follower"]
     /\ ballot' = [ballot EXCEPT ![n] = ZeroBallot]
-    /\ commit' = [commit EXCEPT ![n] = 0]
+    /\ commit' = [commit EXCEPT ![n] = base[n]]
     /\ promised' = IF Mutant = "promise-not-durable"
                      THEN [promised EXCEPT ![n] = ZeroBallot]
                      ELSE promised
     /\ log' = IF Mutant = "accepted-not-durable"
-                THEN [log EXCEPT ![n] = [s \in Slots |-> None]]
+                THEN [log EXCEPT ![n] = [s \in Slots |-> IF s < base[n] THEN log[n][s] ELSE None]]
                 ELSE log
     /\ crashes' = crashes + 1
-    /\ UNCHANGED <<copy, since, msgs, votes, elections, reconfigs>>
+    /\ UNCHANGED <<base, copy, since, msgs, votes, elections, reconfigs>>
 
 Restart(n) ==
     /\ ~up[n]
     /\ up' = [up EXCEPT ![n] = TRUE]
-    /\ UNCHANGED <<promised, log, copy, since, role, ballot, commit, msgs, votes,
+    /\ UNCHANGED <<base, promised, log, copy, since, role, ballot, commit, msgs, votes,
                    crashes, elections, reconfigs>>
+
+-----------------------------------------------------------------------------
+(***************************************************************************)
+(* Log compaction and snapshot install (all disabled unless Snapshots).    *)
+(*                                                                         *)
+(* A compacted position.  For s < base[n], log[n][s] is                    *)
+(* [bal |-> ZeroBallot, cmd |-> c]: the snapshot keeps the command c       *)
+(* chosen at s, and no acceptor state (no ballot).  Nobody proposes with   *)
+(* the zero ballot, so a compacted position is told from a vote by its     *)
+(* ballot, and from an empty one (None) by its command.  Keeping the       *)
+(* commands is the snapshot's content (in the implementation: the state    *)
+(* machine's state, which includes the jury and the deduplication table);  *)
+(* it is what lets every reader of a committed prefix stay unchanged:      *)
+(* LogCmd and FoldJury (so ViewConfig, LatestJury, KnowsConfig,            *)
+(* ConfigStart, Retire's removals), LogCmds (a compacted operation is not  *)
+(* proposed again), Reconfigure's one-change check, CommittedPrefix.       *)
+(* Every reader of acceptor state looks only at slots >= commit[n] >=      *)
+(* base[n] (AcceptedBy, CommitReach, FreeSlot, Reps, DeliverPromises) or   *)
+(* skips compacted slots (Reported).  votes, the ghost, is untouched by    *)
+(* compaction and install: a vote once cast stays cast, whatever the node  *)
+(* later forgets, so Agreement and Durability are stated as before.        *)
+(***************************************************************************)
+
+(***************************************************************************)
+(* Compact(n, k): n folds its log prefix below k into its snapshot, for    *)
+(* base[n] < k <= commit[n]: every slot below k is known chosen at n.      *)
+(* Its positions below k lose their ballots (no acceptor state is kept)    *)
+(* and keep the chosen commands; base[n] := k.  base is durable (Crash     *)
+(* keeps it, Restart starts commit at it).  The snapshot goes out at once  *)
+(* as a Snapshot message that anyone may install, now or much later (the   *)
+(* implementation sends it on demand; a message in msgs need never be      *)
+(* delivered, so sending it here only saves a step).                       *)
+(***************************************************************************)
+SnapshotOf(n, k) ==
+    [type |-> "Snapshot", base |-> k, cmds |-> [s \in 0 .. k - 1 |-> log[n][s].cmd]]
+
+Compact(n, k) ==
+    /\ Snapshots
+    /\ up[n]
+    /\ copy[n] # "none"
+    /\ base[n] < k /\ k <= commit[n]
+    /\ log' = [log EXCEPT ![n] = [s \in Slots |-> IF s < k
+                                                   THEN [bal |-> ZeroBallot, cmd |-> log[n][s].cmd]
+                                                   ELSE log[n][s]]]
+    /\ base' = [base EXCEPT ![n] = k]
+    /\ Send(SnapshotOf(n, k))
+    /\ UNCHANGED <<promised, copy, since, role, ballot, commit, up, votes, crashes,
+                   elections, reconfigs>>
+
+(***************************************************************************)
+(* SendSnapshot(n): any node with a snapshot sends it (the leader to a     *)
+(* peer whose commit index is below its base, a node refusing a Prepare    *)
+(* from below its base to the candidate, in the implementation; here to    *)
+(* anyone, which is more general).  Only a snapshot not sent yet: a node   *)
+(* whose base came from Teach.                                             *)
+(***************************************************************************)
+SendSnapshot(n) ==
+    /\ Snapshots
+    /\ up[n]
+    /\ copy[n] # "none"
+    /\ base[n] > 0
+    /\ SnapshotOf(n, base[n]) \notin msgs
+    /\ Send(SnapshotOf(n, base[n]))
+    /\ UNCHANGED <<promised, log, base, copy, since, role, ballot, commit, up, votes,
+                   crashes, elections, reconfigs>>
+
+(***************************************************************************)
+(* Install(n, m): n installs the snapshot m (base k, the commands below    *)
+(* k), only if k > commit[n]: installing never overwrites a longer chosen  *)
+(* prefix.  commit[n] := k, base[n] := k, positions below k become the     *)
+(* snapshot's (compacted), and positions >= k are KEPT: they are n's       *)
+(* acceptor votes, and a vote n has cast at a chosen slot may be the one   *)
+(* that a later phase-1 quorum's intersection relies on.  The snapshot is  *)
+(* a chosen prefix (SnapshotIsChosenPrefix), so n's juries, from FoldJury  *)
+(* over it, are the chosen ones.  A member installs (a learner learns by   *)
+(* Teach only, as it does for Commit).                                     *)
+(*                                                                         *)
+(* A Candidate that installs moves its campaign up: it asks again, with    *)
+(* the same ballot, from its new commit index k (a Prepare from k, which   *)
+(* the nodes whose base is in (from, k] can answer), and its promises for  *)
+(* the lower from still count.  That is safe: a Promise with from f        *)
+(* reports every entry of its sender at slots >= f and binds it at every   *)
+(* slot, so it covers every slot >= k as fully as one from k would; the    *)
+(* slots in [f, k) it also reports are chosen and now in n's snapshot, and *)
+(* DeliverPromises re-proposes only from commit[n] = k.  (Dropping them    *)
+(* would be safe too, but would cost an extra round for nothing.)  A       *)
+(* Leader that installs goes on from its new commit index likewise.        *)
+(*                                                                         *)
+(* stale-snapshot: n installs whatever k, and, like a naive Raft-style     *)
+(* install, replaces its whole log with the snapshot: positions >= k are   *)
+(* dropped too and commit[n] := k.                                         *)
+(***************************************************************************)
+Install(n, m) ==
+    /\ Snapshots
+    /\ up[n]
+    /\ copy[n] = "member"
+    /\ m \in msgs
+    /\ m.type = "Snapshot"
+    /\ m.base > commit[n] \/ Mutant = "stale-snapshot"
+    /\ LET k == m.base
+           reprepare == [type |-> "Prepare", bal |-> ballot[n], from |-> k, src |-> n]
+       IN /\ log' = [log EXCEPT ![n] =
+                       [s \in Slots |-> IF s < k THEN [bal |-> ZeroBallot, cmd |-> m.cmds[s]]
+                                        ELSE IF Mutant = "stale-snapshot" THEN None
+                                        ELSE log[n][s]]]
+          /\ base' = [base EXCEPT ![n] = k]
+          /\ commit' = [commit EXCEPT ![n] = k]
+          /\ msgs' = IF role[n] = "Candidate" THEN msgs \cup {reprepare} ELSE msgs
+    /\ UNCHANGED <<promised, copy, since, role, ballot, up, votes, crashes, elections,
+                   reconfigs>>
 
 -----------------------------------------------------------------------------
 Next ==
@@ -953,6 +1125,11 @@ Next ==
           \/ Retire(n) \/ StepDown(n)
           \/ \E c \in ProposableChanges : Reconfigure(n, c)
           \/ \E y \in Nodes : Teach(n, y)
+    \* log compaction: all disabled unless Snapshots
+    \/ Snapshots /\ \E n \in Nodes :
+          \/ SendSnapshot(n)
+          \/ \E k \in 1 .. MaxSlot : Compact(n, k)
+          \/ \E m \in msgs : Install(n, m)
 
 Spec == Init /\ [][Next]_vars
 
@@ -985,6 +1162,27 @@ PromiseMonotonic ==
 \* apart, so the change before is in force when the next one is chosen.
 OneChangeAtATime ==
     \A p, q \in Chosen : IsChange(p[2]) /\ IsChange(q[2]) /\ p[1] < q[1] => q[1] - p[1] >= Alpha
+
+\* Snapshots: every node's base is at most its commit index, its positions
+\* below base are compacted (a command, no ballot) and no other position
+\* carries the zero ballot, and every compacted position holds the command
+\* chosen at its slot.
+SnapshotIsChosenPrefix ==
+    LET ch == Chosen IN
+    \A n \in Nodes :
+        /\ base[n] <= commit[n]
+        /\ \A s \in Slots :
+              IF s < base[n]
+                THEN log[n][s] # None /\ log[n][s].bal = ZeroBallot /\ <<s, log[n][s].cmd>> \in ch
+                ELSE log[n][s] = None \/ log[n][s].bal # ZeroBallot
+
+\* A node's commit index never decreases while it is up (a crash takes it
+\* back to base, never below), and its base never decreases while its copy
+\* of the cell lives.
+CommitNeverRegresses ==
+    [][\A n \in Nodes : copy'[n] # "none" =>
+          /\ base[n] <= base'[n]
+          /\ up[n] /\ up'[n] => commit[n] <= commit'[n]]_vars
 
 Safety == TypeOK /\ Agreement /\ CommittedPrefix /\ Validity /\ Durability /\ OneChangeAtATime
 =============================================================================

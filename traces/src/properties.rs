@@ -139,6 +139,28 @@ pub const NO_VOTE_FROM_LOST_STATE: Property = Property {
     meaning: "a node whose durable state was lost sends no promise and no vote until re-added",
 };
 
+/// Every slot a node holds in a snapshot is chosen, with the command the snapshot holds:
+/// compaction folds only a committed prefix, and an install takes only a chosen one.
+pub const SNAPSHOT_IS_CHOSEN_PREFIX: Property = Property {
+    name: "snapshot is a chosen prefix",
+    modality: Modality::Always,
+    tla: Some("SnapshotIsChosenPrefix"),
+    source: "Ongaro, Raft thesis §5.1 (snapshots hold only committed entries); Chandra, \
+             Griesemer, Redstone, Paxos Made Live §5.5 (snapshots)",
+    meaning: "every slot folded into a node's snapshot is chosen, with that command",
+};
+
+/// A running node's commit index and snapshot never go back: installing a snapshot never
+/// overwrites a longer chosen prefix.
+pub const COMMIT_NEVER_REGRESSES: Property = Property {
+    name: "commit never regresses",
+    modality: Modality::Always,
+    tla: Some("CommitNeverRegresses"),
+    source: "Ongaro, Raft thesis §5.3 (a follower discards a snapshot older than its \
+             state); docs/protocol.md, \"Snapshots\"",
+    meaning: "a running node's commit index and snapshot point never decrease",
+};
+
 /// Sometimes: some slot has a client operation chosen.
 pub const COMMAND_CHOSEN: Property = Property {
     name: "a command is chosen",
@@ -224,6 +246,8 @@ pub const ALL: &[Property] = &[
     MONOTONIC_READS,
     ONE_CHANGE_AT_A_TIME,
     NO_VOTE_FROM_LOST_STATE,
+    SNAPSHOT_IS_CHOSEN_PREFIX,
+    COMMIT_NEVER_REGRESSES,
     COMMAND_CHOSEN,
     REPROPOSED,
     COMMIT_AFTER_RESTART,

@@ -64,7 +64,7 @@ pub enum Violation {
         /// The logical time.
         at: u64,
     },
-    /// CommittedPrefix: a running node's commit index went down (a chosen prefix it knew
+    /// CommitNeverRegresses: a running node's commit index went down (a chosen prefix it knew
     /// was rolled back, e.g. by installing a stale snapshot).
     CommitRegressed {
         /// The node.
@@ -92,7 +92,7 @@ impl Violation {
     pub fn property(&self) -> &'static Property {
         match self {
             Violation::Agreement { .. } => &properties::AGREEMENT,
-            Violation::CommitRegressed { .. } => &properties::COMMITTED_PREFIX,
+            Violation::CommitRegressed { .. } => &properties::COMMIT_NEVER_REGRESSES,
             Violation::Durability { .. } => &properties::DURABILITY,
             Violation::ConsistentPrefix { .. } => &properties::CONSISTENT_PREFIX,
             Violation::MonotonicReads { .. } => &properties::MONOTONIC_READS,

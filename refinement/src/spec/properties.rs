@@ -12,6 +12,7 @@
 //! | applied in slot order | a node answers an operation (the result is what applying the committed log in slot order gives) |
 //! | linearizable | at the end, on the whole client history ([`crate::history`]) |
 //! | one change at a time | a jury change becomes chosen (no other chosen change within α slots) |
+//! | snapshot is a chosen prefix | a node's commit index moves past slots it holds in a snapshot (each is chosen) |
 //!
 //! Quorums are counted in the configuration of their slot, which the ghost computes from the
 //! chosen prefix ([`Ghost::juries`]).
@@ -37,6 +38,8 @@ pub const DURABILITY: &str = catalogue::DURABILITY.name;
 pub const APPLIED_IN_ORDER: &str = catalogue::APPLIED_IN_ORDER.name;
 /// Name of the catalogue's `linearizable`.
 pub const LINEARIZABLE: &str = catalogue::LINEARIZABLE.name;
+/// Name of the catalogue's `snapshot is a chosen prefix`.
+pub const SNAPSHOT_IS_CHOSEN_PREFIX: &str = catalogue::SNAPSHOT_IS_CHOSEN_PREFIX.name;
 /// Name of the catalogue's `one change at a time`.
 pub const ONE_CHANGE_AT_A_TIME: &str = catalogue::ONE_CHANGE_AT_A_TIME.name;
 

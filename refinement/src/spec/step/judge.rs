@@ -4,7 +4,9 @@
 use physalia_traces::{ClientId, Endpoint, Msg, OpSeq};
 
 use super::Ctx;
-use crate::spec::properties::{wrote, APPLIED_IN_ORDER, COMMITTED_PREFIX, DURABILITY};
+use crate::spec::properties::{
+    wrote, APPLIED_IN_ORDER, COMMITTED_PREFIX, DURABILITY, SNAPSHOT_IS_CHOSEN_PREFIX,
+};
 use crate::spec::{Ghost, Violation};
 
 /// Committed prefix, durability and applied-in-slot-order on what the step did.
@@ -23,7 +25,7 @@ pub(super) fn after_step(ghost: &Ghost, ctx: &Ctx<'_>, out: &mut Vec<Violation>)
         if *slot < ctx.w.base {
             if !ghost.chosen.contains_key(slot) {
                 out.push(Violation {
-                    property: COMMITTED_PREFIX,
+                    property: SNAPSHOT_IS_CHOSEN_PREFIX,
                     detail: format!(
                         "{n} holds slot {slot} in a snapshot (up to {}), but no quorum has \
                          accepted anything there",
