@@ -113,6 +113,28 @@ fn committed(txn: Txn) -> Cell {
 }
 
 #[test]
+fn a_commit_index_going_down_within_a_run_is_flagged() {
+    let mut checker = Checker::default();
+    let a = committed(Txn::Get { key: "a".into() });
+    let at = a.commit();
+    checker.after_step(&a, at, 1);
+    assert!(checker.violations.is_empty(), "{:?}", checker.violations);
+    checker.after_step(&a, at + 2, 2);
+    assert!(
+        matches!(
+            checker.violations.as_slice(),
+            [Violation::CommitRegressed { was, now, .. }] if *was == at + 2 && *now == at
+        ),
+        "{:?}",
+        checker.violations
+    );
+    assert_eq!(
+        checker.violations[0].property().name,
+        "commit never regresses"
+    );
+}
+
+#[test]
 fn the_checks_fire_on_broken_properties() {
     let mut checker = Checker::default();
     let a = committed(Txn::Get { key: "a".into() });
@@ -175,6 +197,7 @@ fn the_checks_fire_on_broken_properties() {
             Violation::ConsistentPrefix { .. } => "stale read",
             Violation::MonotonicReads { .. } => "read went back",
             Violation::VoteFromLostState { .. } => "vote from lost state",
+            Violation::CommitRegressed { .. } => "commit went back",
         })
         .collect();
     assert_eq!(

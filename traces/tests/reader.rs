@@ -159,11 +159,23 @@ fn transactions_fail_closed_on_unknown_operations_and_fields() {
 
 #[test]
 fn a_line_over_the_bound_is_refused_before_it_is_parsed() {
-    let long = format!("{}\n{}\n", good().lines().next().unwrap(), "x".repeat(physalia_traces::MAX_LINE + 1));
+    let long = format!(
+        "{}\n{}\n",
+        good().lines().next().unwrap(),
+        "x".repeat(physalia_traces::MAX_LINE + 1)
+    );
     let err = read_str("long.jsonl", &long).unwrap_err();
-    assert!(matches!(err, ReadError::LineTooLong { line: 2, .. }), "{err}");
-    assert!(err.to_string().starts_with("long.jsonl:2: a line of"), "{err}");
+    assert!(
+        matches!(err, ReadError::LineTooLong { line: 2, .. }),
+        "{err}"
+    );
+    assert!(
+        err.to_string().starts_with("long.jsonl:2: a line of"),
+        "{err}"
+    );
     let mut w = physalia_traces::TraceWriter::new(Vec::new(), &common::header()).unwrap();
-    assert!(w.write_raw(&"y".repeat(physalia_traces::MAX_LINE + 1)).is_err());
+    assert!(w
+        .write_raw(&"y".repeat(physalia_traces::MAX_LINE + 1))
+        .is_err());
     assert_eq!(w.events(), 0);
 }

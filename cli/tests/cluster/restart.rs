@@ -14,7 +14,13 @@ fn restarted_lines(traces: &Path) -> Vec<String> {
         if name.contains(".i0.") {
             continue;
         }
-        out.extend(fs::read_to_string(&p).unwrap().lines().skip(1).map(str::to_owned));
+        out.extend(
+            fs::read_to_string(&p)
+                .unwrap()
+                .lines()
+                .skip(1)
+                .map(str::to_owned),
+        );
     }
     out
 }
@@ -94,9 +100,16 @@ fn a_full_restart_of_a_long_cell_promises_only_above_the_snapshot() {
                 );
             }
         }
-        assert!(line.len() < 256 << 10, "a trace line of {} bytes", line.len());
+        assert!(
+            line.len() < 256 << 10,
+            "a trace line of {} bytes",
+            line.len()
+        );
     }
     assert!(promises > 0, "no election after the restart");
-    assert_eq!(starts_from_snapshot, 3, "every node restarts from a snapshot");
+    assert_eq!(
+        starts_from_snapshot, 3,
+        "every node restarts from a snapshot"
+    );
     cluster.check_traces();
 }
