@@ -44,9 +44,14 @@ pub struct SimulateArgs {
     /// install.
     #[arg(long, default_value_t = SimConfig::default().options.snapshot_every)]
     pub snapshot_every: u64,
-    /// Write one trace file per node into this directory (`n0.jsonl`, ...).
+    /// Write one trace file per node into this directory (`n0.jsonl`, ...). Refused if it
+    /// already holds trace files (a stale `n8.jsonl` of a larger run would join the next
+    /// `conform`), unless `--force`.
     #[arg(long, value_name = "DIR")]
     pub trace_out: Option<PathBuf>,
+    /// With `--trace-out`: delete the trace files (`*.jsonl`) already in DIR first.
+    #[arg(long, requires = "trace_out")]
+    pub force: bool,
     /// Run every replica with this injected bug (only in a build with `--features bugs`):
     /// promise-before-durable, accept-lower-ballot, skip-prepare, ignore-promised-values,
     /// commit-on-minority, reply-before-commit, apply-out-of-order, stale-read,
@@ -124,6 +129,9 @@ pub fn run(args: &SimulateArgs) -> Result<u8> {
             cfg.steps
         );
     };
+    if let Some(dir) = &args.trace_out {
+        clear_traces(dir, args.force)?;
+    }
     let report = match &args.trace_out {
         None => run_with_progress(&cfg, every, &mut progress),
         Some(dir) => traced(&cfg, dir, every, &mut progress)?,
@@ -153,6 +161,43 @@ pub fn sim_header(cfg: &SimConfig) -> Header {
     header.gst = Some(cfg.gst);
     header.clock_skew = cfg.clock_skew;
     header
+}
+
+/// Refuses a trace directory that already holds trace files (`*.jsonl`), or with `force`
+/// deletes them; a directory that does not exist yet is fine.
+fn clear_traces(dir: &std::path::Path, force: bool) -> Result<()> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Ok(());
+    };
+    let mut old: Vec<PathBuf> = entries
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "jsonl"))
+        .collect();
+    old.sort();
+    if old.is_empty() {
+        return Ok(());
+    }
+    if !force {
+        let names: Vec<String> = old
+            .iter()
+            .take(3)
+            .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+            .collect();
+        let more = if old.len() > 3 { ", …" } else { "" };
+        bail!(
+            "--trace-out {}: the directory already holds {} trace file(s) ({}{more}); \
+             `conform` would read them with this run's: choose an empty directory, or add \
+             --force to delete them first",
+            dir.display(),
+            old.len(),
+            names.join(", ")
+        );
+    }
+    for p in old {
+        std::fs::remove_file(&p).with_context(|| format!("deleting {}", p.display()))?;
+    }
+    Ok(())
 }
 
 /// Runs with the `traces` layer as the default subscriber, one file per node.
@@ -223,8 +268,44 @@ fn print_summary(r: &SimReport, wall: f64) {
         r.moves,
         r.copies_deleted
     );
-    println!("commit index per node at the end: {:?}", r.commits);
-    println!("after GST: {:?}", r.liveness());
+    let commits: Vec<String> = r
+        .commits
+        .iter()
+        .enumerate()
+        .map(|(i, c)| match c {
+            Some(c) => format!("n{i} {c}"),
+            None => format!("n{i} down"),
+        })
+        .collect();
+    println!("commit index per node at the end: {}", commits.join(", "));
+    let l = r.liveness();
+    let ms = |v: Option<u64>| v.map_or_else(|| "none".to_owned(), |v| format!("{v} ms"));
+    if r.simulated_ms <= r.gst {
+        println!(
+            "after GST: not judged: the run ended at {} ms, before GST ({} ms)",
+            r.simulated_ms, r.gst
+        );
+    } else {
+        println!(
+            "after GST: first answer after {}, slowest answer {}, {} unanswered",
+            ms(l.first_commit),
+            ms(l.max_latency),
+            l.unanswered
+        );
+    }
+    let mut unexercised = Vec::new();
+    if r.committed_ops == 0 {
+        unexercised.push(
+            "no client operation committed: durability, linearizability and the \
+                          answers' liveness were not exercised",
+        );
+    }
+    if r.simulated_ms <= r.gst {
+        unexercised.push("the run ended before GST: liveness was not judged");
+    }
+    for u in unexercised {
+        println!("not exercised: {u}");
+    }
     if r.violations.is_empty() {
         println!("online checks: all held");
     } else {

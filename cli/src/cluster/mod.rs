@@ -43,14 +43,14 @@ pub enum ClusterCommand {
 /// Options of `cluster up`.
 #[derive(Args, Debug)]
 pub struct UpArgs {
-    /// Number of nodes.
-    #[arg(long, default_value_t = 7)]
+    /// Number of nodes (at least 1).
+    #[arg(long, default_value_t = 7, value_parser = clap::value_parser!(u32).range(1..))]
     pub nodes: u32,
     /// The cluster's directory (created; must not hold a running cluster).
     #[arg(long)]
     pub dir: PathBuf,
-    /// Number of cells (`c0..`), each on 7 nodes (or all, if fewer).
-    #[arg(long, default_value_t = 1)]
+    /// Number of cells (`c0..`, at least 1), each on 7 nodes (or all, if fewer).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
     pub cells: u32,
     /// Record per-node trace files under DIR/traces.
     #[arg(long)]
