@@ -8,6 +8,7 @@ mod colony;
 mod conform;
 mod explore;
 mod node;
+mod progress;
 mod simulate;
 mod sweep;
 mod tla;

@@ -49,6 +49,12 @@ pub struct SimulateArgs {
     /// `conform`), unless `--force`.
     #[arg(long, value_name = "DIR")]
     pub trace_out: Option<PathBuf>,
+    /// No progress bar (it is drawn only when stderr is a terminal anyway).
+    #[arg(long, short)]
+    pub quiet: bool,
+    /// Print one JSON document (schema `physalia-simulate`) instead of the summary.
+    #[arg(long)]
+    pub json: bool,
     /// With `--trace-out`: delete the trace files (`*.jsonl`) already in DIR first.
     #[arg(long, requires = "trace_out")]
     pub force: bool,
@@ -119,15 +125,11 @@ pub fn run(args: &SimulateArgs) -> Result<u8> {
         println!("injected bug: {bug} ({})", bug.description());
     }
     let started = Instant::now();
-    let every = (cfg.steps / 20).max(1);
+    let every = (cfg.steps / 100).max(1);
+    let bar = crate::progress::bar(cfg.steps, "events", args.quiet || args.json);
     let mut progress = |done: u64, sim_ms: u64| {
-        let filled = (done * 30 / cfg.steps.max(1)) as usize;
-        eprint!(
-            "\r  [{}{}] {done}/{} events, {sim_ms} ms simulated",
-            "#".repeat(filled),
-            " ".repeat(30 - filled.min(30)),
-            cfg.steps
-        );
+        bar.set_position(done);
+        bar.set_message(format!("{sim_ms} ms simulated"));
     };
     if let Some(dir) = &args.trace_out {
         clear_traces(dir, args.force)?;
@@ -136,8 +138,13 @@ pub fn run(args: &SimulateArgs) -> Result<u8> {
         None => run_with_progress(&cfg, every, &mut progress),
         Some(dir) => traced(&cfg, dir, every, &mut progress)?,
     };
-    eprintln!();
+    bar.finish_and_clear();
     let wall = started.elapsed().as_secs_f64();
+    if args.json {
+        let doc = to_json(&report, wall, args.trace_out.as_deref());
+        println!("{}", serde_json::to_string_pretty(&doc)?);
+        return Ok(if report.violations.is_empty() { 0 } else { 1 });
+    }
     print_summary(&report, wall);
     if let Some(dir) = &args.trace_out {
         println!(
@@ -238,6 +245,58 @@ fn traced(
     Ok(report)
 }
 
+/// What a run did not exercise, in words.
+fn unexercised(r: &SimReport) -> Vec<&'static str> {
+    let mut out = Vec::new();
+    if r.committed_ops == 0 {
+        out.push(
+            "no client operation committed: durability, linearizability and the answers' \
+             liveness were not exercised",
+        );
+    }
+    if r.simulated_ms <= r.gst {
+        out.push("the run ended before GST: liveness was not judged");
+    }
+    out
+}
+
+/// The `--json` document.
+fn to_json(r: &SimReport, wall: f64, traces: Option<&std::path::Path>) -> serde_json::Value {
+    let l = r.liveness();
+    let judged = r.simulated_ms > r.gst;
+    serde_json::json!({
+        "schema": "physalia-simulate",
+        "tool_version": env!("CARGO_PKG_VERSION"),
+        "seed": r.seed,
+        "events": r.steps,
+        "core_steps": r.core_steps,
+        "simulated_ms": r.simulated_ms,
+        "wall_s": wall,
+        "operations_committed": r.committed_ops,
+        "local_reads": r.local_reads,
+        "slots_decided": r.decided_slots,
+        "gst_ms": r.gst,
+        "faults": {
+            "dropped": r.dropped, "duplicated": r.duplicated, "partitions": r.partitions,
+            "crashes": r.crashes, "disk_losses": r.disk_losses, "moves": r.moves,
+            "copies_deleted": r.copies_deleted,
+        },
+        "commit_index": r.commits,
+        "liveness": judged.then(|| serde_json::json!({
+            "first_answer_ms": l.first_commit,
+            "slowest_answer_ms": l.max_latency,
+            "unanswered": l.unanswered,
+        })),
+        "not_exercised": unexercised(r),
+        "violations": r.violations.iter().map(|v| serde_json::json!({
+            "property": v.property().name,
+            "detail": v.to_string(),
+        })).collect::<Vec<_>>(),
+        "verdict": if r.violations.is_empty() { "held" } else { "violated" },
+        "traces": traces.map(|d| d.display().to_string()),
+    })
+}
+
 fn print_summary(r: &SimReport, wall: f64) {
     let sim_s = r.simulated_ms as f64 / 1000.0;
     println!(
@@ -293,17 +352,7 @@ fn print_summary(r: &SimReport, wall: f64) {
             l.unanswered
         );
     }
-    let mut unexercised = Vec::new();
-    if r.committed_ops == 0 {
-        unexercised.push(
-            "no client operation committed: durability, linearizability and the \
-                          answers' liveness were not exercised",
-        );
-    }
-    if r.simulated_ms <= r.gst {
-        unexercised.push("the run ended before GST: liveness was not judged");
-    }
-    for u in unexercised {
+    for u in unexercised(r) {
         println!("not exercised: {u}");
     }
     if r.violations.is_empty() {

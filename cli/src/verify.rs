@@ -33,6 +33,9 @@ pub struct VerifyArgs {
     /// Simulated time (ms) after which no fault is injected (GST).
     #[arg(long, default_value_t = 5_000)]
     pub gst: u64,
+    /// No progress display (it is drawn only when stderr is a terminal anyway).
+    #[arg(long, short)]
+    pub quiet: bool,
     /// Skip the model check (simulation and trace checks only: the large sweep).
     #[arg(long)]
     pub skip_model: bool,
@@ -99,7 +102,10 @@ pub fn run(args: &VerifyArgs) -> Result<u8> {
     let mut rows: Vec<(&str, Row)> = Vec::new();
     let mut failures: Vec<String> = Vec::new();
     if !args.skip_model {
-        rows.push(("model check (default config)", model_check(&mut failures)?));
+        rows.push((
+            "model check (default config)",
+            model_check(&mut failures, args.quiet)?,
+        ));
     }
     let seeds = simulate_seeds(args, &mut failures)?;
     rows.extend(seeds.rows(args));
@@ -110,7 +116,7 @@ pub fn run(args: &VerifyArgs) -> Result<u8> {
 
 /// Model-checks the default configuration (depth-first, with symmetry when it is exact)
 /// and returns its row; the properties that fail are noted in `failures`.
-fn model_check(failures: &mut Vec<String>) -> Result<Row> {
+fn model_check(failures: &mut Vec<String>, quiet: bool) -> Result<Row> {
     let cfg = CellConfig::default();
     let symmetry = physalia_model::symmetry::is_exact(&cfg);
     let opts = CheckOptions {
@@ -118,13 +124,17 @@ fn model_check(failures: &mut Vec<String>) -> Result<Row> {
         threads: 1,
         symmetry,
     };
-    eprintln!("model check of the default configuration (physalia check)…");
+    let spinner = crate::progress::spinner(quiet);
+    spinner.set_message("model check of the default configuration (physalia check)");
     let started = Instant::now();
     let report = check::run(CellModel::new(cfg.clone()), &opts, |p| {
-        eprint!("\r  {} states, depth {}   ", p.unique, p.depth);
+        spinner.set_message(format!(
+            "model check of the default configuration: {} states, depth {}",
+            p.unique, p.depth
+        ));
     })
     .map_err(anyhow::Error::msg)?;
-    eprintln!();
+    spinner.finish_and_clear();
     let ok = !report.failed();
     if !ok {
         failures.push(format!(
@@ -250,7 +260,9 @@ impl SeedRows {
 fn simulate_seeds(args: &VerifyArgs, failures: &mut Vec<String>) -> Result<SeedRows> {
     let mut rows = SeedRows::default();
     let opts = Options::default();
+    let bar = crate::progress::bar(args.seeds, "seeds", args.quiet);
     for seed in args.first_seed..args.first_seed + args.seeds {
+        bar.set_message(format!("seed {seed}: simulating and replaying"));
         let cfg = SimConfig {
             seed,
             nodes: args.nodes,
@@ -262,8 +274,8 @@ fn simulate_seeds(args: &VerifyArgs, failures: &mut Vec<String>) -> Result<SeedR
         };
         #[cfg(feature = "bugs")]
         let failures_before = failures.len();
-        eprint!("\r  seed {seed}: simulating and replaying…   ");
         let r = simulate_and_conform(&cfg, &opts)?;
+        bar.inc(1);
         let repro = format!(
             "physalia simulate --seed {seed} --nodes {} --steps {} --trace-out DIR && physalia conform DIR",
             args.nodes, args.steps
@@ -271,12 +283,12 @@ fn simulate_seeds(args: &VerifyArgs, failures: &mut Vec<String>) -> Result<SeedR
         rows.record(seed, &r, &repro, failures);
         #[cfg(feature = "bugs")]
         if args.bug.is_some() && failures.len() > failures_before {
-            eprintln!();
+            bar.finish_and_clear();
             println!("{}", detection(seed, seed - args.first_seed + 1, &r));
             break;
         }
     }
-    eprintln!();
+    bar.finish_and_clear();
     Ok(rows)
 }
 

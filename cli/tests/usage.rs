@@ -117,3 +117,38 @@ fn simulate_says_what_a_run_did_not_exercise_and_prints_no_debug_text() {
     }
     assert!(text.contains("after GST: first answer after"), "{text}");
 }
+
+#[test]
+fn progress_is_not_drawn_into_a_pipe() {
+    // stderr is a pipe here: no carriage-return progress updates in it.
+    let out = physalia(&["simulate", "--seed", "1"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(!out.stderr.contains(&b'\r'), "{}", stderr(&out));
+    let out = physalia(&["verify", "--skip-model", "--seeds", "2", "--steps", "3000"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(!out.stderr.contains(&b'\r'), "{}", stderr(&out));
+    assert!(!out.stdout.contains(&b'\r'));
+}
+
+#[test]
+fn simulate_json_is_one_document_with_its_schema_and_verdict() {
+    let out = physalia(&["simulate", "--seed", "2", "--json"]);
+    assert_eq!(out.status.code(), Some(0));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON document");
+    assert_eq!(v["schema"], "physalia-simulate");
+    assert!(v["tool_version"].is_string());
+    assert_eq!(v["verdict"], "held");
+    assert_eq!(v["seed"], 2);
+    assert!(v["operations_committed"].as_u64().unwrap() > 0);
+    assert!(v["liveness"]["unanswered"].is_u64());
+    assert_eq!(v["not_exercised"].as_array().unwrap().len(), 0);
+    let short = physalia(&["simulate", "--steps", "100", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&short.stdout).unwrap();
+    assert!(v["liveness"].is_null());
+    assert!(!v["not_exercised"].as_array().unwrap().is_empty());
+}
