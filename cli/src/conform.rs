@@ -78,11 +78,9 @@ pub fn run(args: &ConformArgs) -> Result<u8> {
         });
         println!("{}", serde_json::to_string_pretty(&v)?);
     } else {
-        print_report(
-            &report,
-            merged.header.config.members.len(),
-            args.traces.len(),
-        );
+        let files: std::collections::BTreeSet<&str> =
+            merged.events.iter().map(|l| l.file.as_str()).collect();
+        print_report(&report, merged.header.config.members.len(), files.len());
     }
     if let (Some(dir), Some(f)) = (&args.save_prefix, &report.failure) {
         save_prefix(&merged, f.prefix_len, dir)?;
@@ -140,8 +138,10 @@ fn print_mapping() {
 /// Prints the human report.
 pub fn print_report(r: &Report, nodes: usize, files: usize) {
     println!(
-        "trace: cell {} ({nodes} nodes), {} events from {files} path(s)",
-        r.cell, r.events
+        "trace: cell {} ({nodes} nodes), {} events from {files} file{}",
+        r.cell,
+        r.events,
+        if files == 1 { "" } else { "s" }
     );
     println!(
         "replay: {}/{} events matched in {:.3} s (frontier ≤ {}; unlogged actions inserted: {} crash(es), {} duplicate(s))",
@@ -209,13 +209,36 @@ fn print_failure(r: &Report, f: &Failure) {
     );
     if !r.consequences.is_empty() {
         println!("  replaying on from what the node logged, the divergence leads to:");
-        for c in &r.consequences {
+        // One line per event and property (the first instance, and how many more), at most
+        // `SHOWN` events: a wrong value re-chosen at every slot is one finding, not 64.
+        const SHOWN: usize = 12;
+        for c in r.consequences.iter().take(SHOWN) {
+            let mut seen: Vec<(&str, &str, usize)> = Vec::new();
             for v in &c.violations {
+                match seen.iter_mut().find(|(p, _, _)| *p == v.property) {
+                    Some(entry) => entry.2 += 1,
+                    None => seen.push((v.property, v.detail.as_str(), 0)),
+                }
+            }
+            for (property, detail, more) in seen {
+                let more = match more {
+                    0 => String::new(),
+                    1 => " (and 1 more like it at this event)".to_owned(),
+                    n => format!(" (and {n} more like it at this event)"),
+                };
                 println!(
-                    "    event {} ({}:{}), {}: {}: `{}` broken: {}",
-                    c.index, c.file, c.line, c.node, c.event, v.property, v.detail
+                    "    event {} ({}:{}), {}: {}: `{property}` broken: {detail}{more}",
+                    c.index, c.file, c.line, c.node, c.event
                 );
             }
+        }
+        if r.consequences.len() > SHOWN {
+            let rest = &r.consequences[SHOWN..];
+            let breaks: usize = rest.iter().map(|c| c.violations.len()).sum();
+            println!(
+                "    … and {breaks} more broken properties at {} later events (`--json` lists them all)",
+                rest.len()
+            );
         }
     }
 }
@@ -240,6 +263,10 @@ fn print_linearizability(r: &Report) {
 /// every request answered within B₂), or why it was not checked.
 fn print_liveness(r: &Report) {
     match &r.liveness {
+        Some(l) if !l.judged() => println!(
+            "liveness: not judged: the trace ends at {} ms, before GST ({} ms)",
+            l.trace_end, l.gst
+        ),
         Some(l) => {
             println!(
                 "liveness after GST {} ms: leader {} (bound {} ms); {} request(s) answered, slowest {} ms (bound {} ms); {} too late in the trace to judge",

@@ -152,3 +152,29 @@ fn simulate_json_is_one_document_with_its_schema_and_verdict() {
     assert!(v["liveness"].is_null());
     assert!(!v["not_exercised"].as_array().unwrap().is_empty());
 }
+
+#[test]
+fn conform_groups_repeated_consequences_and_says_when_liveness_was_not_judged() {
+    let corpus = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../traces/corpus/nonconforming/second-value-chosen"
+    );
+    let out = physalia(&["conform", corpus]);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    let broken = text.lines().filter(|l| l.contains("` broken: ")).count();
+    assert!(broken <= 20, "{broken} consequence lines:\n{text}");
+    assert!(text.contains("more like it at this event"), "{text}");
+    assert!(text.contains("events from 3 files"), "{text}");
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let sim = physalia(&["simulate", "--steps", "200", "--trace-out", d]);
+    assert_eq!(sim.status.code(), Some(0));
+    let out = physalia(&["conform", d]);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        text.contains("liveness: not judged: the trace ends at"),
+        "{text}"
+    );
+    assert!(!text.contains("leader never seen"), "{text}");
+}

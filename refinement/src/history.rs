@@ -262,11 +262,18 @@ pub struct LivenessReport {
     pub slowest_answer_ms: u64,
     /// Requests the trace ends too early to judge.
     pub undecided: usize,
+    /// The last `now` of the trace (ms): at or before `gst`, liveness was not judged.
+    pub trace_end: u64,
     /// What failed.
     pub failures: Vec<String>,
 }
 
 impl LivenessReport {
+    /// Whether the trace runs past `GST` at all (otherwise nothing was judged).
+    pub fn judged(&self) -> bool {
+        self.trace_end > self.gst
+    }
+
     /// Whether both bounds held.
     pub fn holds(&self) -> bool {
         self.failures.is_empty()
@@ -342,6 +349,7 @@ pub fn check_liveness(
         requests_checked: checked,
         slowest_answer_ms: slowest,
         undecided,
+        trace_end: end,
         failures,
     })
 }
