@@ -36,6 +36,9 @@ pub struct VerifyArgs {
     /// No progress display (it is drawn only when stderr is a terminal anyway).
     #[arg(long, short)]
     pub quiet: bool,
+    /// Print one JSON document (schema `physalia-verify`) instead of the table.
+    #[arg(long)]
+    pub json: bool,
     /// Skip the model check (simulation and trace checks only: the large sweep).
     #[arg(long)]
     pub skip_model: bool,
@@ -104,11 +107,32 @@ pub fn run(args: &VerifyArgs) -> Result<u8> {
     if !args.skip_model {
         rows.push((
             "model check (default config)",
-            model_check(&mut failures, args.quiet)?,
+            model_check(&mut failures, args.quiet || args.json)?,
         ));
     }
     let seeds = simulate_seeds(args, &mut failures)?;
+    let detected = seeds.detected.clone();
     rows.extend(seeds.rows(args));
+    if args.json {
+        let failed = verdict_failed(&rows);
+        let doc = serde_json::json!({
+            "schema": "physalia-verify",
+            "tool_version": env!("CARGO_PKG_VERSION"),
+            "checks": rows.iter().map(|(name, r)| serde_json::json!({
+                "check": name,
+                "runs": r.runs,
+                "passed": r.passed,
+                "failed": r.failed(),
+                "seconds": r.seconds,
+                "detail": r.note,
+            })).collect::<Vec<_>>(),
+            "failures": failures,
+            "detected": detected,
+            "verdict": if failed { "failed" } else { "passed" },
+        });
+        println!("{}", serde_json::to_string_pretty(&doc)?);
+        return Ok(u8::from(failed));
+    }
     let failed = print_summary(&rows, &failures);
     let _ = std::io::stdout().flush();
     Ok(u8::from(failed))
@@ -171,6 +195,8 @@ struct SeedRows {
     events: usize,
     ops: usize,
     bytes: usize,
+    /// With an injected bug: the line saying which checks caught it, if any did.
+    detected: Option<String>,
 }
 
 impl SeedRows {
@@ -234,6 +260,7 @@ impl SeedRows {
             events,
             ops,
             bytes,
+            detected: _,
         } = self;
         sim.note = format!(
             "{} nodes, faults until GST {} ms, {} events each",
@@ -260,7 +287,7 @@ impl SeedRows {
 fn simulate_seeds(args: &VerifyArgs, failures: &mut Vec<String>) -> Result<SeedRows> {
     let mut rows = SeedRows::default();
     let opts = Options::default();
-    let bar = crate::progress::bar(args.seeds, "seeds", args.quiet);
+    let bar = crate::progress::bar(args.seeds, "seeds", args.quiet || args.json);
     for seed in args.first_seed..args.first_seed + args.seeds {
         bar.set_message(format!("seed {seed}: simulating and replaying"));
         let cfg = SimConfig {
@@ -284,12 +311,21 @@ fn simulate_seeds(args: &VerifyArgs, failures: &mut Vec<String>) -> Result<SeedR
         #[cfg(feature = "bugs")]
         if args.bug.is_some() && failures.len() > failures_before {
             bar.finish_and_clear();
-            println!("{}", detection(seed, seed - args.first_seed + 1, &r));
+            let line = detection(seed, seed - args.first_seed + 1, &r);
+            if !args.json {
+                println!("{line}");
+            }
+            rows.detected = Some(line);
             break;
         }
     }
     bar.finish_and_clear();
     Ok(rows)
+}
+
+/// Whether the verification failed: a check failed, or a row ran nothing.
+fn verdict_failed(rows: &[(&str, Row)]) -> bool {
+    rows.iter().any(|(_, r)| r.failed() > 0 || r.runs == 0)
 }
 
 /// Prints the summary table and, if a check failed or a row ran nothing, the failures;
@@ -311,7 +347,7 @@ fn print_summary(rows: &[(&str, Row)], failures: &[String]) -> bool {
             r.note
         );
     }
-    let failed = rows.iter().any(|(_, r)| r.failed() > 0 || r.runs == 0);
+    let failed = verdict_failed(rows);
     if failed {
         println!("\nFAILURES:");
         for f in failures {

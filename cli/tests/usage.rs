@@ -178,3 +178,27 @@ fn conform_groups_repeated_consequences_and_says_when_liveness_was_not_judged() 
     );
     assert!(!text.contains("leader never seen"), "{text}");
 }
+
+#[test]
+fn verify_json_is_one_document_with_every_check() {
+    let out = physalia(&[
+        "verify",
+        "--skip-model",
+        "--seeds",
+        "2",
+        "--steps",
+        "3000",
+        "--json",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON document");
+    assert_eq!(v["schema"], "physalia-verify");
+    assert!(v["tool_version"].is_string());
+    assert_eq!(v["verdict"], "passed");
+    let checks = v["checks"].as_array().unwrap();
+    assert_eq!(checks.len(), 4);
+    assert!(
+        checks.iter().all(|c| c["runs"] == 2 && c["failed"] == 0),
+        "{checks:?}"
+    );
+}
