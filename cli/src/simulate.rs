@@ -121,7 +121,7 @@ pub fn run(args: &SimulateArgs) -> Result<u8> {
     };
     cfg.options.snapshot_every = args.snapshot_every;
     #[cfg(feature = "bugs")]
-    if let Some(bug) = cfg.bug {
+    if let Some(bug) = cfg.bug.filter(|_| !args.json) {
         println!("injected bug: {bug} ({})", bug.description());
     }
     let started = Instant::now();
@@ -141,7 +141,12 @@ pub fn run(args: &SimulateArgs) -> Result<u8> {
     bar.finish_and_clear();
     let wall = started.elapsed().as_secs_f64();
     if args.json {
-        let doc = to_json(&report, wall, args.trace_out.as_deref());
+        #[allow(unused_mut)]
+        let mut doc = to_json(&report, wall, args.trace_out.as_deref());
+        #[cfg(feature = "bugs")]
+        {
+            doc["bug"] = serde_json::json!(cfg.bug.map(|b| b.name()));
+        }
         println!("{}", serde_json::to_string_pretty(&doc)?);
         return Ok(if report.violations.is_empty() { 0 } else { 1 });
     }
