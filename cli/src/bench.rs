@@ -23,7 +23,8 @@ use anyhow::{bail, Context, Result};
 use clap::Args;
 use physalia_impl::client::{Client, ClientOptions};
 use physalia_impl::node::frame::FrameKey;
-use physalia_traces::{ClientId, Key, Txn, Value};
+use physalia_traces::{ClientId, Key, Txn, Value as KvValue};
+use serde_json::{json, Value};
 
 use crate::cluster::{free_port, write_key};
 
@@ -60,6 +61,19 @@ pub struct BenchArgs {
     /// Working directory (node data, logs, traces); a temporary one if not given.
     #[arg(long)]
     pub dir: Option<PathBuf>,
+    /// Print one JSON document (schema `physalia-bench`) with every part's figures; the
+    /// text lines go to stderr.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Prints a result line: on stdout, or on stderr when stdout carries the JSON document.
+fn say(args: &BenchArgs, line: &str) {
+    if args.json {
+        eprintln!("{line}");
+    } else {
+        println!("{line}");
+    }
 }
 
 /// Node processes for one benchmark run; killed on drop.
@@ -204,7 +218,7 @@ impl LocalCluster {
     async fn warm(&self, cells: u32) -> Result<()> {
         let mut c = self.client(u64::MAX - 3);
         for i in 0..cells {
-            c.put(&format!("c{i}"), "warm", Value::Bool(true))
+            c.put(&format!("c{i}"), "warm", KvValue::Bool(true))
                 .await
                 .with_context(|| format!("cell c{i} never served a write"))?;
         }
@@ -250,7 +264,7 @@ fn load(
             while !stop.load(Ordering::Relaxed) {
                 let txn = Txn::Put {
                     key: Key(format!("b{c}")),
-                    value: Value::Int(i.into()),
+                    value: KvValue::Int(i.into()),
                 };
                 let t = Instant::now();
                 match client.txn(&cell, txn).await {
@@ -277,7 +291,7 @@ fn load(
     }
     let e = errors.load(Ordering::Relaxed);
     if e > 0 {
-        println!("    ({e} operations failed or timed out)");
+        eprintln!("    ({e} operations failed or timed out)");
     }
     let mut l = std::mem::take(&mut *lat.lock().expect("not poisoned"));
     l.sort_unstable();
@@ -292,21 +306,26 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
         .build()?)
 }
 
-fn latency(dir: &Path, args: &BenchArgs) -> Result<()> {
+fn latency(dir: &Path, args: &BenchArgs) -> Result<Value> {
     let rt = runtime()?;
     let cluster = LocalCluster::start(&dir.join("latency"), 7, 1, false)?;
     let (per_sec, l) = load(&rt, &cluster, 1, 1, args.seconds)?;
-    println!(
-        "latency: 1 client, 7-node cell, fsync on: p50 {:.2} ms  p99 {:.2} ms  max {:.2} ms  ({} commits, {per_sec}/s)",
+    let (p50, p99, max) = (
         percentile(&l, 0.5),
         percentile(&l, 0.99),
         percentile(&l, 1.0),
-        l.len()
     );
-    Ok(())
+    say(args, &format!(
+        "latency: 1 client, 7-node cell, fsync on: p50 {p50:.2} ms  p99 {p99:.2} ms  max {max:.2} ms  ({} commits, {per_sec}/s)",
+        l.len()
+    ));
+    Ok(json!({
+        "clients": 1, "nodes": 7, "commits": l.len(), "commits_per_s": per_sec,
+        "p50_ms": p50, "p99_ms": p99, "max_ms": max,
+    }))
 }
 
-fn throughput(dir: &Path, args: &BenchArgs) -> Result<()> {
+fn throughput(dir: &Path, args: &BenchArgs) -> Result<Value> {
     let rt = runtime()?;
     let one = LocalCluster::start(&dir.join("tp-one"), 7, 1, false)?;
     let (a, la) = load(&rt, &one, args.clients, 1, args.seconds)?;
@@ -314,31 +333,41 @@ fn throughput(dir: &Path, args: &BenchArgs) -> Result<()> {
     let cells = args.clients.min(u64::from(u32::MAX)) as u32;
     let many = LocalCluster::start(&dir.join("tp-many"), 7, cells, false)?;
     let (b, lb) = load(&rt, &many, args.clients, cells, args.seconds)?;
-    println!(
-        "throughput: {} clients, 7 nodes: one cell {a} ops/s (p50 {:.1} ms, p99 {:.1} ms); spread over {cells} cells {b} ops/s (p50 {:.1} ms, p99 {:.1} ms); ratio {:.2}",
+    let ratio = b as f64 / a.max(1) as f64;
+    say(args, &format!(
+        "throughput: {} clients, 7 nodes: one cell {a} ops/s (p50 {:.1} ms, p99 {:.1} ms); spread over {cells} cells {b} ops/s (p50 {:.1} ms, p99 {:.1} ms); ratio {ratio:.2}",
         args.clients,
         percentile(&la, 0.5),
         percentile(&la, 0.99),
         percentile(&lb, 0.5),
         percentile(&lb, 0.99),
-        b as f64 / a.max(1) as f64
-    );
-    Ok(())
+    ));
+    Ok(json!({
+        "clients": args.clients, "nodes": 7,
+        "one_cell": {"ops_per_s": a, "p50_ms": percentile(&la, 0.5), "p99_ms": percentile(&la, 0.99)},
+        "spread": {"cells": cells, "ops_per_s": b, "p50_ms": percentile(&lb, 0.5), "p99_ms": percentile(&lb, 0.99)},
+        "ratio_spread_to_one_cell": ratio,
+    }))
 }
 
-fn tracing_cost(dir: &Path, args: &BenchArgs) -> Result<()> {
+fn tracing_cost(dir: &Path, args: &BenchArgs) -> Result<Value> {
     let rt = runtime()?;
     let off = LocalCluster::start(&dir.join("trace-off"), 7, 1, false)?;
     let (a, _) = load(&rt, &off, args.clients, 1, args.seconds)?;
     drop(off);
     let on = LocalCluster::start(&dir.join("trace-on"), 7, 1, true)?;
     let (b, _) = load(&rt, &on, args.clients, 1, args.seconds)?;
-    println!(
-        "tracing: {} clients on one 7-node cell: off {a} ops/s, on {b} ops/s, on/off {:.2}",
-        args.clients,
-        b as f64 / a.max(1) as f64
+    let ratio = b as f64 / a.max(1) as f64;
+    say(
+        args,
+        &format!(
+            "tracing: {} clients on one 7-node cell: off {a} ops/s, on {b} ops/s, on/off {ratio:.2}",
+            args.clients,
+        ),
     );
-    Ok(())
+    Ok(json!({
+        "clients": args.clients, "off_ops_per_s": a, "on_ops_per_s": b, "ratio_on_to_off": ratio,
+    }))
 }
 
 /// Resident memory (KiB) and CPU time (clock ticks) of a process.
@@ -387,7 +416,7 @@ fn idle_run(dir: &Path, cells: u32, secs: u64) -> Result<(u64, f64, f64)> {
     Ok((rss, cpu, settle))
 }
 
-fn idle(dir: &Path, args: &BenchArgs) -> Result<()> {
+fn idle(dir: &Path, args: &BenchArgs) -> Result<Value> {
     let counts: Vec<u32> = args
         .idle_cells
         .split(',')
@@ -395,18 +424,26 @@ fn idle(dir: &Path, args: &BenchArgs) -> Result<()> {
         .collect::<Result<_>>()?;
     let secs = args.seconds.max(1);
     let (base_rss, base_cpu, _) = idle_run(&dir.join("idle-1"), 1, secs)?;
-    println!(
-        "idle: baseline 1 cell on each of 3 nodes: RSS {} KiB per node, CPU {base_cpu:.2} % per node",
-        base_rss
-    );
+    say(args, &format!(
+        "idle: baseline 1 cell on each of 3 nodes: RSS {base_rss} KiB per node, CPU {base_cpu:.2} % per node"
+    ));
+    let mut runs = Vec::new();
     for n in counts {
         let (rss, cpu, settle) = idle_run(&dir.join(format!("idle-{n}")), n, secs)?;
         let per_cell = (rss.saturating_sub(base_rss)) as f64 * 1024.0 / f64::from(n);
-        println!(
+        say(args, &format!(
             "idle: {n} cells on each of 3 nodes: RSS {rss} KiB per node, {per_cell:.0} bytes per idle cell, CPU {cpu:.2} % per node (baseline {base_cpu:.2} %), all parked {settle:.1} s after start"
-        );
+        ));
+        runs.push(json!({
+            "cells_per_node": n, "rss_kib_per_node": rss, "bytes_per_idle_cell": per_cell,
+            "cpu_percent_per_node": cpu, "seconds_to_park": settle,
+        }));
     }
-    Ok(())
+    Ok(json!({
+        "nodes": 3,
+        "baseline": {"cells_per_node": 1, "rss_kib_per_node": base_rss, "cpu_percent_per_node": base_cpu},
+        "runs": runs,
+    }))
 }
 
 /// Runs the chosen benchmark parts.
@@ -419,24 +456,41 @@ pub fn run(args: &BenchArgs) -> Result<u8> {
             tmp
         }
     };
+    let parts: Vec<&str> = args.parts.split(',').map(str::trim).collect();
+    if let Some(bad) = parts.iter().find(|p| !PARTS.contains(p)) {
+        bail!("unknown part `{bad}` ({})", PARTS.join(", "));
+    }
     fs::create_dir_all(&dir)?;
-    println!(
-        "physalia bench in {} ({} s per run)",
-        dir.display(),
-        args.seconds
+    say(
+        args,
+        &format!(
+            "physalia bench in {} ({} s per run)",
+            dir.display(),
+            args.seconds
+        ),
     );
-    for part in args.parts.split(',').map(str::trim) {
-        match part {
+    let mut figures = serde_json::Map::new();
+    for part in parts {
+        let v = match part {
             "latency" => latency(&dir, args)?,
             "throughput" => throughput(&dir, args)?,
             "tracing" => tracing_cost(&dir, args)?,
             "idle" => idle(&dir, args)?,
-            "restart" => restart::restart(&dir, args)?,
-            other => bail!("unknown part `{other}` (latency, throughput, tracing, idle, restart)"),
-        }
+            _ => restart::restart(&dir, args)?,
+        };
+        figures.insert(part.to_owned(), v);
     }
     if args.dir.is_none() {
         let _ = fs::remove_dir_all(&dir);
     }
+    if args.json {
+        crate::output::print_json(
+            "physalia-bench",
+            json!({ "seconds_per_run": args.seconds, "parts": figures }),
+        )?;
+    }
     Ok(0)
 }
+
+/// The parts `--parts` may name.
+const PARTS: [&str; 5] = ["latency", "throughput", "tracing", "idle", "restart"];

@@ -15,28 +15,28 @@ use stateright::Expectation;
 /// `--mutant`, the smallest configuration that exposes that mutant.
 #[derive(Args, Debug, Clone)]
 pub struct ModelArgs {
-    /// Nodes in the cell [default: 3].
+    /// Nodes in the cell, 1..=7 [default: 3].
     #[arg(long, value_parser = clap::value_parser!(u8).range(1..=7))]
     pub nodes: Option<u8>,
-    /// Clients, each running its fixed workload (`physalia_model::kv::workload`) [default: 2].
+    /// Clients, each running its fixed workload (`physalia_model::kv::workload`), 0..=3 [default: 2].
     #[arg(long, value_parser = clap::value_parser!(u8).range(0..=3))]
     pub clients: Option<u8>,
-    /// Operations per client, issued one after the other [default: 1].
+    /// Operations per client, issued one after the other, 0..=3 [default: 1].
     #[arg(long, value_parser = clap::value_parser!(u8).range(0..=3))]
     pub ops: Option<u8>,
-    /// Highest ballot round a node may use [default: 2].
+    /// Highest ballot round a node may use, 1..=9 [default: 2].
     #[arg(long, value_parser = clap::value_parser!(u8).range(1..=9))]
     pub max_round: Option<u8>,
-    /// Log slots [default: 2].
+    /// Log slots, 1..=4 [default: 2].
     #[arg(long, value_parser = clap::value_parser!(u8).range(1..=4))]
     pub max_slots: Option<u8>,
-    /// Crashes (each a crash and a restart from durable state) [default: 0].
+    /// Crashes (each a crash and a restart from durable state), 0..=9 [default: 0].
     #[arg(long, value_parser = clap::value_parser!(u8).range(0..=9))]
     pub crashes: Option<u8>,
-    /// Elections, i.e. failovers after the bootstrap leader [default: 1].
+    /// Elections, i.e. failovers after the bootstrap leader, 0..=9 [default: 1].
     #[arg(long, value_parser = clap::value_parser!(u8).range(0..=9))]
     pub elections: Option<u8>,
-    /// Pipeline window α: proposals in flight at once [default: 2].
+    /// Pipeline window α: proposals in flight at once, 1..=4 [default: 2].
     #[arg(long, value_parser = clap::value_parser!(u8).range(1..=4))]
     pub window: Option<u8>,
     /// Start with no leader: every node a follower, the first leader elected too.
@@ -48,12 +48,12 @@ pub struct ModelArgs {
     /// Whether messages may be lost [default: true].
     #[arg(long, action = clap::ArgAction::Set)]
     pub lossy: Option<bool>,
-    /// Jury changes the distinguished proposer may propose [default: 0: the jury never
+    /// Jury changes the distinguished proposer may propose, 0..=3 [default: 0: the jury never
     /// changes, and the state space is the one without reconfiguration].
     #[arg(long, value_parser = clap::value_parser!(u8).range(0..=3))]
     pub reconfigs: Option<u8>,
     /// Spare nodes outside the initial jury that a change may add [default: 1 with
-    /// --reconfigs above 0, else 0]; the jury and the spares are at most 8 nodes.
+    /// --reconfigs above 0, else 0]; the jury and the spares are at most 8 nodes. Range: 0..=5.
     #[arg(long, value_parser = clap::value_parser!(u8).range(0..=5))]
     pub spares: Option<u8>,
     /// The kinds of jury change proposed, comma-separated: replace, add, remove
@@ -158,9 +158,9 @@ pub struct CheckArgs {
     /// Search strategy [default: dfs; bfs with --mutant].
     #[arg(long, value_enum)]
     pub strategy: Option<StrategyArg>,
-    /// Checker threads [default: 2 for dfs, 1 for bfs].
-    #[arg(long)]
-    pub threads: Option<usize>,
+    /// Checker threads, 1..=256 [default: 2 for dfs, 1 for bfs].
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub threads: Option<u16>,
     /// Prune states that differ only by a renaming of nodes (DFS only). `auto` uses it when
     /// it is exact for the bounds (see the README).
     #[arg(long, value_enum, default_value_t = SymmetryArg::Auto)]
@@ -171,13 +171,26 @@ pub struct CheckArgs {
     /// Print the result as one JSON document instead of text.
     #[arg(long)]
     pub json: bool,
+    /// Also write each property's verdict as JUnit XML to this file.
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<std::path::PathBuf>,
 }
 
 /// Runs `physalia check`; returns the exit code (0 clean, 1 a property failed).
 pub fn run(args: &CheckArgs) -> Result<u8> {
     if args.list_mutants {
-        for m in Mutant::ALL {
-            println!("{}", m.name());
+        if args.json {
+            let mutants: Vec<Value> = Mutant::ALL
+                .iter()
+                .map(|m| json!({"name": m.name(), "description": m.description(), "expected_violations": m.expected_violations()}))
+                .collect();
+            crate::output::print_json("physalia-check-mutants", json!({ "mutants": mutants }))?;
+        } else {
+            let names: String = Mutant::ALL
+                .iter()
+                .map(|m| format!("{}\n", m.name()))
+                .collect();
+            crate::output::emit(&names)?;
         }
         return Ok(0);
     }
@@ -195,10 +208,13 @@ pub fn run(args: &CheckArgs) -> Result<u8> {
     };
     let opts = CheckOptions {
         strategy,
-        threads: args.threads.unwrap_or(match strategy {
-            Strategy::Dfs => 2,
-            Strategy::Bfs => 1,
-        }),
+        threads: args.threads.map_or(
+            match strategy {
+                Strategy::Dfs => 2,
+                Strategy::Bfs => 1,
+            },
+            usize::from,
+        ),
         symmetry,
     };
     if !args.json {
@@ -211,11 +227,11 @@ pub fn run(args: &CheckArgs) -> Result<u8> {
         }
     })
     .map_err(anyhow::Error::msg)?;
+    if let Some(path) = &args.junit {
+        crate::junit::write(path, "check", &junit_cases(&report))?;
+    }
     if args.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&to_json(&cfg, &opts, &report))?
-        );
+        crate::output::print_json("physalia-check", to_json(&cfg, &opts, &report))?;
     } else {
         print_report(&report);
     }
@@ -358,21 +374,56 @@ fn print_report(r: &CheckReport) {
 type Steps = Vec<(physalia_model::CellState, Option<physalia_model::Action>)>;
 
 fn print_path(steps: Steps) {
+    print!("{}", path_text(steps));
+}
+
+/// A counterexample as numbered steps, what each sent and changed, and the final state.
+fn path_text(steps: Steps) -> String {
+    let mut t = String::new();
     for (i, step) in render::explain_path(&steps).iter().enumerate() {
-        println!("{:>3}. {}", i + 1, step.action);
+        t += &format!("{:>3}. {}\n", i + 1, step.action);
         for m in &step.sent {
-            println!("       sends {m}");
+            t += &format!("       sends {m}\n");
         }
         for line in &step.changed {
-            println!("       {line}");
+            t += &format!("       {line}\n");
         }
     }
     if let Some((last, _)) = steps.last() {
-        println!("  final state:");
+        t += "  final state:\n";
         for line in format!("{last:?}").lines() {
-            println!("    {line}");
+            t += &format!("    {line}\n");
         }
     }
+    t
+}
+
+/// One JUnit case per property.
+fn junit_cases(r: &CheckReport) -> Vec<crate::junit::Case> {
+    use crate::junit::{Case, Status};
+    r.properties
+        .iter()
+        .map(|p| {
+            let name = format!("{} {}", kind(&p.expectation), p.name);
+            match &p.verdict {
+                Verdict::Holds | Verdict::Reached(_) => Case::new(name, Status::Passed),
+                Verdict::Violated(path) => Case::new(name, Status::Failed("violated".into()))
+                    .detail(path_text(path.clone().into_vec())),
+                Verdict::Unreached => Case::new(
+                    name,
+                    Status::Failed("never reached in the explored state space".into()),
+                ),
+                Verdict::Undecided => Case::new(
+                    name,
+                    Status::Skipped("undecided: the search stopped at a violation".into()),
+                ),
+                Verdict::NotApplicable => Case::new(
+                    name,
+                    Status::Skipped("not applicable to these bounds".into()),
+                ),
+            }
+        })
+        .collect()
 }
 
 fn path_json(steps: Steps) -> Value {

@@ -1,9 +1,10 @@
-//! `physalia client`: one operation against a running cluster, printed as JSON.
+//! `physalia client`: one operation against a running cluster.
 //!
-//! Exit codes: 0 done, 3 condition failed, 4 timed out (outcome unknown), 5 unavailable,
-//! 2 anything else (bad input, rejected, unknown cell).
+//! Output: one line per value for people (`k = "text" (bytes, UTF-8 text)`), or with
+//! `--json` one document (schema `physalia-client`). Exit codes: see [`EXIT_CODES`].
 
 use std::io::Read;
+use std::net::ToSocketAddrs;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -12,30 +13,65 @@ use clap::{Args, Subcommand};
 use num_bigint::BigInt;
 use physalia_impl::client::{Client, ClientError, ClientOptions};
 use physalia_impl::node::frame::FrameKey;
-use physalia_traces::{Txn, TxnResult, Value};
+use physalia_traces::{Key, Txn, TxnResult, Value};
+use serde_json::json;
+
+use crate::output;
+
+/// The client's exit codes, as `--help` and the README state them.
+pub const EXIT_CODES: &str = "\
+Exit codes:
+  0  done
+  2  usage error: bad arguments or value, unreadable key file, malformed seeds, no seed
+     accepting connections, a cell no node hosts
+  3  condition failed (cas, or a txn whose conditions did not hold): nothing was written
+  4  outcome unknown: no answer before the deadline; the operation may have been applied
+  5  unavailable: the cell could not serve the operation
+  6  operation failed: refused before the log, or applied as a no-op because it does not
+     fit the data (e.g. incr of a byte string)";
+
+/// Exit code: usage error.
+const USAGE: u8 = 2;
+/// Exit code: a condition failed.
+const CONDITION_FAILED: u8 = 3;
+/// Exit code: outcome unknown.
+const UNKNOWN: u8 = 4;
+/// Exit code: unavailable.
+const UNAVAILABLE: u8 = 5;
+/// Exit code: the operation failed.
+const FAILED: u8 = 6;
+
+/// Wait at most this long for a seed to accept a connection before the operation starts.
+const SEED_PROBE_TIMEOUT: Duration = Duration::from_millis(1000);
 
 /// Options of `physalia client`.
 #[derive(Args, Debug)]
+#[command(after_help = EXIT_CODES)]
 pub struct ClientArgs {
-    /// Seed nodes, comma-separated addresses.
+    /// Seed nodes, comma-separated `host:port` addresses (at least one must accept
+    /// connections).
     #[arg(long)]
     pub seeds: String,
-    /// File holding the cluster key.
+    /// File holding the cluster key (hex, at least 32 bytes).
     #[arg(long)]
     pub key_file: PathBuf,
     /// The cell.
     #[arg(long, default_value = "c0")]
     pub cell: String,
-    /// Give up after this many milliseconds (the outcome is then unknown).
-    #[arg(long, default_value_t = 10_000)]
+    /// Give up after this many milliseconds (the outcome is then unknown) [1..=3600000].
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..=3_600_000))]
     pub deadline_ms: u64,
+    /// Print one JSON document (schema `physalia-client`) instead of text.
+    #[arg(long, global = true)]
+    pub json: bool,
     /// The operation.
     #[command(subcommand)]
     pub op: ClientOp,
 }
 
-/// One operation. Values: `true`/`false` are booleans, a decimal number is an integer,
-/// `hex:ABCD` is a byte string given in hex, anything else is a byte string of its UTF-8.
+/// One operation. Values are typed by a prefix: `int:7`, `bool:true`, `hex:00ff` (bytes
+/// given in hex), `text:abc` (the bytes of UTF-8 text). Without one, `true`/`false` is a
+/// boolean, a decimal number an integer, anything else text.
 #[derive(Subcommand, Debug)]
 pub enum ClientOp {
     /// Linearizable read of one key.
@@ -47,31 +83,36 @@ pub enum ClientOp {
     Put {
         /// The key.
         key: String,
-        /// The value.
+        /// The value (`int:`, `bool:`, `hex:`, `text:` or untyped).
+        #[arg(allow_hyphen_values = true)]
         value: String,
     },
-    /// Compare-and-set: write NEW if the key holds EXPECTED (`-`: absent).
+    /// Compare-and-set: write NEW if the key holds EXPECTED (`-`: absent). Exit 3 if not.
     Cas {
         /// The key.
         key: String,
         /// The expected value, or `-` for absent.
+        #[arg(allow_hyphen_values = true)]
         expected: String,
         /// The new value.
+        #[arg(allow_hyphen_values = true)]
         new: String,
     },
-    /// Add BY (default 1) to an integer (absent counts as 0).
+    /// Add BY (default 1) to an integer (absent counts as 0). Exit 6 on a non-integer.
     Incr {
         /// The key.
         key: String,
-        /// The increment.
+        /// The increment (an integer, `int:` optional).
         #[arg(default_value = "1", allow_hyphen_values = true)]
         by: String,
     },
     /// A general transaction in the trace format's JSON (`-` reads it from stdin), e.g.
     /// `{"txn":{"conditions":[],"reads":["a"],"writes":[{"put":{"key":"b","value":{"int":"1"}}}]}}`.
+    /// Exit 3 if its conditions did not hold.
     Txn {
         /// The transaction as JSON, or `-`.
-        json: String,
+        #[arg(value_name = "JSON")]
+        transaction: String,
     },
     /// Eventually consistent read of keys from any member.
     Read {
@@ -81,25 +122,95 @@ pub enum ClientOp {
     },
 }
 
+impl ClientOp {
+    fn name(&self) -> &'static str {
+        match self {
+            ClientOp::Get { .. } => "get",
+            ClientOp::Put { .. } => "put",
+            ClientOp::Cas { .. } => "cas",
+            ClientOp::Incr { .. } => "incr",
+            ClientOp::Txn { .. } => "txn",
+            ClientOp::Read { .. } => "read",
+        }
+    }
+}
+
 /// Parses a value argument (see [`ClientOp`]).
 pub fn parse_value(s: &str) -> Result<Value> {
-    if s == "true" || s == "false" {
-        return Ok(Value::Bool(s == "true"));
+    if let Some(n) = s.strip_prefix("int:") {
+        return parse_int(n).with_context(|| format!("`{s}`: not an integer after `int:`"));
+    }
+    if let Some(b) = s.strip_prefix("bool:") {
+        return match b {
+            "true" => Ok(Value::Bool(true)),
+            "false" => Ok(Value::Bool(false)),
+            _ => bail!("`{s}`: a boolean is `bool:true` or `bool:false`"),
+        };
     }
     if let Some(h) = s.strip_prefix("hex:") {
         return Ok(Value::Bytes(hex::decode(h).with_context(|| {
             format!("`{s}` is not valid hex after `hex:`")
         })?));
     }
-    let digits = s.strip_prefix('-').unwrap_or(s);
-    if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
-        return Ok(Value::Int(s.parse::<BigInt>().context("integer")?));
+    if let Some(t) = s.strip_prefix("text:") {
+        return Ok(Value::Bytes(t.as_bytes().to_vec()));
+    }
+    if s == "true" || s == "false" {
+        return Ok(Value::Bool(s == "true"));
+    }
+    if let Ok(v) = parse_int(s) {
+        return Ok(v);
     }
     Ok(Value::Bytes(s.as_bytes().to_vec()))
 }
 
+fn parse_int(s: &str) -> Result<Value> {
+    let digits = s.strip_prefix('-').unwrap_or(s);
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        bail!("not a decimal integer");
+    }
+    Ok(Value::Int(s.parse::<BigInt>()?))
+}
+
+/// A value for people: text in quotes when the bytes are UTF-8 text, hex otherwise, and
+/// the type said.
+pub fn show_value(v: Option<&Value>) -> String {
+    match v {
+        None => "absent".into(),
+        Some(Value::Int(i)) => format!("{i} (int)"),
+        Some(Value::Bool(b)) => format!("{b} (bool)"),
+        Some(Value::Bytes(b)) => match text_of(b) {
+            Some(t) => format!("{t:?} (bytes, UTF-8 text)"),
+            None => format!("0x{} (bytes, hex)", hex::encode(b)),
+        },
+    }
+}
+
+/// The bytes as text, if they are UTF-8 without control characters other than
+/// whitespace.
+fn text_of(b: &[u8]) -> Option<&str> {
+    let t = std::str::from_utf8(b).ok()?;
+    t.chars()
+        .all(|c| !c.is_control() || c == '\n' || c == '\t')
+        .then_some(t)
+}
+
+/// A value for machines: `{"type": "bytes", "text": ...}` (or `"hex"`), `{"type": "int",
+/// "int": "42"}`, `{"type": "bool", "bool": true}`, `null` for absent.
+fn value_json(v: Option<&Value>) -> serde_json::Value {
+    match v {
+        None => serde_json::Value::Null,
+        Some(Value::Int(i)) => json!({"type": "int", "int": i.to_string()}),
+        Some(Value::Bool(b)) => json!({"type": "bool", "bool": b}),
+        Some(Value::Bytes(b)) => match text_of(b) {
+            Some(t) => json!({"type": "bytes", "text": t}),
+            None => json!({"type": "bytes", "hex": hex::encode(b)}),
+        },
+    }
+}
+
 fn parse_txn(op: &ClientOp) -> Result<Option<Txn>> {
-    let key = |k: &String| physalia_traces::Key(k.clone());
+    let key = |k: &String| Key(k.clone());
     Ok(Some(match op {
         ClientOp::Get { key: k } => Txn::Get { key: key(k) },
         ClientOp::Put { key: k, value } => Txn::Put {
@@ -119,30 +230,36 @@ fn parse_txn(op: &ClientOp) -> Result<Option<Txn>> {
         },
         ClientOp::Incr { key: k, by } => Txn::Incr {
             key: key(k),
-            by: by
-                .parse::<BigInt>()
-                .with_context(|| format!("increment `{by}` is not an integer"))?,
+            by: match parse_int(by.strip_prefix("int:").unwrap_or(by)) {
+                Ok(Value::Int(i)) => i,
+                _ => bail!("increment `{by}` is not an integer"),
+            },
         },
-        ClientOp::Txn { json } => {
-            let text = if json == "-" {
+        ClientOp::Txn { transaction } => {
+            let text = if transaction == "-" {
                 let mut s = String::new();
-                std::io::stdin().read_to_string(&mut s)?;
+                std::io::stdin()
+                    .take(16 << 20) // a transaction is far smaller than a frame
+                    .read_to_string(&mut s)
+                    .context("reading the transaction from stdin")?;
                 s
             } else {
-                json.clone()
+                transaction.clone()
             };
-            serde_json::from_str(&text)
-                .with_context(|| format!("the transaction is not valid JSON of a Txn: {text}"))?
+            serde_json::from_str(&text).with_context(|| {
+                format!(
+                    "the transaction is not valid JSON of a Txn: {}",
+                    text.trim()
+                )
+            })?
         }
         ClientOp::Read { .. } => return Ok(None),
     }))
 }
 
-/// Runs one client operation.
-pub fn run(args: &ClientArgs) -> Result<u8> {
-    let key = FrameKey::from_file(&args.key_file)?;
-    let seeds: Vec<String> = args
-        .seeds
+/// The seeds, each a `host:port` that resolves.
+fn parse_seeds(seeds: &str) -> Result<Vec<String>> {
+    let seeds: Vec<String> = seeds
         .split(',')
         .map(|s| s.trim().to_owned())
         .filter(|s| !s.is_empty())
@@ -150,6 +267,200 @@ pub fn run(args: &ClientArgs) -> Result<u8> {
     if seeds.is_empty() {
         bail!("--seeds names no node");
     }
+    for s in &seeds {
+        let resolved = s
+            .to_socket_addrs()
+            .with_context(|| format!("--seeds: `{s}` is not an address (host:port)"))?;
+        if resolved.count() == 0 {
+            bail!("--seeds: `{s}` resolves to no address");
+        }
+    }
+    Ok(seeds)
+}
+
+/// Fails unless at least one seed accepts a TCP connection (within
+/// [`SEED_PROBE_TIMEOUT`] each).
+async fn probe_seeds(seeds: &[String]) -> Result<()> {
+    let mut problems = Vec::new();
+    for s in seeds {
+        match tokio::time::timeout(SEED_PROBE_TIMEOUT, tokio::net::TcpStream::connect(s)).await {
+            Ok(Ok(_)) => return Ok(()),
+            Ok(Err(e)) => problems.push(format!("{s}: {e}")),
+            Err(_) => problems.push(format!(
+                "{s}: no answer within {} ms",
+                SEED_PROBE_TIMEOUT.as_millis()
+            )),
+        }
+    }
+    bail!("no seed accepts connections ({})", problems.join("; "))
+}
+
+/// What the operation came to, for the exit code and the report.
+struct Report {
+    outcome: &'static str,
+    code: u8,
+    result: Option<TxnResult>,
+    /// `(key, value)` pairs to show.
+    values: Vec<(Key, Option<Value>)>,
+    /// One line for people (on stdout when the outcome is `ok`, on stderr otherwise).
+    line: String,
+}
+
+fn report(op: &ClientOp, result: Result<TxnResult, ClientError>) -> Report {
+    let r = match result {
+        Ok(r) => r,
+        Err(e) => {
+            let (outcome, code) = match e {
+                ClientError::ConditionFailed { .. } => ("condition_failed", CONDITION_FAILED),
+                ClientError::Timeout { .. } => ("unknown", UNKNOWN),
+                ClientError::Unavailable(_) => ("unavailable", UNAVAILABLE),
+                ClientError::Rejected(_) | ClientError::Failed(_) => ("failed", FAILED),
+                ClientError::UnknownCell(_) => ("unknown_cell", USAGE),
+            };
+            return Report {
+                outcome,
+                code,
+                result: None,
+                values: Vec::new(),
+                line: format!("error: {e}"),
+            };
+        }
+    };
+    let ok = |values: Vec<(Key, Option<Value>)>, line: String| Report {
+        outcome: "ok",
+        code: 0,
+        result: Some(r.clone()),
+        values,
+        line,
+    };
+    match (&r, op) {
+        (TxnResult::Get { value }, ClientOp::Get { key }) => {
+            let k = Key(key.clone());
+            ok(
+                vec![(k, value.clone())],
+                format!("{key} = {}", show_value(value.as_ref())),
+            )
+        }
+        (TxnResult::Put, ClientOp::Put { key, .. }) => ok(Vec::new(), format!("ok: {key} written")),
+        (TxnResult::Cas { ok: true, current }, ClientOp::Cas { key, .. }) => ok(
+            vec![(Key(key.clone()), current.clone())],
+            format!("ok: {key} was {}, swapped", show_value(current.as_ref())),
+        ),
+        (TxnResult::Cas { ok: false, current }, ClientOp::Cas { key, expected, .. }) => Report {
+            outcome: "condition_failed",
+            code: CONDITION_FAILED,
+            result: Some(r.clone()),
+            values: vec![(Key(key.clone()), current.clone())],
+            line: format!(
+                "condition failed: {key} holds {}, not {}; nothing was written",
+                show_value(current.as_ref()),
+                if expected == "-" {
+                    "absent".to_owned()
+                } else {
+                    show_value(parse_value(expected).ok().as_ref())
+                }
+            ),
+        },
+        (TxnResult::Incr { value }, ClientOp::Incr { key, .. }) => ok(
+            vec![(Key(key.clone()), Some(Value::Int(value.clone())))],
+            format!("{key} = {value} (int)"),
+        ),
+        (TxnResult::Txn { ok: held, reads }, ClientOp::Txn { .. }) => Report {
+            outcome: if *held { "ok" } else { "condition_failed" },
+            code: if *held { 0 } else { CONDITION_FAILED },
+            result: Some(r.clone()),
+            values: reads.clone(),
+            line: if *held {
+                "ok: the conditions held and the writes were applied".into()
+            } else {
+                "condition failed: the transaction's conditions did not hold; nothing was written"
+                    .into()
+            },
+        },
+        (
+            TxnResult::Reconfig {
+                ok: valid,
+                jury,
+                epoch,
+                in_force,
+            },
+            ClientOp::Txn { .. },
+        ) => {
+            let jury: Vec<String> = jury.iter().map(ToString::to_string).collect();
+            Report {
+                outcome: if *valid { "ok" } else { "condition_failed" },
+                code: if *valid { 0 } else { CONDITION_FAILED },
+                result: Some(r.clone()),
+                values: Vec::new(),
+                line: if *valid {
+                    format!(
+                        "ok: the jury is now [{}], epoch {epoch}, in force from slot {in_force}",
+                        jury.join(",")
+                    )
+                } else {
+                    format!(
+                        "condition failed: the jury change was not valid for jury [{}]; nothing changed",
+                        jury.join(",")
+                    )
+                },
+            }
+        }
+        (TxnResult::Error { error }, _) => Report {
+            outcome: "failed",
+            code: FAILED,
+            result: Some(r.clone()),
+            values: Vec::new(),
+            line: format!(
+                "error: the operation failed and was applied as a no-op: {}",
+                apply_error(error)
+            ),
+        },
+        (other, _) => Report {
+            outcome: "failed",
+            code: FAILED,
+            result: Some(other.clone()),
+            values: Vec::new(),
+            line: format!(
+                "error: the cell answered {} to a {}",
+                result_name(other),
+                op.name()
+            ),
+        },
+    }
+}
+
+fn apply_error(e: &physalia_traces::ApplyError) -> String {
+    match e {
+        physalia_traces::ApplyError::NotAnInteger { key } => {
+            format!("{} does not hold an integer", key.0)
+        }
+        physalia_traces::ApplyError::IntegerTooLarge { key } => {
+            format!(
+                "the increment would make {} exceed the integer bound",
+                key.0
+            )
+        }
+    }
+}
+
+fn result_name(r: &TxnResult) -> &'static str {
+    match r {
+        TxnResult::Get { .. } => "a get result",
+        TxnResult::Put => "a put result",
+        TxnResult::Cas { .. } => "a cas result",
+        TxnResult::Incr { .. } => "an incr result",
+        TxnResult::Txn { .. } => "a txn result",
+        TxnResult::Error { .. } => "an error",
+        TxnResult::Rejected { .. } => "rejected",
+        TxnResult::Overloaded => "overloaded",
+        TxnResult::Reconfig { .. } => "a jury change result",
+    }
+}
+
+/// Runs one client operation; the exit code is one of [`EXIT_CODES`].
+pub fn run(args: &ClientArgs) -> Result<u8> {
+    let key = FrameKey::from_file(&args.key_file)?;
+    let seeds = parse_seeds(&args.seeds)?;
     let txn = parse_txn(&args.op)?;
     let opts = ClientOptions {
         deadline: Duration::from_millis(args.deadline_ms),
@@ -158,41 +469,58 @@ pub fn run(args: &ClientArgs) -> Result<u8> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    rt.block_on(async {
+    let rep = rt.block_on(async {
+        probe_seeds(&seeds).await?;
         let mut client = Client::new(seeds, key, Client::random_id(), opts);
-        let outcome = match (&args.op, txn) {
+        anyhow::Ok(match (&args.op, txn) {
             (ClientOp::Read { keys }, _) => {
-                let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
-                client
-                    .read_eventual(&args.cell, &keys)
-                    .await
-                    .map(|values| serde_json::json!({ "read": values }))
-            }
-            (_, Some(txn)) => client.txn(&args.cell, txn).await.and_then(|r| match r {
-                TxnResult::Cas { ok: false, current } => {
-                    Err(ClientError::ConditionFailed { current })
+                let names: Vec<&str> = keys.iter().map(String::as_str).collect();
+                match client.read_eventual(&args.cell, &names).await {
+                    Ok(values) => Report {
+                        outcome: "ok",
+                        code: 0,
+                        result: None,
+                        line: values
+                            .iter()
+                            .map(|(k, v)| format!("{} = {}", k.0, show_value(v.as_ref())))
+                            .collect::<Vec<_>>()
+                            .join("\n"),
+                        values,
+                    },
+                    Err(e) => report(&args.op, Err(e)),
                 }
-                other => Ok(serde_json::to_value(other).expect("results serialise")),
-            }),
-            (_, None) => unreachable!("every other operation is a transaction"),
-        };
-        match outcome {
-            Ok(v) => {
-                println!("{v}");
-                Ok(0)
             }
-            Err(e) => {
-                let code = match e {
-                    ClientError::ConditionFailed { .. } => 3,
-                    ClientError::Timeout { .. } => 4,
-                    ClientError::Unavailable(_) => 5,
-                    _ => 2,
-                };
-                eprintln!("error: {e}");
-                Ok(code)
+            (op, Some(txn)) => report(op, client.txn(&args.cell, txn).await),
+            (_, None) => unreachable!("every other operation is a transaction"),
+        })
+    })?;
+    if args.json {
+        output::print_json(
+            "physalia-client",
+            json!({
+                "cell": args.cell,
+                "op": args.op.name(),
+                "outcome": rep.outcome,
+                "exit_code": rep.code,
+                "result": rep.result,
+                "values": rep.values.iter().map(|(k, v)| json!({
+                    "key": k.0, "value": value_json(v.as_ref()),
+                })).collect::<Vec<_>>(),
+                "message": (rep.outcome != "ok").then_some(&rep.line),
+            }),
+        )?;
+    } else if rep.code == 0 {
+        output::emit(&format!("{}\n", rep.line))?;
+    } else {
+        eprintln!("{}", rep.line);
+        // A failed cas or txn still read values: show them.
+        if let (CONDITION_FAILED, Some(TxnResult::Txn { reads, .. })) = (rep.code, &rep.result) {
+            for (k, v) in reads {
+                output::emit(&format!("{} = {}\n", k.0, show_value(v.as_ref())))?;
             }
         }
-    })
+    }
+    Ok(rep.code)
 }
 
 #[cfg(test)]
@@ -200,11 +528,101 @@ mod tests {
     use super::*;
 
     #[test]
-    fn values_parse_by_shape() {
+    fn values_parse_by_prefix_then_by_shape() {
         assert_eq!(parse_value("true").unwrap(), Value::Bool(true));
+        assert_eq!(parse_value("bool:false").unwrap(), Value::Bool(false));
         assert_eq!(parse_value("-12").unwrap(), Value::Int((-12).into()));
+        assert_eq!(parse_value("int:7").unwrap(), Value::Int(7.into()));
         assert_eq!(parse_value("hex:00ff").unwrap(), Value::Bytes(vec![0, 255]));
         assert_eq!(parse_value("abc").unwrap(), Value::Bytes(b"abc".to_vec()));
+        assert_eq!(
+            parse_value("text:42").unwrap(),
+            Value::Bytes(b"42".to_vec())
+        );
+        assert_eq!(parse_value("text:").unwrap(), Value::Bytes(Vec::new()));
+        assert_eq!(parse_value("-").unwrap(), Value::Bytes(b"-".to_vec()));
         assert!(parse_value("hex:zz").is_err());
+        assert!(parse_value("int:4x").is_err());
+        assert!(parse_value("int:").is_err());
+        assert!(parse_value("bool:yes").is_err());
+    }
+
+    #[test]
+    fn values_show_text_as_text_and_other_bytes_as_hex() {
+        assert_eq!(
+            show_value(Some(&Value::Bytes(b"hi".to_vec()))),
+            "\"hi\" (bytes, UTF-8 text)"
+        );
+        assert_eq!(
+            show_value(Some(&Value::Bytes(vec![0, 255]))),
+            "0x00ff (bytes, hex)"
+        );
+        assert_eq!(
+            show_value(Some(&Value::Bytes(vec![7]))),
+            "0x07 (bytes, hex)"
+        );
+        assert_eq!(show_value(Some(&Value::Int(42.into()))), "42 (int)");
+        assert_eq!(show_value(None), "absent");
+        assert_eq!(
+            value_json(Some(&Value::Bytes(vec![0xc3]))),
+            json!({"type": "bytes", "hex": "c3"})
+        );
+    }
+
+    #[test]
+    fn seeds_must_be_addresses() {
+        assert!(parse_seeds("127.0.0.1:7000, 127.0.0.1:7001").is_ok());
+        assert!(parse_seeds("").is_err());
+        assert!(parse_seeds("nonsense").is_err());
+        assert!(parse_seeds("127.0.0.1:99999").is_err());
+    }
+
+    #[test]
+    fn exit_codes_follow_the_outcome() {
+        let get = ClientOp::Get { key: "k".into() };
+        let cas = ClientOp::Cas {
+            key: "k".into(),
+            expected: "1".into(),
+            new: "2".into(),
+        };
+        let incr = ClientOp::Incr {
+            key: "k".into(),
+            by: "1".into(),
+        };
+        let txn = ClientOp::Txn {
+            transaction: "-".into(),
+        };
+        assert_eq!(report(&get, Ok(TxnResult::Get { value: None })).code, 0);
+        let failed_cas = TxnResult::Cas {
+            ok: false,
+            current: Some(Value::Int(5.into())),
+        };
+        assert_eq!(report(&cas, Ok(failed_cas)).code, CONDITION_FAILED);
+        let failed_txn = TxnResult::Txn {
+            ok: false,
+            reads: vec![],
+        };
+        assert_eq!(report(&txn, Ok(failed_txn)).code, CONDITION_FAILED);
+        let not_int = TxnResult::Error {
+            error: physalia_traces::ApplyError::NotAnInteger {
+                key: Key("k".into()),
+            },
+        };
+        let r = report(&incr, Ok(not_int));
+        assert_eq!((r.code, r.outcome), (FAILED, "failed"));
+        assert!(!r.line.contains("NotAnInteger"), "{}", r.line);
+        let timeout = ClientError::Timeout {
+            after_ms: 10,
+            last: "x".into(),
+        };
+        assert_eq!(report(&get, Err(timeout)).code, UNKNOWN);
+        assert_eq!(
+            report(&get, Err(ClientError::Unavailable("x".into()))).code,
+            UNAVAILABLE
+        );
+        assert_eq!(
+            report(&get, Err(ClientError::Rejected("x".into()))).code,
+            FAILED
+        );
     }
 }

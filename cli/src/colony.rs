@@ -6,7 +6,6 @@
 //! 2 the input is unusable (the message names file, line and field). A closed stdout
 //! ends the command quietly.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -230,17 +229,11 @@ pub fn run(cmd: &ColonyCommand) -> Result<u8> {
     }
 }
 
-/// Writes to stdout; a closed pipe is not an error.
-fn emit(text: &str) -> Result<()> {
-    let mut out = std::io::stdout().lock();
-    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
-        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
-        _ => Ok(()),
-    }
-}
+use crate::output::emit;
 
-fn emit_json(v: &Value) -> Result<()> {
-    emit(&format!("{}\n", serde_json::to_string_pretty(v)?))
+/// Prints one `--json` document of a colony command (schema `physalia-colony-<command>`).
+fn emit_json(command: &str, v: &Value) -> Result<()> {
+    crate::output::print_json(&format!("physalia-colony-{command}"), v.clone())
 }
 
 fn demand(topo: &Topology, cells: usize, jury: usize) -> Result<Demand> {
@@ -327,7 +320,7 @@ fn place(a: &PlaceArgs) -> Result<u8> {
                 .with_context(|| format!("writing {}", path.display()))?;
             text += &format!("wrote {}\n", path.display());
             if a.json {
-                emit_json(&summary)?;
+                emit_json("place", &summary)?;
             } else {
                 emit(&text)?;
             }

@@ -34,6 +34,10 @@ pub struct ConformArgs {
     /// directory, one file per node (`n0.jsonl`, ...), for a smaller reproduction.
     #[arg(long, value_name = "DIR")]
     pub save_prefix: Option<PathBuf>,
+    /// Also write the verdicts (replay and safety, linearizability, liveness) as JUnit XML
+    /// to this file.
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
 }
 
 impl ConformArgs {
@@ -59,9 +63,16 @@ pub fn run(args: &ConformArgs) -> Result<u8> {
     let merged = match replay::load(&args.traces) {
         Ok(m) => m,
         Err(e) => {
+            if let Some(path) = &args.junit {
+                let case = crate::junit::Case::new(
+                    "trace usable",
+                    crate::junit::Status::Error(e.to_string()),
+                );
+                crate::junit::write(path, "conform", &[case])?;
+            }
             if args.json {
                 let v = serde_json::json!({ "verdict": "unusable", "error": e.to_string() });
-                println!("{v}");
+                crate::output::print_json("physalia-conform", v)?;
             } else {
                 eprintln!("error: the trace cannot be used: {e}");
             }
@@ -69,6 +80,9 @@ pub fn run(args: &ConformArgs) -> Result<u8> {
         }
     };
     let report = replay::conform(&merged, &args.options());
+    if let Some(path) = &args.junit {
+        crate::junit::write(path, "conform", &junit_cases(&report))?;
+    }
     if args.json {
         let mut v = serde_json::to_value(&report)?;
         v["verdict"] = serde_json::json!(if report.conforms() {
@@ -76,7 +90,7 @@ pub fn run(args: &ConformArgs) -> Result<u8> {
         } else {
             "does not conform"
         });
-        println!("{}", serde_json::to_string_pretty(&v)?);
+        crate::output::print_json("physalia-conform", v)?;
     } else {
         let files: std::collections::BTreeSet<&str> =
             merged.events.iter().map(|l| l.file.as_str()).collect();
@@ -93,6 +107,64 @@ pub fn run(args: &ConformArgs) -> Result<u8> {
         }
     }
     Ok(if report.conforms() { 0 } else { 1 })
+}
+
+/// The three verdicts of a replay as JUnit cases.
+fn junit_cases(r: &physalia_refinement::replay::Report) -> Vec<crate::junit::Case> {
+    use crate::junit::{Case, Status};
+    let replay = match &r.failure {
+        Some(f) => Case::new(
+            "replay and safety",
+            Status::Failed(format!(
+                "{} at event {} ({}:{}, {} {})",
+                f.check, f.index, f.file, f.line, f.node, f.event
+            )),
+        )
+        .detail(format!(
+            "{} of {} events matched; shortest failing prefix {} events",
+            r.matched, r.events, f.prefix_len
+        )),
+        None if r.matched < r.events => Case::new(
+            "replay and safety",
+            Status::Failed(format!("{} of {} events matched", r.matched, r.events)),
+        ),
+        None => Case::new("replay and safety", Status::Passed)
+            .detail(format!("{} events matched", r.events)),
+    }
+    .seconds(r.replay_seconds);
+    let lin = match &r.linearizability {
+        None => Case::new(
+            "linearizability",
+            Status::Skipped("not checked: the replay stopped first".into()),
+        ),
+        Some(l) if l.holds() => Case::new("linearizability", Status::Passed)
+            .detail(format!("{} operations", l.operations)),
+        Some(l) => {
+            let c = Case::new("linearizability", Status::Failed(l.verdict.clone()));
+            match &l.detail {
+                Some(d) => c.detail(d.clone()),
+                None => c,
+            }
+        }
+    }
+    .seconds(r.lin_seconds);
+    let live = match &r.liveness {
+        None if r.failure.is_some() => Case::new(
+            "bounded liveness",
+            Status::Skipped("not judged: the replay stopped first".into()),
+        ),
+        None => Case::new(
+            "bounded liveness",
+            Status::Skipped("not judged: the trace states no GST".into()),
+        ),
+        Some(l) if !l.judged() => Case::new(
+            "bounded liveness",
+            Status::Skipped("not judged: the trace ends before GST".into()),
+        ),
+        Some(l) if l.holds() => Case::new("bounded liveness", Status::Passed),
+        Some(l) => Case::new("bounded liveness", Status::Failed(l.failures.join("; "))),
+    };
+    vec![replay, lin, live]
 }
 
 /// Writes the first `len` events of `merged` as per-node trace files in `dir`.

@@ -7,7 +7,9 @@ mod cluster;
 mod colony;
 mod conform;
 mod explore;
+mod junit;
 mod node;
+mod output;
 mod progress;
 mod simulate;
 mod sweep;
@@ -98,9 +100,62 @@ fn quiet_on_broken_pipe() {
     }));
 }
 
+impl Command {
+    /// The subcommand's name, as the error document names it.
+    fn name(&self) -> &'static str {
+        match self {
+            Command::Check(_) => "check",
+            Command::Explore(_) => "explore",
+            Command::Simulate(_) => "simulate",
+            Command::Tla { .. } => "tla",
+            Command::Node(_) => "node",
+            Command::Cluster { .. } => "cluster",
+            Command::Client(_) => "client",
+            Command::Bench(_) => "bench",
+            Command::Conform(_) => "conform",
+            Command::Verify(_) => "verify",
+            Command::Colony { .. } => "colony",
+        }
+    }
+}
+
+/// Whether the command line asks for JSON output (`--json` before any `--`), so that even
+/// an error clap finds in the arguments is reported as a JSON document.
+fn wants_json(argv: &[std::ffi::OsString]) -> bool {
+    argv.iter()
+        .skip(1)
+        .take_while(|a| *a != "--")
+        .any(|a| a == "--json")
+}
+
 fn main() -> ExitCode {
     quiet_on_broken_pipe();
-    let cli = Cli::parse();
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let json = wants_json(&argv);
+    let cli = match Cli::try_parse_from(&argv) {
+        Ok(cli) => cli,
+        Err(e) => {
+            use clap::error::ErrorKind;
+            let shown = matches!(
+                e.kind(),
+                ErrorKind::DisplayHelp
+                    | ErrorKind::DisplayVersion
+                    | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+            );
+            if json && !shown {
+                let command = argv
+                    .get(1)
+                    .and_then(|a| a.to_str())
+                    .unwrap_or("physalia")
+                    .to_owned();
+                let message = output::strip_ansi(&e.render().to_string());
+                let doc = output::error_document(&command, message.trim(), 2);
+                let _ = output::emit(&format!("{doc}\n"));
+                return ExitCode::from(2);
+            }
+            e.exit()
+        }
+    };
     let result = match &cli.command {
         Command::Check(args) => check::run(args),
         Command::Explore(args) => explore::run(args),
@@ -116,9 +171,41 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(code) => ExitCode::from(code),
+        Err(e) if json => {
+            let doc = output::error_document(cli.command.name(), &format!("{e:#}"), 2);
+            let _ = output::emit(&format!("{doc}\n"));
+            ExitCode::from(2)
+        }
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::from(2)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn every_json_flag_parses_where_it_is_offered() {
+        // A global `--json` must not collide with an argument of the same id below it.
+        for line in [
+            "physalia client --seeds a:1 --key-file k --json txn {}",
+            "physalia client --seeds a:1 --key-file k get x --json",
+        ] {
+            let args: Vec<&str> = line.split(' ').collect();
+            let cli = Cli::try_parse_from(&args).unwrap();
+            let Command::Client(c) = cli.command else {
+                panic!("parsed as another command")
+            };
+            assert!(c.json, "{args:?}");
         }
     }
 }

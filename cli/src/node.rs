@@ -37,8 +37,9 @@ pub struct NodeArgs {
     /// Serve Prometheus metrics over HTTP on this address.
     #[arg(long)]
     pub metrics_listen: Option<String>,
-    /// Number of cells in the cluster (`c0..`); this node hosts those whose jury holds it.
-    #[arg(long, default_value_t = 1)]
+    /// Number of cells in the cluster (`c0..`, at least 1); this node hosts those whose
+    /// jury holds it.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
     pub cells: u32,
     /// Host the cells of this placement file (`physalia colony place`, TOML or JSON) on
     /// their placed juries instead of the rotation over `--cells`; needs `--topology`.
@@ -65,13 +66,13 @@ pub struct NodeArgs {
     #[arg(long, default_value_t = Options::default().snapshot_every)]
     pub compact_every: u64,
     /// Size of a WAL segment (bytes; at least 4096).
-    #[arg(long, default_value_t = 64 << 20)]
+    #[arg(long, default_value_t = 64 << 20, value_parser = clap::value_parser!(u64).range(4096..))]
     pub wal_segment_bytes: u64,
-    /// Base election timeout (ms).
-    #[arg(long, default_value_t = 300)]
+    /// Base election timeout (ms), 1..=600000.
+    #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..=600_000))]
     pub election_timeout_ms: u64,
-    /// Leader heartbeat interval (ms); also the node's coalesced heartbeat.
-    #[arg(long, default_value_t = 50)]
+    /// Leader heartbeat interval (ms), 1..=600000; also the node's coalesced heartbeat.
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u64).range(1..=600_000))]
     pub heartbeat_ms: u64,
 }
 

@@ -20,10 +20,10 @@ pub struct SimulateArgs {
     /// The seed: the same seed gives the same run, byte for byte.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Nodes in the cell's initial jury.
+    /// Nodes in the cell's initial jury. Range: 1..=7.
     #[arg(long, default_value_t = 7, value_parser = clap::value_parser!(u32).range(1..=7))]
     pub nodes: u32,
-    /// Nodes outside the initial jury that moves (`reconfigure`) may add.
+    /// Nodes outside the initial jury that moves (`reconfigure`) may add. Range: 0..=8.
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(0..=8))]
     pub spares: u32,
     /// Concurrent clients.
@@ -147,7 +147,7 @@ pub fn run(args: &SimulateArgs) -> Result<u8> {
         {
             doc["bug"] = serde_json::json!(cfg.bug.map(|b| b.name()));
         }
-        println!("{}", serde_json::to_string_pretty(&doc)?);
+        crate::output::print_json("physalia-simulate", doc)?;
         return Ok(if report.violations.is_empty() { 0 } else { 1 });
     }
     print_summary(&report, wall);
@@ -270,8 +270,6 @@ fn to_json(r: &SimReport, wall: f64, traces: Option<&std::path::Path>) -> serde_
     let l = r.liveness();
     let judged = r.simulated_ms > r.gst;
     serde_json::json!({
-        "schema": "physalia-simulate",
-        "tool_version": env!("CARGO_PKG_VERSION"),
         "seed": r.seed,
         "events": r.steps,
         "core_steps": r.core_steps,

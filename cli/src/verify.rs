@@ -27,7 +27,7 @@ pub struct VerifyArgs {
     /// Simulator events per seed.
     #[arg(long, default_value_t = 20_000)]
     pub steps: u64,
-    /// Nodes in the simulated cell.
+    /// Nodes in the simulated cell. Range: 1..=7.
     #[arg(long, default_value_t = 7, value_parser = clap::value_parser!(u32).range(1..=7))]
     pub nodes: u32,
     /// Simulated time (ms) after which no fault is injected (GST).
@@ -39,6 +39,9 @@ pub struct VerifyArgs {
     /// Print one JSON document (schema `physalia-verify`) instead of the table.
     #[arg(long)]
     pub json: bool,
+    /// Also write the checks as JUnit XML to this file (one test case per row).
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<std::path::PathBuf>,
     /// Skip the model check (simulation and trace checks only: the large sweep).
     #[arg(long)]
     pub skip_model: bool,
@@ -113,11 +116,12 @@ pub fn run(args: &VerifyArgs) -> Result<u8> {
     let seeds = simulate_seeds(args, &mut failures)?;
     let detected = seeds.detected.clone();
     rows.extend(seeds.rows(args));
+    if let Some(path) = &args.junit {
+        crate::junit::write(path, "verify", &junit_cases(&rows, &failures))?;
+    }
     if args.json {
         let failed = verdict_failed(&rows);
         let doc = serde_json::json!({
-            "schema": "physalia-verify",
-            "tool_version": env!("CARGO_PKG_VERSION"),
             "checks": rows.iter().map(|(name, r)| serde_json::json!({
                 "check": name,
                 "runs": r.runs,
@@ -130,7 +134,7 @@ pub fn run(args: &VerifyArgs) -> Result<u8> {
             "detected": detected,
             "verdict": if failed { "failed" } else { "passed" },
         });
-        println!("{}", serde_json::to_string_pretty(&doc)?);
+        crate::output::print_json("physalia-verify", doc)?;
         return Ok(u8::from(failed));
     }
     let failed = print_summary(&rows, &failures);
@@ -324,6 +328,27 @@ fn simulate_seeds(args: &VerifyArgs, failures: &mut Vec<String>) -> Result<SeedR
 }
 
 /// Whether the verification failed: a check failed, or a row ran nothing.
+/// One JUnit case per row: failed when a run failed or the row ran nothing.
+fn junit_cases(rows: &[(&str, Row)], failures: &[String]) -> Vec<crate::junit::Case> {
+    use crate::junit::{Case, Status};
+    rows.iter()
+        .map(|(name, r)| {
+            let status = if r.runs == 0 {
+                Status::Failed("ran nothing".into())
+            } else if r.failed() > 0 {
+                Status::Failed(format!("{} of {} runs failed", r.failed(), r.runs))
+            } else {
+                Status::Passed
+            };
+            let mut detail = format!("{} runs, {} passed; {}", r.runs, r.passed, r.note);
+            if matches!(status, Status::Failed(_)) && !failures.is_empty() {
+                detail += &format!("\nfailures:\n{}", failures.join("\n"));
+            }
+            Case::new(*name, status).seconds(r.seconds).detail(detail)
+        })
+        .collect()
+}
+
 fn verdict_failed(rows: &[(&str, Row)]) -> bool {
     rows.iter().any(|(_, r)| r.failed() > 0 || r.runs == 0)
 }

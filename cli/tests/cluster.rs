@@ -772,13 +772,19 @@ fn idle_cells_park_and_wake_when_needed() {
 }
 
 fn physalia(args: &[&str]) -> (bool, String, String) {
+    let (code, out, err) = physalia_code(args);
+    (code == Some(0), out, err)
+}
+
+/// Runs the binary: its exit code, stdout and stderr.
+fn physalia_code(args: &[&str]) -> (Option<i32>, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_physalia"))
         .args(args)
         .stdin(Stdio::null())
         .output()
         .unwrap();
     (
-        out.status.success(),
+        out.status.code(),
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
@@ -815,28 +821,73 @@ fn cluster_commands_manage_real_processes() {
     let client = |extra: &[&str]| {
         let mut args = vec!["client", "--seeds", &seeds, "--key-file", &key];
         args.extend_from_slice(extra);
-        physalia(&args)
+        physalia_code(&args)
     };
-    let (ok, out, err) = client(&["put", "x", "41"]);
-    assert!(ok, "{out}{err}");
-    let (ok, out, _) = client(&["incr", "x"]);
-    assert!(ok);
-    assert_eq!(out.trim(), r#"{"incr":{"value":"42"}}"#);
-    let (ok, out, err) = client(&["cas", "x", "7", "8"]);
+    let (code, out, err) = client(&["put", "x", "41"]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    let (code, out, _) = client(&["incr", "x"]);
+    assert_eq!(code, Some(0));
+    assert_eq!(out.trim(), "x = 42 (int)");
+    let (code, out, err) = client(&["cas", "x", "7", "8"]);
+    assert_eq!(code, Some(3), "a failed condition exits 3: {out}{err}");
+    assert!(out.is_empty(), "{out}");
     assert!(
-        !ok && out.is_empty(),
-        "a failed condition is an error: {err}"
-    );
-    assert!(
-        err.contains("condition failed: the current value is 42"),
+        err.contains("condition failed: x holds 42 (int), not 7 (int)"),
         "{err}"
     );
-    let (ok, out, _) = client(&["--cell", "c1", "get", "x"]);
-    assert!(ok);
-    assert_eq!(out.trim(), r#"{"get":{"value":null}}"#);
+    let (code, out, _) = client(&["--cell", "c1", "get", "x"]);
+    assert_eq!(code, Some(0));
+    assert_eq!(out.trim(), "x = absent");
+    // Typed values, and bytes shown as text or hex, said which.
+    for (value, shown) in [
+        ("text:42", r#"t = "42" (bytes, UTF-8 text)"#),
+        ("hex:00ff", "t = 0x00ff (bytes, hex)"),
+        ("bool:true", "t = true (bool)"),
+        ("int:-3", "t = -3 (int)"),
+    ] {
+        let (code, out, err) = client(&["put", "t", value]);
+        assert_eq!(code, Some(0), "{value}: {out}{err}");
+        let (code, out, err) = client(&["get", "t"]);
+        assert_eq!((code, out.trim()), (Some(0), shown), "{value}: {err}");
+    }
+    // An operation that does not fit the data is not a success.
+    client(&["put", "s", "text:abc"]);
+    let (code, _, err) = client(&["incr", "s"]);
+    assert_eq!(code, Some(6), "{err}");
+    assert!(err.contains("s does not hold an integer"), "{err}");
+    // A transaction whose condition fails exits like a failed cas, and still shows its reads.
+    let txn =
+        r#"{"txn":{"conditions":[{"key":"x","expected":{"int":"7"}}],"reads":["x"],"writes":[]}}"#;
+    let (code, out, err) = client(&["txn", txn]);
+    assert_eq!(code, Some(3), "{out}{err}");
+    assert_eq!(out.trim(), "x = 42 (int)", "{err}");
+    // --json: one document with typed values.
+    let (code, out, err) = client(&["--json", "get", "x"]);
+    assert_eq!(code, Some(0), "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["schema"], "physalia-client");
+    assert_eq!(v["outcome"], "ok");
+    assert_eq!(
+        v["values"][0]["value"],
+        serde_json::json!({"type": "int", "int": "42"})
+    );
+    let (code, out, _) = client(&["--json", "cas", "x", "7", "8"]);
+    assert_eq!(code, Some(3));
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        (&v["outcome"], &v["exit_code"]),
+        (&"condition_failed".into(), &3.into())
+    );
     let (ok, out, err) = physalia(&["cluster", "status", "--dir", &d]);
     assert!(ok, "{out}{err}");
     assert!(out.contains("3/3 nodes up"), "{out}");
+    let (ok, json, err) = physalia(&["cluster", "status", "--dir", &d, "--json"]);
+    assert!(ok, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v["schema"], "physalia-cluster-status");
+    assert_eq!((&v["nodes_up"], &v["nodes_total"]), (&3.into(), &3.into()));
+    assert_eq!(v["cells"].as_array().unwrap().len(), 2, "{v}");
+    assert!(v["cells"][0]["leader"].is_string(), "{v}");
     assert!(
         out.contains("c0: jury [n0,n1,n2] (initial jury)  distinguished proposer n"),
         "{out}"

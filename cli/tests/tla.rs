@@ -70,15 +70,28 @@ fn a_wrong_expectation_fails_the_check() {
     // The mutant is caught, so claiming it passes must be reported.
     let cfg = "MCMutant_reply-before-commit.cfg";
     let tmp = scratch_with_manifest(&format!("wrong MCPhysaliaCell {cfg} pass\n"), &[cfg]);
+    let junit = tmp.path().join("tla.xml");
     let out = physalia()
         .args(["tla", "check", "--json", "--dir"])
         .arg(tmp.path())
+        .arg("--junit")
+        .arg(&junit)
         .output()
         .unwrap();
     let all = text(&out);
     assert_eq!(out.status.code(), Some(1), "{all}");
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect(&all);
+    assert_eq!(doc["schema"], "physalia-tla-check");
     assert_eq!(doc["ok"], false);
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert!(
+        xml.contains(r#"tests="1""#) && xml.contains(r#"failures="1""#),
+        "{xml}"
+    );
+    assert!(
+        xml.contains("expected pass, TLC says violates Durability"),
+        "{xml}"
+    );
     let row = &doc["configurations"][0];
     assert_eq!(row["name"], "wrong");
     assert_eq!(row["expected"], "pass");
@@ -122,4 +135,41 @@ fn an_unknown_configuration_is_an_error() {
     let all = text(&out);
     assert_eq!(out.status.code(), Some(2), "{all}");
     assert!(all.contains("no-such-config"), "{all}");
+    assert!(all.contains("the configurations are: "), "{all}");
+    for name in manifest_names() {
+        assert!(all.contains(&name), "{name} not listed: {all}");
+    }
+}
+
+#[test]
+fn the_spec_directory_is_found_from_the_working_directory_not_the_build() {
+    // From a directory holding tla/ (a copy), the copy is used: its manifest is the one read.
+    let cfg = "MCMutant_reply-before-commit.cfg";
+    let work = tempfile::tempdir().unwrap();
+    let copy = scratch_with_manifest(&format!("only-here MCPhysaliaCell {cfg} pass\n"), &[cfg]);
+    std::fs::rename(copy.path(), work.path().join("tla")).unwrap();
+    let out = physalia()
+        .args(["tla", "check", "--config", "safety"])
+        .current_dir(work.path())
+        .output()
+        .unwrap();
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{all}");
+    assert!(
+        all.contains("no configuration named `safety`") && all.contains("only-here"),
+        "the copy's manifest was not the one read: {all}"
+    );
+    // Outside any checkout, and with no installed copy, the error says how to name it.
+    let elsewhere = tempfile::tempdir().unwrap();
+    let out = physalia()
+        .args(["tla", "check"])
+        .current_dir(elsewhere.path())
+        .output()
+        .unwrap();
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{all}");
+    assert!(
+        all.contains("PHYSALIA_TLA_DIR") && all.contains("--dir"),
+        "{all}"
+    );
 }

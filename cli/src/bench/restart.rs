@@ -167,7 +167,7 @@ fn run_once(dir: &Path, args: &BenchArgs, compact_every: u64) -> Result<Outcome>
     })
 }
 
-fn show(label: &str, o: &Outcome) {
+fn show(args: &BenchArgs, label: &str, o: &Outcome) -> serde_json::Value {
     let mib = |b: u64| b as f64 / (1 << 20) as f64;
     let peak = o.peak_rss_kib.iter().copied().max().unwrap_or(0);
     let mean = o.peak_rss_kib.iter().sum::<u64>() / o.peak_rss_kib.len().max(1) as u64;
@@ -176,7 +176,7 @@ fn show(label: &str, o: &Outcome) {
         (None, Some(why)) => format!("NO commit ({why})"),
         (None, None) => "no commit".to_owned(),
     };
-    println!(
+    super::say(args, &format!(
         "restart ({label}): {} slots in cell c0 ({:.0} s to write, {:.1} MiB of trace); SIGKILL of all 7 and restart with tracing: {first}; peak RSS per node max {} MiB, mean {} MiB; trace written after the restart {:.1} MiB",
         o.slots,
         o.fill_secs,
@@ -184,27 +184,40 @@ fn show(label: &str, o: &Outcome) {
         peak / 1024,
         mean / 1024,
         mib(o.trace_after)
-    );
+    ));
+    serde_json::json!({
+        "slots": o.slots, "fill_s": o.fill_secs, "trace_before_bytes": o.trace_before,
+        "first_commit_s": o.first_commit, "stopped": o.stopped,
+        "peak_rss_kib_max": peak, "peak_rss_kib_mean": mean, "trace_after_bytes": o.trace_after,
+    })
 }
 
 /// Runs the part: compaction on, then the baseline without it (on its own directory).
-pub fn restart(dir: &Path, args: &BenchArgs) -> Result<()> {
+pub fn restart(dir: &Path, args: &BenchArgs) -> Result<serde_json::Value> {
     let on = run_once(
         &dir.join("restart-compacted"),
         args,
         physalia_impl::core::Options::default().snapshot_every,
     )
     .context("the restart run with compaction")?;
-    show("logs compacted", &on);
+    let compacted = show(args, "logs compacted", &on);
     let off = run_once(&dir.join("restart-uncompacted"), args, 0)
         .context("the baseline restart run without compaction")?;
-    show("baseline, no compaction", &off);
-    if let (Some(a), Some(b)) = (on.first_commit, off.first_commit) {
-        println!(
-            "restart: time to first commit compacted/baseline {:.3}; trace after restart compacted/baseline {:.3}",
-            a / b.max(1e-9),
-            on.trace_after as f64 / off.trace_after.max(1) as f64
-        );
+    let baseline = show(args, "baseline, no compaction", &off);
+    let trace_ratio = on.trace_after as f64 / off.trace_after.max(1) as f64;
+    let commit_ratio = match (on.first_commit, off.first_commit) {
+        (Some(a), Some(b)) => Some(a / b.max(1e-9)),
+        _ => None,
+    };
+    if let Some(r) = commit_ratio {
+        super::say(args, &format!(
+            "restart: time to first commit compacted/baseline {r:.3}; trace after restart compacted/baseline {trace_ratio:.3}"
+        ));
     }
-    Ok(())
+    Ok(serde_json::json!({
+        "compacted": compacted,
+        "baseline_uncompacted": baseline,
+        "ratio_first_commit": commit_ratio,
+        "ratio_trace_after": trace_ratio,
+    }))
 }

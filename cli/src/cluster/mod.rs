@@ -28,8 +28,9 @@ mod replace;
 pub enum ClusterCommand {
     /// Start N node processes and wait until each answers.
     Up(UpArgs),
-    /// Show each cell's jury, distinguished proposer and commit index.
-    Status(DirArgs),
+    /// Show each node (up or down, domains) and each cell's jury, distinguished proposer
+    /// and commit index. Exit 1 if a node is down.
+    Status(StatusArgs),
     /// Move a cell: replace one member of its jury by another node (taught first), wait
     /// until the change is in force and print the new jury.
     Move(moves::MoveArgs),
@@ -76,6 +77,17 @@ pub struct DirArgs {
     pub dir: PathBuf,
 }
 
+/// Options of `cluster status`.
+#[derive(Args, Debug)]
+pub struct StatusArgs {
+    /// The cluster's directory.
+    #[arg(long)]
+    pub dir: PathBuf,
+    /// Print one JSON document (schema `physalia-cluster-status`) instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
 /// `DIR/cluster.json`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ClusterFile {
@@ -112,7 +124,7 @@ pub struct NodeEntry {
 pub fn run(cmd: &ClusterCommand) -> Result<u8> {
     match cmd {
         ClusterCommand::Up(a) => up(a),
-        ClusterCommand::Status(a) => status(&a.dir),
+        ClusterCommand::Status(a) => status(a),
         ClusterCommand::Move(a) => moves::run(a),
         ClusterCommand::ReplaceNode(a) => replace::run(a),
         ClusterCommand::Down(a) => down(&a.dir),
@@ -408,8 +420,8 @@ struct CellView {
     replicas: usize,
 }
 
-fn status(dir: &Path) -> Result<u8> {
-    let file = read_cluster(dir)?;
+fn status(args: &StatusArgs) -> Result<u8> {
+    let file = read_cluster(&args.dir)?;
     let key = FrameKey::from_file(&file.key_file)?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -422,30 +434,46 @@ fn status(dir: &Path) -> Result<u8> {
         }
         out
     });
+    let mut text = String::new();
+    let mut nodes_json = Vec::new();
     let mut cells: BTreeMap<String, CellView> = BTreeMap::new();
     let mut up = 0;
     for (id, s) in &views {
+        let entry = file.nodes.iter().find(|n| n.id == *id);
+        let domains = entry.and_then(|n| n.domains.clone());
+        let addr = entry.map(|n| n.addr.clone());
         let Some(s) = s else {
-            println!("n{id}: down");
+            text += &format!("n{id}: down\n");
+            nodes_json.push(serde_json::json!({
+                "node": format!("n{id}"), "addr": addr, "domains": domains, "up": false,
+            }));
             continue;
         };
         up += 1;
-        let standing = match s.standing {
-            Standing::Member => "member",
-            Standing::Probation => "on probation (waiting for its peers to confirm its instance)",
-            Standing::Rejoin => "rejoining as a new instance",
+        let (standing, standing_name) = match s.standing {
+            Standing::Member => ("member", "member"),
+            Standing::Probation => (
+                "on probation (waiting for its peers to confirm its instance)",
+                "probation",
+            ),
+            Standing::Rejoin => ("rejoining as a new instance", "rejoin"),
         };
-        let domains = file
-            .nodes
-            .iter()
-            .find(|n| n.id == *id)
-            .and_then(|n| n.domains.as_deref())
+        let shown_domains = domains
+            .as_deref()
             .map(|d| format!(" [{d}]"))
             .unwrap_or_default();
-        println!(
-            "n{id}{domains}: up, incarnation {}, instance {}, {standing}, {} cells",
-            s.inc, s.instance, s.cells_total
+        text += &format!(
+            "n{id}{shown_domains}: up, incarnation {}, instance {}, {standing}, {} {}\n",
+            s.inc,
+            s.instance,
+            s.cells_total,
+            if s.cells_total == 1 { "cell" } else { "cells" }
         );
+        nodes_json.push(serde_json::json!({
+            "node": format!("n{id}"), "addr": addr, "domains": domains, "up": true,
+            "incarnation": s.inc, "instance": s.instance.to_string(), "standing": standing_name,
+            "cells": s.cells_total,
+        }));
         for c in &s.cells {
             let v = cells.entry(c.cell.clone()).or_default();
             if v.seen_commit.is_none_or(|seen| c.commit > seen) {
@@ -459,7 +487,12 @@ fn status(dir: &Path) -> Result<u8> {
             }
         }
     }
-    println!("{up}/{} nodes up", file.nodes.len());
+    let total = file.nodes.len();
+    text += &format!(
+        "{up}/{total} {} up\n",
+        if total == 1 { "node" } else { "nodes" }
+    );
+    let mut cells_json = Vec::new();
     for (name, v) in &cells {
         let members: Vec<String> = v.jury.iter().map(|m| m.to_string()).collect();
         let leader = v
@@ -470,15 +503,33 @@ fn status(dir: &Path) -> Result<u8> {
         } else {
             format!("epoch {}, in force from slot {}", v.epoch, v.in_force_from)
         };
-        println!(
+        text += &format!(
             "{name}: jury [{}] ({change})  distinguished proposer {leader}  commit {}  \
-             replicas answering {}",
+             replicas answering {}\n",
             members.join(","),
             v.commit,
             v.replicas
         );
+        cells_json.push(serde_json::json!({
+            "cell": name, "jury": members, "epoch": v.epoch, "in_force_from": v.in_force_from,
+            "leader": v.leader.map(|(_, n)| n.to_string()),
+            "leader_ballot": v.leader.map(|(b, _)| b.to_string()),
+            "commit": v.commit, "replicas_answering": v.replicas,
+        }));
     }
-    Ok(if up == file.nodes.len() { 0 } else { 1 })
+    if args.json {
+        crate::output::print_json(
+            "physalia-cluster-status",
+            serde_json::json!({
+                "dir": args.dir.display().to_string(),
+                "nodes_up": up, "nodes_total": total,
+                "nodes": nodes_json, "cells": cells_json,
+            }),
+        )?;
+    } else {
+        crate::output::emit(&text)?;
+    }
+    Ok(if up == total { 0 } else { 1 })
 }
 
 fn alive(pid: u32) -> bool {

@@ -38,7 +38,7 @@ pub(super) fn run(a: &CheckArgs) -> Result<u8> {
     if a.json {
         let mut v = check_json(&topo, &placement, &report, &violating, elapsed);
         v["cells_mixing_colors"] = json!(mixed.len());
-        emit_json(&v)?;
+        emit_json("check", &v)?;
         return Ok(code);
     }
     let mut t = format!(

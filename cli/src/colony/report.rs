@@ -38,7 +38,7 @@ pub(super) fn run(a: &ReportArgs) -> Result<u8> {
             .map(|s| (s.to_string(), json!(r.ratio(s, "domain-aware+swaps"))))
             .collect::<serde_json::Map<_, _>>());
         v["elapsed_s"] = json!(elapsed);
-        emit_json(&v)?;
+        emit_json("report", &v)?;
         return Ok(0);
     }
     let mut t = format!(

@@ -56,29 +56,32 @@ pub(super) fn run(a: &SimulateArgs) -> Result<u8> {
         "events_per_s": r.events as f64 / elapsed,
     });
     if a.json {
-        emit_json(&json!({
-            "topology": topo.source,
-            "placement": a.placement.display().to_string(),
-            "cells": r.cells.len(),
-            "hours": r.hours,
-            "seed": a.seed,
-            "model": opts.model,
-            "events": r.events,
-            "node_transitions": r.node_transitions,
-            "cell_transitions": r.cell_transitions,
-            "truncated": r.truncated,
-            "cell_hours_without_quorum": cell_hours,
-            "mean_client_availability": mean_client,
-            "clients": topo.clients.iter().zip(&r.clients).map(|(c, o)| json!({
-                "client": c.name, "up_hours": o.up_hours, "cells": o.cells, "availability": o.availability,
-            })).collect::<Vec<_>>(),
-            "worst_cells": worst_cells.iter().map(|&c| json!({
-                "cell": placement.cells[c].id,
-                "downtime_hours": r.cells[c].downtime_hours,
-                "outages": r.cells[c].outages,
-            })).collect::<Vec<_>>(),
-            "rate": rate,
-        }))?;
+        emit_json(
+            "simulate",
+            &json!({
+                "topology": topo.source,
+                "placement": a.placement.display().to_string(),
+                "cells": r.cells.len(),
+                "hours": r.hours,
+                "seed": a.seed,
+                "model": opts.model,
+                "events": r.events,
+                "node_transitions": r.node_transitions,
+                "cell_transitions": r.cell_transitions,
+                "truncated": r.truncated,
+                "cell_hours_without_quorum": cell_hours,
+                "mean_client_availability": mean_client,
+                "clients": topo.clients.iter().zip(&r.clients).map(|(c, o)| json!({
+                    "client": c.name, "up_hours": o.up_hours, "cells": o.cells, "availability": o.availability,
+                })).collect::<Vec<_>>(),
+                "worst_cells": worst_cells.iter().map(|&c| json!({
+                    "cell": placement.cells[c].id,
+                    "downtime_hours": r.cells[c].downtime_hours,
+                    "outages": r.cells[c].outages,
+                })).collect::<Vec<_>>(),
+                "rate": rate,
+            }),
+        )?;
         return Ok(0);
     }
     let mut t = format!(

@@ -59,11 +59,13 @@ pub fn load(dir: &Path, manifest_path: &Path, only: Option<&str>) -> Result<Vec<
         .with_context(|| format!("cannot read the manifest {}", manifest_path.display()))?;
     let mut entries = parse_manifest(&text, &manifest_path.display().to_string())?;
     if let Some(name) = only {
+        let names: Vec<String> = entries.iter().map(|e| e.name.clone()).collect();
         entries.retain(|e| e.name == name);
         if entries.is_empty() {
             bail!(
-                "no configuration named `{name}` in {}",
-                manifest_path.display()
+                "no configuration named `{name}` in {}; the configurations are: {}",
+                manifest_path.display(),
+                names.join(", ")
             );
         }
     }
@@ -83,10 +85,8 @@ pub fn load(dir: &Path, manifest_path: &Path, only: Option<&str>) -> Result<Vec<
 
 #[cfg(test)]
 mod tests {
-    use std::path::PathBuf;
-
     use super::*;
-    use crate::tla::{DEFAULT_DIR, MANIFEST};
+    use crate::tla::{find_dir, MANIFEST};
 
     #[test]
     fn parses_the_manifest() {
@@ -112,8 +112,24 @@ mod tests {
     }
 
     #[test]
+    fn an_unknown_configuration_name_lists_the_valid_ones() {
+        let dir = find_dir().unwrap();
+        let err = load(&dir, &dir.join(MANIFEST), Some("no-such"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("no configuration named `no-such`"), "{err}");
+        assert!(err.contains("the configurations are: "), "{err}");
+        let first = parse_manifest(&fs::read_to_string(dir.join(MANIFEST)).unwrap(), MANIFEST)
+            .unwrap()[0]
+            .name
+            .clone();
+        assert!(err.contains(&first), "{err}");
+    }
+
+    #[test]
     fn the_shipped_manifest_parses_and_names_existing_files() {
-        let dir = PathBuf::from(DEFAULT_DIR);
+        // Unit tests run in the crate's directory: the workspace's tla/ is found upwards.
+        let dir = find_dir().unwrap();
         let text = fs::read_to_string(dir.join(MANIFEST)).unwrap();
         let entries = parse_manifest(&text, MANIFEST).unwrap();
         assert!(

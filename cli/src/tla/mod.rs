@@ -27,9 +27,44 @@ pub use tlc::{cfg_properties, parse_tlc_output, Tlc, TlcReport};
 /// The manifest's file name inside the `tla/` directory.
 pub const MANIFEST: &str = "configs.txt";
 
-/// Where `tla/` is when `--dir` is not given: beside this crate, at the
-/// workspace root.
-const DEFAULT_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../tla");
+/// The environment variable naming the `tla/` directory when `--dir` is not given.
+pub const DIR_ENV: &str = "PHYSALIA_TLA_DIR";
+
+/// Where `tla/` is when `--dir` is not given: `$PHYSALIA_TLA_DIR`; else `tla/` in the
+/// working directory or the nearest ancestor holding one (a checkout of the workspace);
+/// else installed beside the binary (`<bin>/../share/physalia/tla`, `<bin>/tla`). A
+/// directory counts only if it holds the manifest.
+pub fn find_dir() -> Result<PathBuf> {
+    if let Some(d) = std::env::var_os(DIR_ENV) {
+        let d = PathBuf::from(d);
+        if d.join(MANIFEST).is_file() {
+            return Ok(d);
+        }
+        anyhow::bail!("${DIR_ENV} is {}, which holds no {MANIFEST}", d.display());
+    }
+    let mut looked = Vec::new();
+    if let Ok(cwd) = std::env::current_dir() {
+        for dir in cwd.ancestors() {
+            looked.push(dir.join("tla"));
+        }
+    }
+    if let Some(bin) = std::env::current_exe()
+        .ok()
+        .and_then(|e| e.parent().map(Path::to_path_buf))
+    {
+        looked.push(bin.join("../share/physalia/tla"));
+        looked.push(bin.join("tla"));
+    }
+    if let Some(d) = looked.iter().find(|d| d.join(MANIFEST).is_file()) {
+        return Ok(d.clone());
+    }
+    anyhow::bail!(
+        "no tla/ directory with {MANIFEST} found: give --dir, set ${DIR_ENV}, or run from a \
+         checkout of the workspace (looked in {} places, from {} upwards and beside the binary)",
+        looked.len(),
+        std::env::current_dir().map_or("?".into(), |d| d.display().to_string())
+    )
+}
 
 /// `physalia tla ...`
 #[derive(clap::Subcommand, Debug)]
@@ -48,8 +83,8 @@ pub struct CheckArgs {
     /// Print the results as one JSON document instead of a table.
     #[arg(long)]
     pub json: bool,
-    /// The directory holding the spec and configs.txt (default: the
-    /// workspace's tla/).
+    /// The directory holding the spec and configs.txt (default: $PHYSALIA_TLA_DIR, else
+    /// tla/ in the working directory or its nearest ancestor, else beside the binary).
     #[arg(long)]
     pub dir: Option<PathBuf>,
     /// TLC worker threads per run.
@@ -58,6 +93,9 @@ pub struct CheckArgs {
     /// Give up on one TLC run after this many seconds.
     #[arg(long, default_value_t = 300)]
     pub timeout: u64,
+    /// Also write each configuration's outcome as JUnit XML to this file.
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
 }
 
 /// Runs a `tla` subcommand and returns the process exit code: 0 when every
@@ -98,10 +136,10 @@ impl Serialize for Verdict {
 /// `physalia tla check`: reads the manifest, runs TLC on each configuration it selects,
 /// and prints the outcomes; 0 when every verdict is as expected, 1 otherwise.
 fn check(args: &CheckArgs) -> Result<i32> {
-    let dir = args
-        .dir
-        .clone()
-        .unwrap_or_else(|| PathBuf::from(DEFAULT_DIR));
+    let dir = match &args.dir {
+        Some(d) => d.clone(),
+        None => find_dir()?,
+    };
     let manifest_path = dir.join(MANIFEST);
     let entries = manifest::load(&dir, &manifest_path, args.config.as_deref())?;
     let tlc = Tlc::locate()?;
@@ -111,6 +149,9 @@ fn check(args: &CheckArgs) -> Result<i32> {
         outcomes.push(check_config(&tlc, &dir, e, args, timeout)?);
     }
     let all_ok = outcomes.iter().all(|o| o.ok);
+    if let Some(path) = &args.junit {
+        crate::junit::write(path, "tla check", &report::junit_cases(&outcomes))?;
+    }
     report::print(&manifest_path, &outcomes, all_ok, args.json)?;
     Ok(if all_ok { 0 } else { 1 })
 }

@@ -37,7 +37,7 @@ pub fn print(manifest_path: &Path, outcomes: &[Outcome], all_ok: bool, json: boo
             "ok": all_ok,
             "configurations": outcomes,
         });
-        println!("{}", serde_json::to_string_pretty(&doc)?);
+        crate::output::print_json("physalia-tla-check", doc)?;
     } else {
         print!("{}", render_table(outcomes));
         let bad = outcomes.iter().filter(|o| !o.ok).count();
@@ -51,6 +51,30 @@ pub fn print(manifest_path: &Path, outcomes: &[Outcome], all_ok: bool, json: boo
         }
     }
     Ok(())
+}
+
+/// One JUnit case per configuration: failed when TLC's verdict differs from the expected
+/// one, an error when TLC reached none.
+pub fn junit_cases(outcomes: &[Outcome]) -> Vec<crate::junit::Case> {
+    use crate::junit::{Case, Status};
+    outcomes
+        .iter()
+        .map(|o| {
+            let status = match (&o.report.verdict, o.ok) {
+                (_, true) => Status::Passed,
+                (Verdict::Error(m), false) => Status::Error(format!("TLC reached no verdict: {m}")),
+                (got, false) => Status::Failed(format!("expected {}, TLC says {got}", o.expected)),
+            };
+            Case::new(format!("{} ({} {})", o.name, o.module, o.cfg), status)
+                .seconds(o.seconds)
+                .detail(format!(
+                    "expected {}; distinct states {}; depth {}",
+                    o.expected,
+                    opt(o.report.distinct_states),
+                    opt(o.report.depth)
+                ))
+        })
+        .collect()
 }
 
 /// A figure TLC printed, or `-` when it printed none.

@@ -94,12 +94,12 @@ impl FrameError {
 #[derive(Debug, Error)]
 pub enum KeyError {
     /// The file could not be read.
-    #[error("cannot read key file {path}: {source}")]
+    #[error("cannot read key file {path}: {cause}")]
     Read {
         /// The file.
         path: String,
-        /// The cause.
-        source: std::io::Error,
+        /// The cause (said in the message, not chained, so that it is reported once).
+        cause: std::io::Error,
     },
     /// The file does not hold 64 hex digits or more.
     #[error("key file {path}: {why} (expected at least 64 hex digits, i.e. 32 bytes)")]
@@ -133,9 +133,9 @@ impl FrameKey {
 
     /// Reads a key file: hex digits (whitespace around them is ignored), at least 32 bytes.
     pub fn from_file(path: &Path) -> Result<FrameKey, KeyError> {
-        let text = std::fs::read_to_string(path).map_err(|source| KeyError::Read {
+        let text = std::fs::read_to_string(path).map_err(|cause| KeyError::Read {
             path: path.display().to_string(),
-            source,
+            cause,
         })?;
         let format = |why: String| KeyError::Format {
             path: path.display().to_string(),
