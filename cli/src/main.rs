@@ -8,6 +8,7 @@ mod colony;
 mod conform;
 mod explore;
 mod junit;
+mod lin;
 mod node;
 mod output;
 mod progress;
@@ -65,6 +66,11 @@ enum Command {
     /// every replayed state, the client history must be linearizable, and bounded liveness
     /// must hold after GST. Exit 0: conforms; 1: does not; 2: the trace is unusable.
     Conform(conform::ConformArgs),
+    /// Check client histories for linearizability: ours (JSON Lines), Porcupine's Jepsen
+    /// etcd logs or Jepsen's EDN; registers or the cell's transactions; export between them.
+    /// Exit 0: linearizable; 1: not (with the smallest failing sub-history); 2: unusable or
+    /// undecided.
+    Lin(lin::LinArgs),
     /// The main job on built-in defaults: model-check the default configuration, simulate
     /// seeds of a 7-node cell under faults, replay every trace against the specification,
     /// check linearizability and bounded liveness, and print a summary table. Exit 1 on any
@@ -114,6 +120,7 @@ impl Command {
             Command::Bench(_) => "bench",
             Command::Conform(_) => "conform",
             Command::Verify(_) => "verify",
+            Command::Lin(_) => "lin",
             Command::Colony { .. } => "colony",
         }
     }
@@ -162,6 +169,7 @@ fn main() -> ExitCode {
         Command::Simulate(args) => simulate::run(args),
         Command::Conform(args) => conform::run(args),
         Command::Verify(args) => verify::run(args),
+        Command::Lin(args) => lin::run(args),
         Command::Tla { cmd } => tla::run(cmd).map(|code| u8::try_from(code).unwrap_or(1)),
         Command::Node(args) => node::run(args),
         Command::Cluster { cmd } => cluster::run(cmd),

@@ -211,13 +211,18 @@ impl Cluster {
         best.map(|(_, n)| n)
     }
 
-    fn metric(&self, i: u32, line_prefix: &str) -> u64 {
+    fn metrics_text(&self, i: u32) -> String {
         let mut s = TcpStream::connect(&self.metrics[i as usize]).unwrap();
         s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
         s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
             .unwrap();
         let mut text = String::new();
         let _ = s.read_to_string(&mut text);
+        text
+    }
+
+    fn metric(&self, i: u32, line_prefix: &str) -> u64 {
+        let text = self.metrics_text(i);
         text.lines()
             .find_map(|l| l.strip_prefix(line_prefix))
             .and_then(|v| v.trim().parse().ok())
@@ -424,6 +429,41 @@ fn seven_nodes_serve_concurrent_clients() {
         ));
     });
     assert!(cluster.metric(0, "physalia_fsyncs_total ") > 0);
+    assert!(cluster.metric(0, "physalia_fsync_latency_seconds_count ") > 0);
+    assert!(cluster
+        .metrics_text(0)
+        .contains("physalia_build_info{version=\""));
+    // Per-cell series: a scrape asks the event loop to publish them (within a heartbeat),
+    // so the next scrape has them. Bounded: 20 scrapes.
+    let mut leaders = 0;
+    for i in 0..7 {
+        let mut text = cluster.metrics_text(i);
+        for _ in 0..20 {
+            if text.contains("physalia_cell_commit_index{cell=\"c1\"}") {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+            text = cluster.metrics_text(i);
+        }
+        assert!(
+            cluster.metric(i, "physalia_cell_commit_index{cell=\"c0\"} ") > 0,
+            "n{i}"
+        );
+        assert!(
+            cluster.metric(i, "physalia_cell_applied_index{cell=\"c1\"} ") > 0,
+            "n{i}"
+        );
+        assert_eq!(cluster.metric(i, "physalia_cell_series_omitted "), 0);
+        leaders += cluster.metric(i, "physalia_cell_is_leader{cell=\"c0\"} ");
+        for p in (0..7).filter(|p| *p != i) {
+            assert_eq!(
+                cluster.metric(i, &format!("physalia_peer_connected{{peer=\"n{p}\"}} ")),
+                1,
+                "n{i} to n{p}"
+            );
+        }
+    }
+    assert!(leaders >= 1, "a distinguished proposer of c0");
     assert!(cluster.check_traces() > 0);
 }
 

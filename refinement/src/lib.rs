@@ -15,6 +15,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod histories;
 pub mod history;
 pub mod kv;
 pub mod linearizability;

@@ -9,8 +9,7 @@ use tokio::net::TcpListener;
 
 use super::frame::FrameError;
 
-/// Upper bounds (ms) of the client-latency histogram buckets.
-const BUCKETS_MS: [u64; 12] = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000];
+use super::series::{CellSeries, FsyncLatency, PeerLinks, RequestLatency};
 
 /// Counters shared by the node's tasks (all monotonic except the gauges noted).
 #[derive(Debug, Default)]
@@ -80,10 +79,14 @@ pub struct Metrics {
     pub stale_peers: AtomicU64,
     /// Cell messages not stepped: this node is on probation, or the sender is stale.
     pub dropped_unconfirmed: AtomicU64,
-    /// Latency histogram of client operations (ms), one counter per bucket + `+Inf`.
-    latency_buckets: [AtomicU64; BUCKETS_MS.len() + 1],
-    latency_sum_us: AtomicU64,
-    latency_count: AtomicU64,
+    /// Latency histogram of client operations.
+    pub request_latency: RequestLatency,
+    /// Latency histogram of WAL group commits.
+    pub fsync_latency: FsyncLatency,
+    /// Per-cell series (bounded; published by the event loop when scraped).
+    pub cell_series: CellSeries,
+    /// Open authenticated links per peer.
+    pub peer_links: PeerLinks,
 }
 
 impl Metrics {
@@ -133,14 +136,7 @@ impl Metrics {
 
     /// Records one client operation's latency.
     pub fn observe_latency(&self, micros: u64) {
-        let ms = micros / 1000;
-        let i = BUCKETS_MS
-            .iter()
-            .position(|b| ms < *b)
-            .unwrap_or(BUCKETS_MS.len());
-        self.latency_buckets[i].fetch_add(1, Ordering::Relaxed);
-        self.latency_sum_us.fetch_add(micros, Ordering::Relaxed);
-        self.latency_count.fetch_add(1, Ordering::Relaxed);
+        self.request_latency.0.observe(micros);
     }
 
     /// The Prometheus text exposition of every counter.
@@ -151,6 +147,14 @@ impl Metrics {
         self.render_rejections(&mut out);
         self.render_latency(&mut out);
         self.render_membership(&mut out);
+        self.peer_links.render(&mut out);
+        self.cell_series.render(&mut out);
+        let _ = writeln!(
+            out,
+            "# HELP physalia_build_info the running build (value 1)\n# TYPE physalia_build_info gauge\nphysalia_build_info{{version=\"{}\",wal_format=\"{}\"}} 1",
+            env!("CARGO_PKG_VERSION"),
+            crate::wal::FORMAT_VERSION
+        );
         out
     }
 
@@ -300,28 +304,17 @@ impl Metrics {
         }
     }
 
-    /// The client-latency histogram: cumulative buckets, the sum (s) and the count.
+    /// The latency histograms: client operations, and WAL group commits.
     fn render_latency(&self, out: &mut String) {
-        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
-        let _ = writeln!(
+        self.request_latency.0.render(
             out,
-            "# HELP physalia_request_latency_seconds client operation latency at the node\n# TYPE physalia_request_latency_seconds histogram"
+            "physalia_request_latency_seconds",
+            "client operation latency at the node",
         );
-        let mut cumulative = 0;
-        for (i, b) in BUCKETS_MS.iter().enumerate() {
-            cumulative += get(&self.latency_buckets[i]);
-            let _ = writeln!(
-                out,
-                "physalia_request_latency_seconds_bucket{{le=\"{}\"}} {cumulative}",
-                *b as f64 / 1000.0
-            );
-        }
-        cumulative += get(&self.latency_buckets[BUCKETS_MS.len()]);
-        let _ = writeln!(
+        self.fsync_latency.0.render(
             out,
-            "physalia_request_latency_seconds_bucket{{le=\"+Inf\"}} {cumulative}\nphysalia_request_latency_seconds_sum {}\nphysalia_request_latency_seconds_count {}",
-            get(&self.latency_sum_us) as f64 / 1e6,
-            get(&self.latency_count)
+            "physalia_fsync_latency_seconds",
+            "WAL group commit (fdatasync) latency",
         );
     }
 }

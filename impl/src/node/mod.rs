@@ -25,6 +25,7 @@ pub mod identity;
 pub mod metrics;
 pub mod net;
 pub mod runtime;
+pub mod series;
 pub mod store;
 pub mod trace;
 pub mod wire;
@@ -358,6 +359,7 @@ fn link_peers(
 ) -> Vec<(NodeId, String, mpsc::Sender<PeerMsg>)> {
     let mut peers = Vec::new();
     let mut accepted = Vec::new();
+    ctx.metrics.peer_links.know(cfg.peers.keys().copied());
     for (id, paddr) in &cfg.peers {
         let (tx, rx) = mpsc::channel(net::PEER_QUEUE);
         if *id > cfg.id {

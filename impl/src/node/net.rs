@@ -291,6 +291,7 @@ async fn serve_peer(
     ctx: &ListenCtx,
 ) {
     ctx.clocks.touch(node);
+    let _link = super::series::PeerLinks::open(&ctx.metrics, node);
     let msg = PeerMsg::Hello { node, inc };
     if ctx
         .events
@@ -489,6 +490,7 @@ pub async fn peer_link(
         if sink.send(Bytes::from(body)).await.is_err() {
             continue;
         }
+        let link = super::series::PeerLinks::open(&metrics, peer);
         let (stop_tx, mut stop_rx) = oneshot::channel::<()>();
         let reader_ctx = ctx.clone();
         tokio::spawn(async move {
@@ -497,7 +499,9 @@ pub async fn peer_link(
             read_peer_frames(&mut reader, peer, &reader_ctx).await;
             drop(stop_tx);
         });
-        if write_loop(&mut sink, &mut rx, &key, &metrics, &mut stop_rx).await {
+        let done = write_loop(&mut sink, &mut rx, &key, &metrics, &mut stop_rx).await;
+        drop(link);
+        if done {
             return;
         }
         tracing::info!(peer = %addr, "link lost; reconnecting");

@@ -131,7 +131,7 @@ mod recover;
 
 use std::path::PathBuf;
 
-pub use format::{MAX_PAYLOAD, RECORD_HEADER_LEN, SEGMENT_HEADER_LEN};
+pub use format::{FORMAT_VERSION, MAX_PAYLOAD, RECORD_HEADER_LEN, SEGMENT_HEADER_LEN};
 pub use log::Wal;
 
 /// A log sequence number: dense from 1 over the life of the log; 0 means "none".

@@ -257,6 +257,9 @@ pub struct Options {
     /// the client's next operation that completed and was applied. Off by default: plain
     /// linearizability lets an unknown-outcome operation take effect at any later time.
     pub client_sessions: bool,
+    /// Stop (as when the budget runs out: [`Verdict::Undecided`]) at this instant: the
+    /// wall-clock budget beside the node budget.
+    pub deadline: Option<std::time::Instant>,
 }
 
 impl Options {
@@ -267,6 +270,7 @@ impl Options {
             partition_by_key: true,
             max_int_bits: DEFAULT_MAX_INT_BITS,
             client_sessions: false,
+            deadline: None,
         }
     }
 }
@@ -322,7 +326,7 @@ pub fn check_with(ops: &[Operation], options: &Options) -> Result<(Verdict, Stat
     for members in &partitions {
         let budget = options.budget.saturating_sub(stats.explored);
         let mut search = Search::new(ops, members, &expiry, options.max_int_bits);
-        let outcome = search.run(budget);
+        let outcome = search.run(budget, options.deadline);
         stats.explored += search.explored;
         stats.memo += search.memo_len();
         match outcome {

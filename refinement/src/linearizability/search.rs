@@ -189,6 +189,9 @@ pub(super) struct Search<'a> {
     best_completed: usize,
 }
 
+/// How many attempts pass between two readings of the clock for the wall-clock budget.
+const DEADLINE_EVERY: u64 = 4096;
+
 impl<'a> Search<'a> {
     /// The search over history indices `members`; `expiry` is indexed by history index.
     pub(super) fn new(
@@ -268,8 +271,9 @@ impl<'a> Search<'a> {
     }
 
     /// Searches for a linearization of the partition, trying at most `budget`
-    /// candidates; on failure `best` holds the longest prefix found.
-    pub(super) fn run(&mut self, budget: u64) -> Outcome {
+    /// candidates and stopping (as for the budget) at `deadline`, which is read every
+    /// [`DEADLINE_EVERY`] attempts; on failure `best` holds the longest prefix found.
+    pub(super) fn run(&mut self, budget: u64, deadline: Option<std::time::Instant>) -> Outcome {
         let unknown = self
             .slots
             .iter()
@@ -312,6 +316,11 @@ impl<'a> Search<'a> {
                 continue;
             }
             if self.explored >= budget {
+                return Outcome::Exhausted;
+            }
+            if self.explored.is_multiple_of(DEADLINE_EVERY)
+                && deadline.is_some_and(|d| std::time::Instant::now() >= d)
+            {
                 return Outcome::Exhausted;
             }
             self.explored += 1;

@@ -89,6 +89,12 @@ struct Replica {
     taught_at: Option<Instant>,
     /// The copy's floor, as created (see [`Durable::floor`]).
     floor: physalia_traces::Slot,
+    /// The leader this replica last followed (or was), for the leader-change count.
+    last_leader: Option<NodeId>,
+    /// Times that leader changed (metrics).
+    leader_changes: u64,
+    /// Times this replica stood for election (metrics).
+    elections: u64,
 }
 
 struct Peer {
@@ -340,6 +346,9 @@ impl Runtime {
             removed_seen: None,
             taught_at: learner.then(Instant::now),
             floor,
+            last_leader: None,
+            leader_changes: 0,
+            elections: 0,
         });
         self.output(idx, out);
     }
@@ -449,6 +458,11 @@ impl Runtime {
             r.heard = Some((node, inc));
         }
         self.candidates = self.candidates + usize::from(is) - usize::from(was);
+        r.elections += u64::from(is && !was);
+        if let Some(l) = r.cell.leader_hint().filter(|l| r.last_leader != Some(*l)) {
+            r.last_leader = Some(l);
+            r.leader_changes += 1;
+        }
         self.metrics.commits.fetch_add(
             after.saturating_sub(before),
             std::sync::atomic::Ordering::Relaxed,
@@ -571,5 +585,35 @@ impl Runtime {
         self.waiting.retain(|_, w| w.since.elapsed() < WAIT_LIMIT);
         self.retire_removed();
         self.flush_trace();
+        if self.metrics.cell_series.take_wanted() {
+            self.publish_cell_series();
+        }
+    }
+
+    /// Publishes the per-cell metrics of at most
+    /// [`MAX_CELL_SERIES`](crate::node::series::MAX_CELL_SERIES) hosted cells, the active
+    /// (not parked) ones first, and how many were left out. Runs only when a scrape asked
+    /// for it (one pass over the cells per scrape).
+    fn publish_cell_series(&self) {
+        use crate::node::series::{CellGauge, MAX_CELL_SERIES};
+        let hosted = || self.replicas.iter().filter(|r| !r.retired);
+        let active = hosted().filter(|r| r.parked == Parked::No);
+        let parked = hosted().filter(|r| r.parked != Parked::No);
+        let mut shown: Vec<CellGauge> = active
+            .chain(parked)
+            .take(MAX_CELL_SERIES)
+            .map(|r| CellGauge {
+                cell: r.name.clone(),
+                role: r.cell.role(),
+                ballot_round: r.cell.promised().round,
+                commit: r.cell.commit(),
+                applied: r.cell.state_machine().applied(),
+                leader_changes: r.leader_changes,
+                elections: r.elections,
+            })
+            .collect();
+        let omitted = (hosted().count() - shown.len()) as u64;
+        shown.sort_by(|a, b| a.cell.cmp(&b.cell));
+        self.metrics.cell_series.publish(shown, omitted);
     }
 }

@@ -45,8 +45,14 @@ impl Runtime {
         let log = Arc::clone(&self.log);
         let target = self.appended;
         let done = self.synced_tx.clone();
+        let metrics = Arc::clone(&self.metrics);
         tokio::task::spawn_blocking(move || {
+            let started = std::time::Instant::now();
             let result = log.sync_to(target).map_err(|e| e.to_string());
+            metrics
+                .fsync_latency
+                .0
+                .observe(started.elapsed().as_micros() as u64);
             let _ = done.send((target, result));
         });
     }
