@@ -174,6 +174,10 @@ pub struct CheckArgs {
     /// Also write each property's verdict as JUnit XML to this file.
     #[arg(long, value_name = "FILE")]
     pub junit: Option<std::path::PathBuf>,
+    /// No progress: on a terminal a spinner with the states, depth and rate; into a file or
+    /// a pipe one line per progress report.
+    #[arg(long, short)]
+    pub quiet: bool,
 }
 
 /// Runs `physalia check`; returns the exit code (0 clean, 1 a property failed).
@@ -220,13 +224,18 @@ pub fn run(args: &CheckArgs) -> Result<u8> {
     if !args.json {
         print_header(&cfg, &opts);
     }
-    let quiet = args.json;
+    let quiet = args.json || args.quiet;
+    let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let spinner = crate::progress::spinner(quiet || !terminal);
     let report = check::run(CellModel::new(cfg.clone()), &opts, |p| {
-        if !quiet {
-            print_progress(&p);
+        match (quiet, terminal) {
+            (true, _) => {}
+            (false, true) => spinner.set_message(progress_line(&p)),
+            (false, false) => print_progress(&p),
         }
     })
     .map_err(anyhow::Error::msg)?;
+    spinner.finish_and_clear();
     if let Some(path) = &args.junit {
         crate::junit::write(path, "check", &junit_cases(&report))?;
     }
@@ -286,16 +295,21 @@ fn print_header(cfg: &CellConfig, opts: &CheckOptions) {
     );
 }
 
-fn print_progress(p: &Progress) {
+/// One progress report: states generated and unique, depth, elapsed time and rate.
+fn progress_line(p: &Progress) -> String {
     let secs = p.elapsed.as_secs_f64();
-    eprintln!(
-        "  … {:>12} generated, {:>11} unique, depth {:>3}, {:>6.1} s, {:>9.0} states/s",
+    format!(
+        "{:>12} generated, {:>11} unique, depth {:>3}, {:>6.1} s, {:>9.0} states/s",
         p.generated,
         p.unique,
         p.depth,
         secs,
         p.generated as f64 / secs.max(1e-9)
-    );
+    )
+}
+
+fn print_progress(p: &Progress) {
+    eprintln!("  … {}", progress_line(p));
     let _ = std::io::stderr().flush();
 }
 

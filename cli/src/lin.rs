@@ -121,6 +121,8 @@ enum Outcome {
         complete: bool,
     },
     Undecided(u64),
+    /// The history breaks a rule of histories (e.g. an operation listed twice).
+    Malformed(String),
 }
 
 /// The values an operation observed: what it read, and what it found when its condition
@@ -253,25 +255,25 @@ fn explained(
 /// (see [`explained`]): a sub-history that does not fails only because a write was removed
 /// from under a read or a failed compare, which says nothing about the history. (A value
 /// no operation of the history wrote is an anomaly of its own, and stays unexplained.)
-fn closed(
-    ops: &[Operation],
-    keep: &[usize],
-    start: &HashMap<&Key, Vec<(usize, Option<&Value>)>>,
-) -> bool {
+fn closed(ops: &[Operation], keep: &[usize], start: &HashMap<usize, Explained>) -> bool {
     let w = writers(ops, keep);
     keep.iter().all(|&i| {
-        let (seen_full, failed_full) = explained(ops, i, start);
+        let (seen_full, failed_full) = &start[&i];
+        let failed_full = *failed_full;
         let (seen, failed) = explained(ops, i, &w);
         seen_full.iter().zip(&seen).all(|(full, now)| !full || *now)
             && !(failed_full == Some(true) && failed != Some(true))
     })
 }
 
+/// What the starting set explains of one operation (see [`explained`]).
+type Explained = (Vec<bool>, Option<bool>);
+
 /// Whether `ops` restricted to `keep` is closed and still not linearizable.
 fn fails(
     ops: &[Operation],
     keep: &[usize],
-    start: &HashMap<&Key, Vec<(usize, Option<&Value>)>>,
+    start: &HashMap<usize, Explained>,
     options: &Options,
 ) -> bool {
     if !closed(ops, keep, start) {
@@ -294,7 +296,11 @@ fn minimize(
     deadline: Instant,
 ) -> (Vec<usize>, bool) {
     let all = writers(ops, &start);
-    let fails = |keep: &[usize]| fails(ops, keep, &all, options);
+    let explanations: HashMap<usize, Explained> = start
+        .iter()
+        .map(|&i| (i, explained(ops, i, &all)))
+        .collect();
+    let fails = |keep: &[usize]| fails(ops, keep, &explanations, options);
     let mut keep = start.clone();
     let mut chunk = keep.len() / 2;
     while chunk >= 1 {
@@ -355,9 +361,22 @@ fn judge(h: &History, args: &LinArgs) -> Outcome {
         Ok((Verdict::Undecided { explored }, _)) => Outcome::Undecided(explored),
         Ok((Verdict::NotLinearizable(v), _)) => {
             let keys: Vec<String> = v.keys.iter().map(|k| k.0.clone()).collect();
-            let start: Vec<usize> = (0..h.ops.len())
+            // The failing keys' operations, unless client sessions tie keys together (an
+            // unknown operation expires with its client's next one, on any key) or they
+            // alone do not fail: then every operation.
+            let on_keys: Vec<usize> = (0..h.ops.len())
                 .filter(|&i| keys_of(&h.ops[i].txn).iter().any(|k| v.keys.contains(k)))
                 .collect();
+            let sub: Vec<Operation> = on_keys.iter().map(|&i| h.ops[i].clone()).collect();
+            let alone = matches!(
+                check_with(&sub, &options),
+                Ok((Verdict::NotLinearizable(_), _))
+            );
+            let start = if args.sessions || !alone {
+                (0..h.ops.len()).collect()
+            } else {
+                on_keys
+            };
             let (minimal, complete) = minimize(&h.ops, start, &options, deadline);
             Outcome::Not {
                 report: v.to_string(),
@@ -366,12 +385,7 @@ fn judge(h: &History, args: &LinArgs) -> Outcome {
                 complete,
             }
         }
-        Err(e) => Outcome::Not {
-            report: format!("the history is malformed: {e}"),
-            keys: Vec::new(),
-            minimal: Vec::new(),
-            complete: false,
-        },
+        Err(e) => Outcome::Malformed(e.to_string()),
     }
 }
 
@@ -414,7 +428,7 @@ pub fn run(args: &LinArgs) -> Result<u8> {
         crate::output::emit(&histories::export(&h, to.into())?)?;
         return Ok(0);
     }
-    let mut code = 0u8;
+    let (mut not_linearizable, mut no_verdict) = (false, false);
     let mut docs = Vec::new();
     for path in &args.histories {
         let (format, hs) = match histories::load(path, args.format.map(Into::into), model) {
@@ -425,7 +439,7 @@ pub fn run(args: &LinArgs) -> Result<u8> {
                 } else {
                     eprintln!("error: {e}");
                 }
-                code = code.max(2);
+                no_verdict = true;
                 continue;
             }
         };
@@ -462,8 +476,14 @@ pub fn run(args: &LinArgs) -> Result<u8> {
                     doc["verdict"] = json!("linearizable");
                     format!("  LINEARIZABLE ({seconds:.3} s)")
                 }
+                Outcome::Malformed(why) => {
+                    no_verdict = true;
+                    doc["verdict"] = json!("unusable");
+                    doc["error"] = json!(why);
+                    format!("  UNUSABLE: {why}")
+                }
                 Outcome::Undecided(explored) => {
-                    code = code.max(2);
+                    no_verdict = true;
                     doc["verdict"] = json!("undecided");
                     doc["explored"] = json!(explored);
                     format!(
@@ -477,7 +497,7 @@ pub fn run(args: &LinArgs) -> Result<u8> {
                     minimal,
                     complete,
                 } => {
-                    code = 1;
+                    not_linearizable = true;
                     doc["verdict"] = json!("not linearizable");
                     doc["keys"] = json!(keys);
                     doc["report"] = json!(report);
@@ -519,6 +539,13 @@ pub fn run(args: &LinArgs) -> Result<u8> {
             }
         }
     }
+    // 1 if any history is not linearizable, whatever the order of the files; else 2 if one
+    // had no verdict.
+    let code = if not_linearizable {
+        1
+    } else {
+        u8::from(no_verdict) * 2
+    };
     if args.json {
         crate::output::print_json(
             "physalia-lin",

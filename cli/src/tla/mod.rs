@@ -96,6 +96,10 @@ pub struct CheckArgs {
     /// Also write each configuration's outcome as JUnit XML to this file.
     #[arg(long, value_name = "FILE")]
     pub junit: Option<PathBuf>,
+    /// No progress (on a terminal a spinner with the configuration and the time it has run;
+    /// into a file or a pipe one line as each configuration starts).
+    #[arg(long, short)]
+    pub quiet: bool,
 }
 
 /// Runs a `tla` subcommand and returns the process exit code: 0 when every
@@ -165,13 +169,18 @@ fn check_config(
     args: &CheckArgs,
     timeout: Duration,
 ) -> Result<Outcome> {
-    if !args.json {
+    let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let quiet = args.json || args.quiet;
+    let spinner = crate::progress::spinner(quiet || !terminal);
+    spinner.set_message(format!("TLC: {} ({} {})", e.name, e.module, e.cfg));
+    if !quiet && !terminal {
         eprintln!("tla check: running {} ({} {}) ...", e.name, e.module, e.cfg);
     }
     let cfg_text = fs::read_to_string(dir.join(&e.cfg))
         .with_context(|| format!("cannot read {}", dir.join(&e.cfg).display()))?;
     let start = Instant::now();
     let (out, timed_out) = tlc.run(dir, &e, args.workers, timeout)?;
+    spinner.finish_and_clear();
     let seconds = start.elapsed().as_secs_f64();
     let mut report = parse_tlc_output(&out, &cfg_properties(&cfg_text));
     if timed_out {

@@ -6,22 +6,25 @@ use physalia_traces::{Key, Txn, TxnResult, Value};
 use super::porcupine::REGISTER;
 use super::{int_value, At, History, InputError, Pairing, MAX_NESTING};
 
-/// The line of byte offset `off` in `text`.
-fn line_of(text: &str, off: usize) -> usize {
-    1 + text.as_bytes()[..off.min(text.len())]
-        .iter()
-        .filter(|b| **b == b'\n')
-        .count()
-}
+/// The most tags (`#tag form`) that may apply one after the other to one form.
+const MAX_TAG_CHAIN: usize = 8;
 
-/// Refuses text nested deeper than [`MAX_NESTING`] (outside strings and comments), so
-/// that neither the reader nor dropping what it read can exhaust the stack.
+/// Refuses text nested deeper than [`MAX_NESTING`] brackets, or with more than
+/// [`MAX_TAG_CHAIN`] tags in a row (outside strings and comments), so that neither the
+/// reader nor dropping or printing what it read can exhaust the stack. Conservative: it
+/// reads `\` as a character literal only where a token starts, and ends a comment at `\n`
+/// or `\r`, as the reader does.
 fn check_nesting(text: &str, at: At<'_>) -> Result<(), InputError> {
-    let (mut depth, mut in_str, mut escaped, mut comment, mut char_lit) =
-        (0usize, false, false, false, false);
-    for (off, c) in text.char_indices() {
+    let (mut depth, mut tags, mut line) = (0usize, 0usize, 1usize);
+    let (mut in_str, mut escaped, mut comment, mut char_lit) = (false, false, false, false);
+    let mut prev = ' ';
+    for c in text.chars() {
+        if c == '\n' {
+            line += 1;
+        }
+        let token_start = prev.is_whitespace() || matches!(prev, '(' | '[' | '{' | ',');
         if comment {
-            comment = c != '\n';
+            comment = c != '\n' && c != '\r';
         } else if char_lit {
             char_lit = false;
         } else if in_str {
@@ -36,23 +39,50 @@ fn check_nesting(text: &str, at: At<'_>) -> Result<(), InputError> {
             match c {
                 '"' => in_str = true,
                 ';' => comment = true,
-                '\\' => char_lit = true,
+                '\\' if token_start => char_lit = true,
+                '#' if token_start => {
+                    tags += 1;
+                    if tags > MAX_TAG_CHAIN {
+                        return Err(at.err(
+                            line,
+                            None,
+                            format!("more than {MAX_TAG_CHAIN} tags in a row"),
+                        ));
+                    }
+                }
                 '[' | '(' | '{' => {
+                    tags = 0;
                     depth += 1;
                     if depth > MAX_NESTING {
                         return Err(at.err(
-                            line_of(text, off),
+                            line,
                             None,
                             format!("nested deeper than {MAX_NESTING} levels"),
                         ));
                     }
                 }
-                ']' | ')' | '}' => depth = depth.saturating_sub(1),
+                ']' | ')' | '}' => {
+                    tags = 0;
+                    depth = depth.saturating_sub(1);
+                }
+                c if c.is_whitespace() || c == ',' => {}
+                // An atom that is not a tag ends a chain of tags, unless a tag is being read.
+                _ if token_start && prev != '#' => tags = 0,
                 _ => {}
             }
         }
+        prev = c;
     }
     Ok(())
+}
+
+/// An EDN value shown in a message: at most 60 characters of it.
+fn short(e: &Edn<'_>) -> String {
+    let t = e.to_string();
+    match t.char_indices().nth(60) {
+        Some((i, _)) => format!("{}…", &t[..i]),
+        None => t,
+    }
 }
 
 /// `UnexpectedEOF` as `unexpected eof`: the reader's error code in words.
@@ -90,7 +120,10 @@ fn value(at: At<'_>, line: usize, e: &Edn<'_>) -> Result<Option<Value>, InputErr
             return Err(at.err(
                 line,
                 Some(":value"),
-                format!("`{other}` is not a register value (nil, an integer, a string)"),
+                format!(
+                    "`{}` is not a register value (nil, an integer, a string)",
+                    short(other)
+                ),
             ))
         }
     })
@@ -129,33 +162,34 @@ impl<'e> Event<'_, 'e> {
             Some(other) => Err(at.err(
                 self.line,
                 Some(&format!(":{field}")),
-                format!("`{other}` is not a keyword"),
+                format!("`{}` is not a keyword", short(other)),
             )),
             None => Err(at.err(self.line, Some(&format!(":{field}")), "missing")),
         }
     }
 }
 
-/// Parses the EDN history in `text`.
+/// Parses the EDN history in `text`, one top-level form at a time (a form's tree is
+/// dropped once its operations are taken), so memory is bounded by the largest form.
 pub(super) fn parse(text: &str, at: At<'_>) -> Result<History, InputError> {
     check_nesting(text, at)?;
-    // Read every top-level form, remembering the line each starts on.
-    let mut forms: Vec<(usize, Edn<'_>)> = Vec::new();
+    let mut p = Pairing::new();
+    let mut timed: Option<bool> = None;
+    let mut position = 0usize;
     let mut rest = text;
+    // The line of `rest`'s start, advanced as forms are consumed (no rescans).
+    let mut line = 1usize;
     loop {
         let trimmed = rest.trim_start_matches(|c: char| c.is_whitespace() || c == ',');
+        line += rest[..rest.len() - trimmed.len()].matches('\n').count();
         if trimmed.is_empty() {
             break;
         }
-        let line = line_of(text, text.len() - trimmed.len());
-        match edn::read(trimmed) {
-            Ok((form, remaining)) => {
-                forms.push((line, form));
-                rest = remaining;
-            }
+        let (form, remaining) = match edn::read(trimmed) {
+            Ok(x) => x,
             // Only comments (or a discarded form) were left.
             Err(e)
-                if trimmed.trim_start().starts_with(';')
+                if (trimmed.starts_with(';') || trimmed.starts_with("#_"))
                     && e.code == clojure_reader::error::Code::UnexpectedEOF =>
             {
                 break
@@ -165,167 +199,178 @@ pub(super) fn parse(text: &str, at: At<'_>) -> Result<History, InputError> {
             }
             Err(e) => {
                 let l = e.line.map_or(line, |l| line + l - 1);
-                let column = e.column.map_or(String::new(), |c| format!(", column {c}"));
                 return Err(at.err(
                     l,
                     None,
-                    format!("not EDN: {}{column}", words(&format!("{:?}", e.code))),
+                    format!("not EDN: {}", words(&format!("{:?}", e.code))),
                 ));
             }
-        }
-    }
-    // One vector of operation maps, or one map per form.
-    let mut events: Vec<Event<'_, '_>> = Vec::new();
-    for (line, form) in &forms {
-        match form {
-            Edn::Map(map) => events.push(Event { line: *line, map }),
+        };
+        // One vector (or list) of operation maps, or one map per form.
+        match &form {
+            Edn::Map(map) => {
+                event(&mut p, at, &Event { line, map }, position, &mut timed)?;
+                position += 1;
+            }
             Edn::Vector(items) | Edn::List(items) => {
                 for item in items {
                     let Edn::Map(map) = item else {
                         return Err(at.err(
-                            *line,
+                            line,
                             None,
-                            format!("`{item}` is not an operation map"),
+                            "an element of the history vector is not an operation map",
                         ));
                     };
-                    events.push(Event { line: *line, map });
+                    event(&mut p, at, &Event { line, map }, position, &mut timed)?;
+                    position += 1;
                 }
             }
-            other => return Err(at.err(*line, None, format!("`{other}` is not an operation map"))),
+            _ => return Err(at.err(line, None, "a top-level form is not an operation map")),
         }
+        line += trimmed[..trimmed.len() - remaining.len()]
+            .matches('\n')
+            .count();
+        rest = remaining;
     }
-    let timed = events
-        .first()
-        .is_some_and(|e| matches!(e.get("time"), Some(Edn::Int(_))));
-    let mut p = Pairing::new();
-    for (position, ev) in events.iter().enumerate() {
-        let line = ev.line;
-        let process = match ev.get("process") {
-            Some(Edn::Int(n)) if *n >= 0 => *n as u64,
-            Some(Edn::Int(n)) => {
-                return Err(at.err(line, Some(":process"), format!("negative process {n}")))
-            }
-            _ => continue, // :nemesis and other non-client processes
-        };
-        let time = if timed {
-            match ev.get("time") {
-                Some(Edn::Int(t)) if *t >= 0 => *t as u64,
-                _ => {
-                    return Err(at.err(
-                        line,
-                        Some(":time"),
-                        "missing or negative, while the first operation has one",
-                    ))
-                }
-            }
-        } else {
-            position as u64
-        };
-        let kind = ev.keyword(at, "type")?;
-        let f = ev.keyword(at, "f")?;
-        let raw = ev.get("value").unwrap_or(&Edn::Nil);
-        match kind {
-            "invoke" => {
-                let (key, v) = independent(f, raw);
-                let txn = match f {
-                    "read" => Txn::Get { key },
-                    "write" => Txn::Put {
-                        key,
-                        value: value(at, line, v)?
-                            .ok_or_else(|| at.err(line, Some(":value"), "a write of nil"))?,
-                    },
-                    "cas" => {
-                        let Edn::Vector(pair) = v else {
-                            return Err(at.err(
-                                line,
-                                Some(":value"),
-                                format!("`{v}` is not [from to]"),
-                            ));
-                        };
-                        let [from, to] = pair.as_slice() else {
-                            return Err(at.err(
-                                line,
-                                Some(":value"),
-                                format!("`{v}` is not [from to]"),
-                            ));
-                        };
-                        Txn::Cas {
-                            key,
-                            expected: value(at, line, from)?,
-                            new: value(at, line, to)?
-                                .ok_or_else(|| at.err(line, Some(":value"), "a cas writing nil"))?,
-                        }
-                    }
-                    other => {
-                        return Err(at.err(
-                            line,
-                            Some(":f"),
-                            format!("unsupported operation :{other} (read, write, cas)"),
-                        ))
-                    }
-                };
-                p.invoke(at, line, process, txn, time)?;
-            }
-            "ok" | "fail" | "info" => {
-                let open = p.open_op(at, line, process)?;
-                let (open_f, open_key) = match &open.txn {
-                    Txn::Get { key } => ("read", key),
-                    Txn::Put { key, .. } => ("write", key),
-                    Txn::Cas { key, .. } => ("cas", key),
-                    _ => unreachable!("only register operations are invoked"),
-                };
-                if f != open_f {
-                    return Err(at.err(
-                        line,
-                        Some(":f"),
-                        format!(
-                            "process {process} completes :{f}, but its open operation is :{open_f}"
-                        ),
-                    ));
-                }
-                let result = match (kind, f) {
-                    ("ok", "read") => {
-                        let (key, v) = independent(f, raw);
-                        if key != *open_key {
-                            return Err(at.err(
-                                line,
-                                Some(":value"),
-                                format!(
-                                    "reads key {}, but the invocation read {}",
-                                    key.0, open_key.0
-                                ),
-                            ));
-                        }
-                        Some(TxnResult::Get {
-                            value: value(at, line, v)?,
-                        })
-                    }
-                    ("ok", "write") => Some(TxnResult::Put),
-                    ("ok", _) => {
-                        let Txn::Cas { expected, .. } = &open.txn else {
-                            unreachable!("matched above")
-                        };
-                        Some(TxnResult::Cas {
-                            ok: true,
-                            current: expected.clone(),
-                        })
-                    }
-                    // `:fail`: it never took effect.
-                    ("fail", _) => Some(TxnResult::Rejected {
-                        reason: "jepsen :fail".into(),
-                    }),
-                    _ => None, // `:info`: unknown
-                };
-                p.complete(process, time, result);
-            }
-            other => {
+    Ok(p.finish("history"))
+}
+
+/// Takes one operation event into `p`; `timed` is whether the history's times are its
+/// `:time` stamps (decided by its first operation) or positions.
+fn event(
+    p: &mut Pairing,
+    at: At<'_>,
+    ev: &Event<'_, '_>,
+    position: usize,
+    timed: &mut Option<bool>,
+) -> Result<(), InputError> {
+    let line = ev.line;
+    let process = match ev.get("process") {
+        Some(Edn::Int(n)) if *n >= 0 => *n as u64,
+        Some(Edn::Int(n)) => {
+            return Err(at.err(line, Some(":process"), format!("negative process {n}")))
+        }
+        _ => return Ok(()), // :nemesis and other non-client processes
+    };
+    let timed = *timed.get_or_insert_with(|| matches!(ev.get("time"), Some(Edn::Int(_))));
+    let time = if timed {
+        match ev.get("time") {
+            Some(Edn::Int(t)) if *t >= 0 => *t as u64,
+            _ => {
                 return Err(at.err(
                     line,
-                    Some(":type"),
-                    format!("unknown type :{other} (:invoke, :ok, :fail, :info)"),
+                    Some(":time"),
+                    "missing or negative, while the first operation has one",
                 ))
             }
         }
+    } else {
+        position as u64
+    };
+    let kind = ev.keyword(at, "type")?;
+    let f = ev.keyword(at, "f")?;
+    let raw = ev.get("value").unwrap_or(&Edn::Nil);
+    match kind {
+        "invoke" => {
+            let (key, v) = independent(f, raw);
+            let txn = match f {
+                "read" => Txn::Get { key },
+                "write" => Txn::Put {
+                    key,
+                    value: value(at, line, v)?
+                        .ok_or_else(|| at.err(line, Some(":value"), "a write of nil"))?,
+                },
+                "cas" => {
+                    let Edn::Vector(pair) = v else {
+                        return Err(at.err(
+                            line,
+                            Some(":value"),
+                            format!("`{}` is not [from to]", short(v)),
+                        ));
+                    };
+                    let [from, to] = pair.as_slice() else {
+                        return Err(at.err(
+                            line,
+                            Some(":value"),
+                            format!("`{}` is not [from to]", short(v)),
+                        ));
+                    };
+                    Txn::Cas {
+                        key,
+                        expected: value(at, line, from)?,
+                        new: value(at, line, to)?
+                            .ok_or_else(|| at.err(line, Some(":value"), "a cas writing nil"))?,
+                    }
+                }
+                other => {
+                    return Err(at.err(
+                        line,
+                        Some(":f"),
+                        format!("unsupported operation :{other} (read, write, cas)"),
+                    ))
+                }
+            };
+            p.invoke(at, line, process, txn, time)?;
+        }
+        "ok" | "fail" | "info" => {
+            let open = p.open_op(at, line, process)?;
+            let (open_f, open_key) = match &open.txn {
+                Txn::Get { key } => ("read", key),
+                Txn::Put { key, .. } => ("write", key),
+                Txn::Cas { key, .. } => ("cas", key),
+                _ => unreachable!("only register operations are invoked"),
+            };
+            if f != open_f {
+                return Err(at.err(
+                    line,
+                    Some(":f"),
+                    format!(
+                        "process {process} completes :{f}, but its open operation is :{open_f}"
+                    ),
+                ));
+            }
+            let result = match (kind, f) {
+                ("ok", "read") => {
+                    let (key, v) = independent(f, raw);
+                    if key != *open_key {
+                        return Err(at.err(
+                            line,
+                            Some(":value"),
+                            format!(
+                                "reads key {}, but the invocation read {}",
+                                key.0, open_key.0
+                            ),
+                        ));
+                    }
+                    Some(TxnResult::Get {
+                        value: value(at, line, v)?,
+                    })
+                }
+                ("ok", "write") => Some(TxnResult::Put),
+                ("ok", _) => {
+                    let Txn::Cas { expected, .. } = &open.txn else {
+                        unreachable!("matched above")
+                    };
+                    Some(TxnResult::Cas {
+                        ok: true,
+                        current: expected.clone(),
+                    })
+                }
+                // `:fail`: it never took effect.
+                ("fail", _) => Some(TxnResult::Rejected {
+                    reason: "jepsen :fail".into(),
+                }),
+                _ => None, // `:info`: unknown
+            };
+            p.complete(process, time, result);
+        }
+        other => {
+            return Err(at.err(
+                line,
+                Some(":type"),
+                format!("unknown type :{other} (:invoke, :ok, :fail, :info)"),
+            ))
+        }
     }
-    Ok(p.finish("history"))
+    Ok(())
 }

@@ -77,9 +77,13 @@ fn classify(o: &Operation) -> Result<(Key, RegOp, Done), String> {
     Ok((key, op, done))
 }
 
+/// A value Porcupine's etcd log can carry: a non-negative integer (its parser reads `\d+`).
 fn int_of(v: &Value) -> Result<i64, String> {
     match v {
-        Value::Int(i) => i64::try_from(i).map_err(|_| format!("{i} does not fit 64 bits")),
+        Value::Int(i) => i64::try_from(i)
+            .ok()
+            .filter(|n| *n >= 0)
+            .ok_or_else(|| format!("{i} is not a non-negative 64-bit integer")),
         other => Err(format!("{other} is not an integer")),
     }
 }
@@ -100,21 +104,28 @@ fn events(ops: &[Operation]) -> Vec<(u64, bool, usize)> {
 
 /// Jepsen process numbers: one per client, and a fresh one after an operation whose
 /// outcome is unknown (a Jepsen process never invokes again after `:info`).
+/// A client keeps its process while each of its operations returned strictly before the
+/// next was invoked; otherwise (equal stamps, an unknown outcome) the next one gets a fresh
+/// process, so that no process invokes before its previous operation completed.
 fn processes(ops: &[Operation]) -> Vec<u64> {
     let mut next = 0u64;
-    let mut current: HashMap<ClientId, u64> = HashMap::new();
+    // Per client: its process and when its latest operation returned (`None`: never).
+    let mut current: HashMap<ClientId, (u64, Option<u64>)> = HashMap::new();
     let mut order: Vec<usize> = (0..ops.len()).collect();
     order.sort_by_key(|&i| (ops[i].invoke, i));
     let mut out = vec![0; ops.len()];
     for i in order {
-        let p = *current.entry(ops[i].client).or_insert_with(|| {
+        let o = &ops[i];
+        let reuse = current
+            .get(&o.client)
+            .and_then(|&(p, ret)| ret.filter(|r| *r < o.invoke).map(|_| p));
+        let p = reuse.unwrap_or_else(|| {
             next += 1;
             next - 1
         });
         out[i] = p;
-        if ops[i].result.is_none() {
-            current.remove(&ops[i].client);
-        }
+        let ret = o.result.as_ref().and(o.ret);
+        current.insert(o.client, (p, ret));
     }
     out
 }
@@ -132,6 +143,32 @@ pub fn export(history: &History, format: Format) -> Result<String, ExportError> 
     let mut classified = Vec::with_capacity(ops.len());
     for (i, o) in ops.iter().enumerate() {
         classified.push(classify(o).map_err(|why| fail(i, why))?);
+    }
+    // What the target format cannot say about a failed compare would change the verdict:
+    // refuse rather than write a weaker history.
+    for (i, o) in ops.iter().enumerate() {
+        let failed_cas_saw = matches!(o.result, Some(TxnResult::Cas { ok: false, .. }));
+        let failed_compare = matches!(
+            o.result,
+            Some(TxnResult::Cas { ok: false, .. } | TxnResult::Txn { ok: false, .. })
+        );
+        match format {
+            Format::Porcupine if failed_cas_saw => {
+                return Err(fail(
+                    i,
+                    "the value its failed compare found has no place in the format".into(),
+                ))
+            }
+            Format::JepsenEdn if failed_compare => {
+                return Err(fail(
+                    i,
+                    "a failed compare says the register held another value; Jepsen's :fail \
+                     would say the operation never took effect"
+                        .into(),
+                ))
+            }
+            _ => {}
+        }
     }
     let keys: std::collections::BTreeSet<&Key> = classified.iter().map(|(k, _, _)| k).collect();
     let procs = processes(ops);

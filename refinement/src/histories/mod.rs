@@ -162,18 +162,23 @@ pub fn load(
 ) -> Result<(Format, Vec<History>), InputError> {
     let file = path.display().to_string();
     let at = At { file: &file };
-    let meta = std::fs::metadata(path).map_err(|e| at.err(0, None, format!("cannot read: {e}")))?;
-    if meta.len() > MAX_HISTORY_BYTES {
+    // Read at most one byte more than the bound: a device or a pipe reports no length.
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| {
+            std::io::Read::read_to_end(
+                &mut std::io::Read::take(f, MAX_HISTORY_BYTES + 1),
+                &mut bytes,
+            )
+        })
+        .map_err(|e| at.err(0, None, format!("cannot read: {e}")))?;
+    if bytes.len() as u64 > MAX_HISTORY_BYTES {
         return Err(at.err(
             0,
             None,
-            format!(
-                "{} bytes, above the bound of {MAX_HISTORY_BYTES}",
-                meta.len()
-            ),
+            format!("larger than the bound of {MAX_HISTORY_BYTES} bytes"),
         ));
     }
-    let bytes = std::fs::read(path).map_err(|e| at.err(0, None, format!("cannot read: {e}")))?;
     let text = String::from_utf8(bytes).map_err(|e| {
         let line = 1 + e.as_bytes()[..e.utf8_error().valid_up_to()]
             .iter()
@@ -265,11 +270,16 @@ pub fn with_initial(history: &History, initial: &[(Key, Value)]) -> History {
     if initial.is_empty() {
         return history.clone();
     }
+    // Clients of their own: the highest ids the history does not use.
+    let used: std::collections::HashSet<ClientId> = history.ops.iter().map(|o| o.client).collect();
+    let mut free = (0..=u64::MAX)
+        .rev()
+        .map(ClientId)
+        .filter(|c| !used.contains(c));
     let mut ops: Vec<Operation> = initial
         .iter()
-        .enumerate()
-        .map(|(i, (key, value))| Operation {
-            client: ClientId(u64::MAX - i as u64),
+        .map(|(key, value)| Operation {
+            client: free.next().expect("a history uses fewer than 2^64 clients"),
             op: 1,
             txn: Txn::Put {
                 key: key.clone(),

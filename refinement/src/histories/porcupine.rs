@@ -67,7 +67,7 @@ pub(super) fn parse(text: &str, at: At<'_>) -> Result<History, InputError> {
         };
         let fields: Vec<&str> = raw[pos + MARKER.len()..].split_whitespace().collect();
         let [process, kind, f, rest @ ..] = fields.as_slice() else {
-            return Err(at.err(line, None, "expected PROCESS :TYPE :F VALUE"));
+            continue; // not an operation line (Porcupine's parser skips it too)
         };
         let Ok(process) = process.parse::<u64>() else {
             continue; // the nemesis, or another non-client process
@@ -108,16 +108,21 @@ pub(super) fn parse(text: &str, at: At<'_>) -> Result<History, InputError> {
                         ),
                     ));
                 }
+                // As Porcupine's parser: a completion whose value does not have the shape of
+                // its operation's (`:ok :read nil|N`, `:ok :write N`, `:ok|:fail :cas [A B]`)
+                // leaves the outcome unknown, as do a failed read and any `:info`.
                 let result = match (*kind, expected) {
-                    (":ok", ":read") => Some(TxnResult::Get {
-                        value: value(at, line, "value", &v)?,
-                    }),
-                    (":ok", ":write") => Some(TxnResult::Put),
-                    (":ok" | ":fail", ":cas") => Some(TxnResult::Txn {
+                    (":ok", ":read") => value(at, line, "value", &v)
+                        .ok()
+                        .map(|value| TxnResult::Get { value }),
+                    (":ok", ":write") => value(at, line, "value", &v)
+                        .ok()
+                        .flatten()
+                        .map(|_| TxnResult::Put),
+                    (":ok" | ":fail", ":cas") => pair(at, line, &v).ok().map(|_| TxnResult::Txn {
                         ok: *kind == ":ok",
                         reads: Vec::new(),
                     }),
-                    // A read that failed (timed out) or any `:info`: unknown outcome.
                     _ => None,
                 };
                 p.complete(process, time, result);

@@ -262,6 +262,20 @@ fn exported_histories_keep_their_verdicts() {
             "1 :invoke :cas [1 2]",
             "1 :fail :cas [1 2]",
         ]),
+        // Not linearizable only through its failed compare.
+        log(&[
+            "0 :invoke :write 1",
+            "0 :ok :write 1",
+            "1 :invoke :cas [1 2]",
+            "1 :fail :cas [1 2]",
+        ]),
+        // One client's operations back to back, at equal stamps once exported.
+        log(&[
+            "0 :invoke :write 1",
+            "0 :ok :write 1",
+            "0 :invoke :read nil",
+            "0 :ok :read 1",
+        ]),
     ];
     for text in &histories {
         let h = &parse(text, "t", Format::Porcupine, Model::Register).unwrap()[0];
@@ -269,8 +283,19 @@ fn exported_histories_keep_their_verdicts() {
             check(&h.ops, 100_000).unwrap(),
             Verdict::Linearizable { .. }
         );
+        let failed_compare = h
+            .ops
+            .iter()
+            .any(|o| matches!(o.result, Some(TxnResult::Txn { ok: false, .. })));
         for format in [Format::Porcupine, Format::JepsenEdn, Format::Physalia] {
-            let out = export(h, format).unwrap();
+            let out = match export(h, format) {
+                Ok(out) => out,
+                Err(e) => {
+                    assert!(format == Format::JepsenEdn && failed_compare, "{e}");
+                    assert!(e.to_string().contains("failed compare"), "{e}");
+                    continue;
+                }
+            };
             let back = &parse(&out, "e", format, Model::Register)
                 .unwrap_or_else(|e| panic!("{e}\n{out}"))[0];
             let got = matches!(
@@ -307,4 +332,51 @@ fn formats_are_detected_from_the_name_and_the_first_lines() {
         Format::detect(p("h.jsonl"), "{\"client\": 1}"),
         Format::Physalia
     );
+}
+
+#[test]
+fn crafted_edn_cannot_nest_past_the_bound() {
+    let tags = format!("{}1", "#a ".repeat(200_000));
+    let symbol_escapes = format!("{}1", "[:a\\".repeat(100_000));
+    let comment_cr = format!(";x\r{}", "[".repeat(100_000));
+    for text in [tags, symbol_escapes, comment_cr] {
+        let e = parse(&text, "h", Format::JepsenEdn, Model::Kv).unwrap_err();
+        assert!(
+            e.message.contains("nested deeper") || e.message.contains("tags in a row"),
+            "{e}"
+        );
+    }
+    // Tags in ordinary places still read.
+    let ok = "{:type :invoke, :f :write, :value 1, :process 0, :error #object[x \"y\"]}\n\
+              {:type :ok, :f :write, :value 1, :process 0}\n";
+    assert_eq!(
+        parse(ok, "h", Format::JepsenEdn, Model::Kv).unwrap()[0]
+            .ops
+            .len(),
+        1
+    );
+}
+
+#[test]
+fn a_client_whose_operations_touch_in_time_exports_as_distinct_processes() {
+    let text = concat!(
+        r#"{"client": 1, "op": 1, "txn": {"put": {"key": "x", "value": {"int": "1"}}}, "invoke_ms": 0, "return_ms": 5, "result": {"known": "put"}}"#,
+        "\n",
+        r#"{"client": 1, "op": 2, "txn": {"get": {"key": "x"}}, "invoke_ms": 5, "return_ms": 7, "result": {"known": {"get": {"value": {"int": "1"}}}}}"#,
+        "\n"
+    );
+    let h = &parse(text, "h", Format::Physalia, Model::Register).unwrap()[0];
+    for format in [Format::Porcupine, Format::JepsenEdn] {
+        let out = export(h, format).unwrap();
+        let back =
+            &parse(&out, "e", format, Model::Register).unwrap_or_else(|e| panic!("{e}\n{out}"))[0];
+        assert_eq!(back.ops.len(), 2, "{out}");
+        assert!(
+            matches!(
+                check(&back.ops, 1000).unwrap(),
+                Verdict::Linearizable { .. }
+            ),
+            "{out}"
+        );
+    }
 }
