@@ -440,6 +440,15 @@ fn apply_error(e: &physalia_traces::ApplyError) -> String {
                 key.0
             )
         }
+        physalia_traces::ApplyError::NotBytes { key } => {
+            format!("{} does not hold a byte string to append to", key.0)
+        }
+        physalia_traces::ApplyError::BytesTooLong { key } => {
+            format!(
+                "the append would make {} longer than the value bound",
+                key.0
+            )
+        }
     }
 }
 

@@ -87,26 +87,7 @@ pub enum ModelArg {
 
 /// The keys an operation touches.
 fn keys_of(txn: &Txn) -> Vec<&Key> {
-    match txn {
-        Txn::Get { key } | Txn::Put { key, .. } | Txn::Cas { key, .. } | Txn::Incr { key, .. } => {
-            vec![key]
-        }
-        Txn::Txn {
-            conditions,
-            reads,
-            writes,
-        } => conditions
-            .iter()
-            .map(|c| &c.key)
-            .chain(reads)
-            .chain(writes.iter().map(|w| match w {
-                WriteOp::Put { key, .. } | WriteOp::Delete { key } | WriteOp::Incr { key, .. } => {
-                    key
-                }
-            }))
-            .collect(),
-        Txn::Reconfig { .. } => Vec::new(),
-    }
+    physalia_refinement::kv::KvSpec::keys(txn)
 }
 
 /// How the search ended for one history.
@@ -178,7 +159,9 @@ fn written(o: &Operation) -> (Vec<(&Key, &Value)>, Vec<&Key>) {
             for w in writes {
                 match w {
                     WriteOp::Put { key, value } => vals.push((key, value)),
-                    WriteOp::Delete { key } | WriteOp::Incr { key, .. } => opaque.push(key),
+                    WriteOp::Delete { key }
+                    | WriteOp::Incr { key, .. }
+                    | WriteOp::Append { key, .. } => opaque.push(key),
                 }
             }
             (vals, opaque)

@@ -12,6 +12,7 @@ mod lin;
 mod node;
 mod output;
 mod progress;
+mod shard;
 mod simulate;
 mod sweep;
 mod tla;

@@ -6,18 +6,23 @@
 use std::io::Write;
 use std::time::Instant;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::Args;
 use physalia_impl::sim::SimConfig;
 use physalia_model::check::{self, CheckOptions, Strategy};
 use physalia_model::{CellConfig, CellModel};
 use physalia_refinement::replay::Options;
 
+use crate::shard::{Counts, Failure, Shard, ShardResult, Sweep};
 use crate::sweep::{simulate_and_conform, SeedRun};
 
 /// Arguments of `physalia verify`.
 #[derive(Args, Debug)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct VerifyArgs {
+    /// `merge`: combine the results of a sharded sweep.
+    #[command(subcommand)]
+    pub command: Option<VerifyCommand>,
     /// Seeds to simulate and check.
     #[arg(long, default_value_t = 20)]
     pub seeds: u64,
@@ -42,6 +47,18 @@ pub struct VerifyArgs {
     /// Also write the checks as JUnit XML to this file (one test case per row).
     #[arg(long, value_name = "FILE")]
     pub junit: Option<std::path::PathBuf>,
+    /// Run only shard I of N of the sweep (seeds `first + k` with `k % N == I`; shard 0
+    /// also runs the model check) and print its result (schema `physalia-verify-shard`) for
+    /// `physalia verify merge`.
+    #[arg(long, value_name = "I/N", conflicts_with = "shards")]
+    pub shard: Option<String>,
+    /// Run one shard of N, its index taken from the batch engine: $JOB_COMPLETION_INDEX (a
+    /// Kubernetes Indexed Job) or $SLURM_ARRAY_TASK_ID (a Slurm job array).
+    #[arg(long, value_name = "N")]
+    pub shards: Option<u64>,
+    /// Write a shard's result to this file instead of stdout.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<std::path::PathBuf>,
     /// Skip the model check (simulation and trace checks only: the large sweep).
     #[arg(long)]
     pub skip_model: bool,
@@ -50,6 +67,28 @@ pub struct VerifyArgs {
     #[cfg(feature = "bugs")]
     #[arg(long, value_name = "NAME")]
     pub bug: Option<physalia_impl::bugs::Bug>,
+}
+
+/// `physalia verify merge`.
+#[derive(clap::Subcommand, Debug)]
+pub enum VerifyCommand {
+    /// Combine the results of every shard of one sweep into the table a single run prints
+    /// (exit 1 if a check failed; 2 if a shard is missing, duplicated, or of another sweep).
+    Merge(MergeArgs),
+}
+
+/// Arguments of `physalia verify merge`.
+#[derive(Args, Debug)]
+pub struct MergeArgs {
+    /// The shards' result files.
+    #[arg(value_name = "RESULT", required = true)]
+    pub results: Vec<std::path::PathBuf>,
+    /// Print one JSON document (schema `physalia-verify`) instead of the table.
+    #[arg(long)]
+    pub json: bool,
+    /// Also write the checks as JUnit XML to this file.
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<std::path::PathBuf>,
 }
 
 /// One row of the summary.
@@ -64,6 +103,20 @@ struct Row {
 impl Row {
     fn failed(&self) -> u64 {
         self.runs - self.passed
+    }
+
+    fn counts(&self) -> Counts {
+        Counts {
+            runs: self.runs,
+            passed: self.passed,
+            seconds: self.seconds,
+        }
+    }
+
+    fn add(&mut self, c: &Counts) {
+        self.runs += c.runs;
+        self.passed += c.passed;
+        self.seconds += c.seconds;
     }
 }
 
@@ -103,24 +156,59 @@ fn detection(seed: u64, seeds_run: u64, r: &SeedRun) -> String {
     parts.join("; ")
 }
 
-/// Runs `physalia verify`; exit 0 if every check passed, 1 otherwise.
+/// Runs `physalia verify` (or one shard of it, or `merge`); exit 0 if every check passed,
+/// 1 otherwise.
 pub fn run(args: &VerifyArgs) -> Result<u8> {
+    if let Some(VerifyCommand::Merge(m)) = &args.command {
+        return merge(m);
+    }
+    if args.first_seed.checked_add(args.seeds).is_none() {
+        anyhow::bail!(
+            "--first-seed {} + --seeds {} overflows",
+            args.first_seed,
+            args.seeds
+        );
+    }
+    let shard = match (&args.shard, args.shards) {
+        (Some(s), _) => Some(Shard::parse(s)?),
+        (None, Some(n)) => Some(Shard::from_env(n, |v| std::env::var(v).ok())?),
+        (None, None) => None,
+    };
+    let whole = shard.unwrap_or(Shard::WHOLE);
     let mut rows: Vec<(&str, Row)> = Vec::new();
-    let mut failures: Vec<String> = Vec::new();
-    if !args.skip_model {
+    let mut failures: Vec<Failure> = Vec::new();
+    if !args.skip_model && whole.runs_model() {
         rows.push((
-            "model check (default config)",
-            model_check(&mut failures, args.quiet || args.json)?,
+            MODEL_ROW,
+            model_check(&mut failures, args.quiet || args.json || shard.is_some())?,
         ));
     }
-    let seeds = simulate_seeds(args, &mut failures)?;
-    let detected = seeds.detected.clone();
-    rows.extend(seeds.rows(args));
-    if let Some(path) = &args.junit {
-        crate::junit::write(path, "verify", &junit_cases(&rows, &failures))?;
+    let seeds = simulate_seeds(args, whole, &mut failures)?;
+    if let Some(shard) = shard {
+        return write_shard(args, shard, rows.pop().map(|(_, r)| r), seeds, failures);
     }
-    if args.json {
-        let failed = verdict_failed(&rows);
+    let detected = seeds.detected.clone();
+    rows.extend(seeds.rows(args.nodes, args.gst, args.steps));
+    report(&rows, &failures, detected, args.json, args.junit.as_deref())
+}
+
+/// The model check's row name.
+const MODEL_ROW: &str = "model check (default config)";
+
+/// Prints the verification's outcome (table or JSON, and JUnit if asked); 1 if it failed.
+fn report(
+    rows: &[(&str, Row)],
+    failures: &[Failure],
+    detected: Option<String>,
+    json: bool,
+    junit: Option<&std::path::Path>,
+) -> Result<u8> {
+    let failures: Vec<String> = failures.iter().map(|f| f.text.clone()).collect();
+    if let Some(path) = junit {
+        crate::junit::write(path, "verify", &junit_cases(rows, &failures))?;
+    }
+    if json {
+        let failed = verdict_failed(rows);
         let doc = serde_json::json!({
             "checks": rows.iter().map(|(name, r)| serde_json::json!({
                 "check": name,
@@ -137,14 +225,121 @@ pub fn run(args: &VerifyArgs) -> Result<u8> {
         crate::output::print_json("physalia-verify", doc)?;
         return Ok(u8::from(failed));
     }
-    let failed = print_summary(&rows, &failures);
+    let failed = print_summary(rows, &failures);
     let _ = std::io::stdout().flush();
     Ok(u8::from(failed))
 }
 
+/// Writes one shard's result (to `--out`, or stdout); 1 if a check failed in it.
+fn write_shard(
+    args: &VerifyArgs,
+    shard: Shard,
+    model: Option<Row>,
+    seeds: SeedRows,
+    failures: Vec<Failure>,
+) -> Result<u8> {
+    let failed = !failures.is_empty() || model.as_ref().is_some_and(|m| m.failed() > 0);
+    let result = ShardResult {
+        schema: crate::shard::SCHEMA.into(),
+        tool_version: crate::output::TOOL_VERSION.into(),
+        shard,
+        sweep: Sweep {
+            seeds: args.seeds,
+            first_seed: args.first_seed,
+            steps: args.steps,
+            nodes: args.nodes,
+            gst: args.gst,
+            skip_model: args.skip_model,
+        },
+        model: model.map(|m| (m.counts(), m.note)),
+        rows: [
+            seeds.sim.counts(),
+            seeds.conf.counts(),
+            seeds.lin.counts(),
+            seeds.live.counts(),
+        ],
+        events: seeds.events,
+        ops: seeds.ops,
+        bytes: seeds.bytes,
+        seeds_run: seeds.seeds_run,
+        failures,
+    };
+    let text = serde_json::to_string_pretty(&result)? + "\n";
+    match &args.out {
+        Some(path) => {
+            std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?
+        }
+        None => crate::output::emit(&text)?,
+    }
+    Ok(u8::from(failed))
+}
+
+/// The most bytes read of one shard result.
+const MAX_RESULT_BYTES: u64 = 64 << 20;
+
+/// `physalia verify merge`: the table of the whole sweep from its shards' results.
+fn merge(m: &MergeArgs) -> Result<u8> {
+    let mut results = Vec::new();
+    for path in &m.results {
+        let mut text = String::new();
+        std::fs::File::open(path)
+            .and_then(|f| {
+                std::io::Read::read_to_string(
+                    &mut std::io::Read::take(f, MAX_RESULT_BYTES),
+                    &mut text,
+                )
+            })
+            .with_context(|| format!("reading {}", path.display()))?;
+        let r: ShardResult = serde_json::from_str(&text).with_context(|| {
+            format!(
+                "{} is not a shard result of physalia verify",
+                path.display()
+            )
+        })?;
+        results.push((path.display().to_string(), r));
+    }
+    let shards = crate::shard::complete(results)?;
+    let sweep = shards[0].sweep.clone();
+    let mut rows: Vec<(&str, Row)> = Vec::new();
+    let mut failures: Vec<Failure> = Vec::new();
+    let mut seeds = SeedRows::default();
+    for r in &shards {
+        if let Some((counts, note)) = &r.model {
+            let mut row = Row {
+                note: note.clone(),
+                ..Row::default()
+            };
+            row.add(counts);
+            rows.push((MODEL_ROW, row));
+        }
+        for (row, c) in [
+            &mut seeds.sim,
+            &mut seeds.conf,
+            &mut seeds.lin,
+            &mut seeds.live,
+        ]
+        .into_iter()
+        .zip(&r.rows)
+        {
+            row.add(c);
+        }
+        seeds.events += r.events;
+        seeds.ops += r.ops;
+        seeds.bytes += r.bytes;
+        failures.extend(r.failures.iter().cloned());
+    }
+    if !sweep.skip_model && rows.is_empty() {
+        anyhow::bail!("no shard holds the model check (shard 0 runs it)");
+    }
+    // The order of a single run: the model check's failures, then by seed.
+    failures.sort_by_key(|f| f.seed.map_or(0, |s| u128::from(s) + 1));
+    rows.extend(seeds.rows(sweep.nodes, sweep.gst, sweep.steps));
+    report(&rows, &failures, None, m.json, m.junit.as_deref())
+}
+
 /// Model-checks the default configuration (depth-first, with symmetry when it is exact)
 /// and returns its row; the properties that fail are noted in `failures`.
-fn model_check(failures: &mut Vec<String>, quiet: bool) -> Result<Row> {
+fn model_check(failures: &mut Vec<Failure>, quiet: bool) -> Result<Row> {
     let cfg = CellConfig::default();
     let symmetry = physalia_model::symmetry::is_exact(&cfg);
     let opts = CheckOptions {
@@ -165,16 +360,19 @@ fn model_check(failures: &mut Vec<String>, quiet: bool) -> Result<Row> {
     spinner.finish_and_clear();
     let ok = !report.failed();
     if !ok {
-        failures.push(format!(
-            "model check: {} (run `physalia check` for the counterexamples)",
-            report
-                .properties
-                .iter()
-                .filter(|p| p.verdict.is_failure())
-                .map(|p| p.name)
-                .collect::<Vec<_>>()
-                .join(", ")
-        ));
+        failures.push(Failure {
+            seed: None,
+            text: format!(
+                "model check: {} (run `physalia check` for the counterexamples)",
+                report
+                    .properties
+                    .iter()
+                    .filter(|p| p.verdict.is_failure())
+                    .map(|p| p.name)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        });
     }
     Ok(Row {
         runs: 1,
@@ -201,12 +399,21 @@ struct SeedRows {
     bytes: usize,
     /// With an injected bug: the line saying which checks caught it, if any did.
     detected: Option<String>,
+    /// The seeds run.
+    seeds_run: Vec<u64>,
 }
 
 impl SeedRows {
     /// Counts one seed's run in each row; every check that failed on it is noted in
     /// `failures`, with `repro`, the commands that reproduce the seed.
-    fn record(&mut self, seed: u64, r: &SeedRun, repro: &str, failures: &mut Vec<String>) {
+    fn record(&mut self, seed: u64, r: &SeedRun, repro: &str, failures: &mut Vec<Failure>) {
+        let mut fail = |text: String| {
+            failures.push(Failure {
+                seed: Some(seed),
+                text,
+            })
+        };
+        self.seeds_run.push(seed);
         self.events += r.conform.events;
         self.bytes += r.trace_bytes;
         self.sim.runs += 1;
@@ -214,7 +421,7 @@ impl SeedRows {
         if r.sim.violations.is_empty() {
             self.sim.passed += 1;
         } else {
-            failures.push(format!(
+            fail(format!(
                 "seed {seed}: online checks: {:?} ({repro})",
                 r.sim.violations
             ));
@@ -223,7 +430,7 @@ impl SeedRows {
         self.conf.seconds += r.conform.replay_seconds;
         match &r.conform.failure {
             None => self.conf.passed += 1,
-            Some(f) => failures.push(format!(
+            Some(f) => fail(format!(
                 "seed {seed}: conformance: {} at event {} ({}: {}) ({repro})",
                 f.check, f.index, f.node, f.event
             )),
@@ -235,7 +442,7 @@ impl SeedRows {
             if l.holds() {
                 self.lin.passed += 1;
             } else {
-                failures.push(format!(
+                fail(format!(
                     "seed {seed}: linearizability: {} ({repro})",
                     l.verdict
                 ));
@@ -246,7 +453,7 @@ impl SeedRows {
             if l.holds() {
                 self.live.passed += 1;
             } else {
-                failures.push(format!(
+                fail(format!(
                     "seed {seed}: liveness: {} ({repro})",
                     l.failures.join("; ")
                 ));
@@ -255,7 +462,7 @@ impl SeedRows {
     }
 
     /// The four rows, each with its note.
-    fn rows(self, args: &VerifyArgs) -> [(&'static str, Row); 4] {
+    fn rows(self, nodes: u32, gst: u64, steps: u64) -> [(&'static str, Row); 4] {
         let SeedRows {
             mut sim,
             mut conf,
@@ -264,12 +471,9 @@ impl SeedRows {
             events,
             ops,
             bytes,
-            detected: _,
+            ..
         } = self;
-        sim.note = format!(
-            "{} nodes, faults until GST {} ms, {} events each",
-            args.nodes, args.gst, args.steps
-        );
+        sim.note = format!("{nodes} nodes, faults until GST {gst} ms, {steps} events each");
         conf.note = format!(
             "{events} events, {:.0} events/s, {:.1} MB of trace",
             events as f64 / conf.seconds.max(1e-9),
@@ -288,11 +492,16 @@ impl SeedRows {
 
 /// Simulates every seed of the sweep and replays its trace against the specification;
 /// with an injected bug, stops at the first seed on which a check fails.
-fn simulate_seeds(args: &VerifyArgs, failures: &mut Vec<String>) -> Result<SeedRows> {
+fn simulate_seeds(
+    args: &VerifyArgs,
+    shard: Shard,
+    failures: &mut Vec<Failure>,
+) -> Result<SeedRows> {
     let mut rows = SeedRows::default();
     let opts = Options::default();
-    let bar = crate::progress::bar(args.seeds, "seeds", args.quiet || args.json);
-    for seed in args.first_seed..args.first_seed + args.seeds {
+    let mine: Vec<u64> = shard.seeds(args.first_seed, args.seeds).collect();
+    let bar = crate::progress::bar(mine.len() as u64, "seeds", args.quiet || args.json);
+    for seed in mine {
         bar.set_message(format!("seed {seed}: simulating and replaying"));
         let cfg = SimConfig {
             seed,

@@ -579,3 +579,73 @@ fn the_readme_synopses_name_exactly_the_options_of_the_binary() {
         }
     }
 }
+
+#[test]
+fn verify_shards_merge_into_the_table_of_one_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let sweep = ["verify", "--skip-model", "--seeds", "5", "--steps", "2000"];
+    let single = physalia(&[&sweep[..], &["--json"]].concat());
+    assert_eq!(single.status.code(), Some(0), "{}", stderr(&single));
+    let single: serde_json::Value = serde_json::from_slice(&single.stdout).unwrap();
+    let mut files = Vec::new();
+    for i in 0..2 {
+        let f = dir
+            .path()
+            .join(format!("shard-{i}.json"))
+            .display()
+            .to_string();
+        let shard = format!("{i}/2");
+        let out = physalia(&[&sweep[..], &["--shard", &shard, "--out", &f]].concat());
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        files.push(f);
+    }
+    // The engine's index, as a Kubernetes Indexed Job gives it.
+    let from_env = Command::new(env!("CARGO_BIN_EXE_physalia"))
+        .args([&sweep[..], &["--shards", "2"]].concat())
+        .env("JOB_COMPLETION_INDEX", "1")
+        .output()
+        .unwrap();
+    let by_env: serde_json::Value = serde_json::from_slice(&from_env.stdout).unwrap();
+    let by_flag: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&files[1]).unwrap()).unwrap();
+    assert_eq!(by_env["seeds_run"], by_flag["seeds_run"]);
+    assert_eq!(by_flag["seeds_run"], serde_json::json!([1, 3]));
+    let merged = physalia(&["verify", "merge", "--json", &files[1], &files[0]]);
+    assert_eq!(merged.status.code(), Some(0), "{}", stderr(&merged));
+    let merged: serde_json::Value = serde_json::from_slice(&merged.stdout).unwrap();
+    let table = |v: &serde_json::Value| -> Vec<(String, u64, u64, String)> {
+        v["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| {
+                // The conformance note carries a rate (events per second of replay): drop it.
+                let detail = c["detail"].as_str().unwrap();
+                let detail = detail
+                    .split(", ")
+                    .filter(|p| !p.ends_with("events/s"))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                (
+                    c["check"].as_str().unwrap().to_owned(),
+                    c["runs"].as_u64().unwrap(),
+                    c["passed"].as_u64().unwrap(),
+                    detail,
+                )
+            })
+            .collect()
+    };
+    assert_eq!(table(&merged), table(&single));
+    assert_eq!(merged["failures"], single["failures"]);
+    // A missing or repeated shard is not a sweep.
+    let missing = physalia(&["verify", "merge", &files[0]]);
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(
+        stderr(&missing).contains("missing shard(s): 1/2"),
+        "{}",
+        stderr(&missing)
+    );
+    let twice = physalia(&["verify", "merge", &files[0], &files[0], &files[1]]);
+    assert_eq!(twice.status.code(), Some(2));
+    assert!(stderr(&twice).contains("given twice"), "{}", stderr(&twice));
+}

@@ -33,6 +33,8 @@ fn write_op() -> impl Strategy<Value = WriteOp> {
         (key(), value()).prop_map(|(key, value)| WriteOp::Put { key, value }),
         key().prop_map(|key| WriteOp::Delete { key }),
         (key(), by()).prop_map(|(key, by)| WriteOp::Incr { key, by }),
+        (key(), prop::collection::vec(any::<u8>(), 0..3000))
+            .prop_map(|(key, bytes)| WriteOp::Append { key, bytes }),
     ]
 }
 
@@ -61,6 +63,14 @@ fn txn() -> impl Strategy<Value = Txn> {
                 writes
             }),
     ]
+}
+
+#[test]
+fn the_spec_bounds_appends_as_the_implementation_does() {
+    assert_eq!(
+        Limits::default().max_bytes_len,
+        physalia_refinement::kv::MAX_BYTES_LEN
+    );
 }
 
 proptest! {

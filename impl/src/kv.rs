@@ -117,6 +117,9 @@ fn check_write(w: &WriteOp, limits: &Limits) -> Result<(), Rejection> {
         WriteOp::Put { key, value } => check_key(key, limits).and(check_value(value, limits)),
         WriteOp::Delete { key } => check_key(key, limits),
         WriteOp::Incr { key, by } => check_key(key, limits).and(check_int(by, limits)),
+        WriteOp::Append { key, bytes } => {
+            check_key(key, limits).and(check_value(&Value::Bytes(bytes.clone()), limits))
+        }
     }
 }
 
@@ -475,6 +478,26 @@ impl StateMachine {
         Ok(v)
     }
 
+    /// `current` with `bytes` appended (absent counts as empty), or why not: not a byte
+    /// string, or longer than the value bound.
+    fn appended(
+        &self,
+        key: &Key,
+        bytes: &[u8],
+        current: Option<&Value>,
+    ) -> Result<Value, ApplyError> {
+        let mut v = match current {
+            None => Vec::new(),
+            Some(Value::Bytes(b)) => b.clone(),
+            Some(_) => return Err(ApplyError::NotBytes { key: key.clone() }),
+        };
+        if v.len() + bytes.len() > self.limits.max_bytes_len {
+            return Err(ApplyError::BytesTooLong { key: key.clone() });
+        }
+        v.extend_from_slice(bytes);
+        Ok(Value::Bytes(v))
+    }
+
     /// Reads first, then checks every condition, then applies every write to an overlay
     /// that is committed only if no write failed: all or nothing.
     fn transaction(
@@ -509,6 +532,16 @@ impl StateMachine {
                     };
                     match self.incremented(key, by, current) {
                         Ok(v) => overlay.insert(key.clone(), Some(Value::Int(v))),
+                        Err(error) => return TxnResult::Error { error },
+                    };
+                }
+                WriteOp::Append { key, bytes } => {
+                    let current = match overlay.get(key) {
+                        Some(staged) => staged.as_ref(),
+                        None => self.data.get(key),
+                    };
+                    match self.appended(key, bytes, current) {
+                        Ok(v) => overlay.insert(key.clone(), Some(v)),
                         Err(error) => return TxnResult::Error { error },
                     };
                 }

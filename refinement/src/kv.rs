@@ -20,6 +20,10 @@ use physalia_traces::{ApplyError, Condition, Key, Txn, TxnResult, Value, WriteOp
 /// The default bound on integer magnitude, in bits (the implementation's default limit).
 pub const DEFAULT_MAX_INT_BITS: u64 = 1024;
 
+/// The bound on a byte string's length that an append may not exceed (the implementation's
+/// default limit; `crosscheck` keeps the two equal).
+pub const MAX_BYTES_LEN: usize = 4096;
+
 /// The state of a cell's key-value store: an ordered map from keys to values.
 ///
 /// Cloning is O(1) (the map is shared and copied on the first write), and the state is
@@ -152,10 +156,7 @@ impl KvSpec {
                 .iter()
                 .map(|c| &c.key)
                 .chain(reads.iter())
-                .chain(writes.iter().map(|w| match w {
-                    WriteOp::Put { key, .. } | WriteOp::Delete { key } => key,
-                    WriteOp::Incr { key, .. } => key,
-                }))
+                .chain(writes.iter().map(WriteOp::key))
                 .collect(),
         }
     }
@@ -215,6 +216,24 @@ impl KvSpec {
                     }
                     Err(error) => return TxnResult::Error { error },
                 },
+                WriteOp::Append { key, bytes } => {
+                    let mut v = match next.get(key) {
+                        None => Vec::new(),
+                        Some(Value::Bytes(b)) => b.clone(),
+                        Some(Value::Int(_) | Value::Bool(_)) => {
+                            return TxnResult::Error {
+                                error: ApplyError::NotBytes { key: key.clone() },
+                            }
+                        }
+                    };
+                    if v.len() + bytes.len() > MAX_BYTES_LEN {
+                        return TxnResult::Error {
+                            error: ApplyError::BytesTooLong { key: key.clone() },
+                        };
+                    }
+                    v.extend_from_slice(bytes);
+                    Arc::make_mut(&mut next.data).insert(key.clone(), Value::Bytes(v));
+                }
             }
         }
         *self = next;

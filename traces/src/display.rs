@@ -53,6 +53,9 @@ impl Display for WriteOp {
             WriteOp::Put { key, value } => write!(f, "{key}={value}"),
             WriteOp::Delete { key } => write!(f, "del {key}"),
             WriteOp::Incr { key, by } => write!(f, "{key}+={by}"),
+            WriteOp::Append { key, bytes } => {
+                write!(f, "{key}++={}", Value::Bytes(bytes.clone()))
+            }
         }
     }
 }
@@ -103,6 +106,8 @@ impl Display for ApplyError {
         match self {
             ApplyError::NotAnInteger { key } => write!(f, "{key} is not an integer"),
             ApplyError::IntegerTooLarge { key } => write!(f, "{key} too large"),
+            ApplyError::NotBytes { key } => write!(f, "{key} is not a byte string"),
+            ApplyError::BytesTooLong { key } => write!(f, "{key} too long"),
         }
     }
 }

@@ -87,6 +87,27 @@ pub enum WriteOp {
         #[serde(with = "decimal")]
         by: BigInt,
     },
+    /// Append `bytes` to the byte string at `key` (absent counts as empty): list-append
+    /// workloads, one element's encoding at a time.
+    Append {
+        /// The key.
+        key: Key,
+        /// The bytes appended (hex in JSON).
+        #[serde(with = "hex::serde")]
+        bytes: Vec<u8>,
+    },
+}
+
+impl WriteOp {
+    /// The key it writes.
+    pub fn key(&self) -> &Key {
+        match self {
+            WriteOp::Put { key, .. }
+            | WriteOp::Delete { key }
+            | WriteOp::Incr { key, .. }
+            | WriteOp::Append { key, .. } => key,
+        }
+    }
 }
 
 /// A change of a cell's jury (`docs/protocol.md`, "Reconfiguration"): one node at a time.
@@ -199,6 +220,16 @@ pub enum ApplyError {
     },
     /// An increment would exceed the integer size bound at `key`.
     IntegerTooLarge {
+        /// The key.
+        key: Key,
+    },
+    /// An append found a value that is not a byte string at `key`.
+    NotBytes {
+        /// The key.
+        key: Key,
+    },
+    /// An append would make the byte string at `key` longer than the value size bound.
+    BytesTooLong {
         /// The key.
         key: Key,
     },

@@ -27,6 +27,8 @@ fn write_op() -> impl Strategy<Value = WriteOp> {
             key,
             by: BigInt::from(by)
         }),
+        (key(), prop::collection::vec(any::<u8>(), 0..6))
+            .prop_map(|(key, bytes)| WriteOp::Append { key, bytes }),
     ]
 }
 

@@ -5,9 +5,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use physalia_traces::properties::{self, Property};
-use physalia_traces::{
-    Ballot, ClientId, Command, Config, Key, NodeId, OpSeq, Slot, Txn, Value, WriteOp,
-};
+use physalia_traces::{Ballot, ClientId, Command, Config, Key, NodeId, OpSeq, Slot, Txn, Value};
 
 use crate::core::{Cell, Durable};
 use crate::kv::{Limits, StateMachine};
@@ -392,13 +390,6 @@ fn written_keys(cmd: &Command) -> Vec<Key> {
         Txn::Get { .. } => Vec::new(),
         Txn::Put { key, .. } | Txn::Cas { key, .. } | Txn::Incr { key, .. } => vec![key.clone()],
         Txn::Reconfig { .. } => Vec::new(),
-        Txn::Txn { writes, .. } => writes
-            .iter()
-            .map(|w| match w {
-                WriteOp::Put { key, .. } | WriteOp::Delete { key } | WriteOp::Incr { key, .. } => {
-                    key.clone()
-                }
-            })
-            .collect(),
+        Txn::Txn { writes, .. } => writes.iter().map(|w| w.key().clone()).collect(),
     }
 }

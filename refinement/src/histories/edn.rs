@@ -1,7 +1,7 @@
 //! Jepsen's EDN histories (`history.edn`): register operations, independent keys.
 
 use clojure_reader::edn::{self, Edn};
-use physalia_traces::{Key, Txn, TxnResult, Value};
+use physalia_traces::{Key, Txn, TxnResult, Value, WriteOp};
 
 use super::porcupine::REGISTER;
 use super::{int_value, At, History, InputError, Pairing, MAX_NESTING};
@@ -145,6 +145,169 @@ fn independent<'a, 'e>(f: &str, e: &'a Edn<'e>) -> (Key, &'a Edn<'e>) {
     (Key(REGISTER.to_owned()), e)
 }
 
+/// A micro-operation of a Jepsen `:txn`: `[:r k v]`, `[:w k v]`, `[:append k v]`.
+enum Micro {
+    Read(Key, Option<Value>),
+    Write(Key, Value),
+    Append(Key, i64),
+}
+
+/// The micro-operations of a `:txn` value.
+fn micro_ops(at: At<'_>, line: usize, raw: &Edn<'_>) -> Result<Vec<Micro>, InputError> {
+    let Edn::Vector(items) = raw else {
+        return Err(at.err(
+            line,
+            Some(":value"),
+            format!("`{}` is not a vector of micro-operations", short(raw)),
+        ));
+    };
+    let mut out = Vec::with_capacity(items.len());
+    for item in items {
+        let bad = || {
+            at.err(
+                line,
+                Some(":value"),
+                format!("`{}` is not [:r|:w|:append key value]", short(item)),
+            )
+        };
+        let Edn::Vector(parts) = item else {
+            return Err(bad());
+        };
+        let [Edn::Key(f), k, v] = parts.as_slice() else {
+            return Err(bad());
+        };
+        let key = Key(key_name(k));
+        out.push(match *f {
+            "r" => match v {
+                // A list-append read: the list, or nil before the first append.
+                Edn::Vector(list) => Micro::Read(key, encode_list(at, line, list)?),
+                Edn::Nil => Micro::Read(key, None),
+                other => Micro::Read(key, value(at, line, other)?),
+            },
+            "w" => Micro::Write(key, value(at, line, v)?.ok_or_else(bad)?),
+            "append" => match v {
+                Edn::Int(i) => Micro::Append(key, *i),
+                _ => return Err(at.err(line, Some(":value"), "an append of a non-integer")),
+            },
+            _ => return Err(bad()),
+        });
+    }
+    Ok(out)
+}
+
+/// One list element as the bytes an append adds: its decimal digits and a comma.
+fn element(i: i64) -> Vec<u8> {
+    format!("{i},").into_bytes()
+}
+
+/// A list read as the byte string its appends built (`None`: the empty list, as absent).
+fn encode_list(at: At<'_>, line: usize, list: &[Edn<'_>]) -> Result<Option<Value>, InputError> {
+    let mut bytes = Vec::new();
+    for e in list {
+        let Edn::Int(i) = e else {
+            return Err(at.err(
+                line,
+                Some(":value"),
+                format!("`{}` is not an integer element", short(e)),
+            ));
+        };
+        bytes.extend(element(*i));
+    }
+    Ok((!bytes.is_empty()).then_some(Value::Bytes(bytes)))
+}
+
+/// The transaction of the micro-operations, reads before writes (their values unknown
+/// until it completes).
+fn txn_of(ops: &[Micro]) -> Txn {
+    let mut reads: Vec<Key> = Vec::new();
+    let mut writes = Vec::new();
+    for m in ops {
+        match m {
+            Micro::Read(k, _) => {
+                if !reads.contains(k) {
+                    reads.push(k.clone());
+                }
+            }
+            Micro::Write(k, v) => writes.push(WriteOp::Put {
+                key: k.clone(),
+                value: v.clone(),
+            }),
+            Micro::Append(k, i) => writes.push(WriteOp::Append {
+                key: k.clone(),
+                bytes: element(*i),
+            }),
+        }
+    }
+    Txn::Txn {
+        conditions: Vec::new(),
+        reads,
+        writes,
+    }
+}
+
+/// A value no append or write of these histories produces: what a read that contradicts
+/// its own transaction's earlier writes is taken to have seen (so that no linearization
+/// explains it).
+const CONTRADICTION: [u8; 1] = [0xff];
+
+/// The completed transaction and what it read *before its writes*: Jepsen reads happen in
+/// order with the writes, ours before them, so a read after the transaction's own appends
+/// must end with them (they are taken off), and a read after its own write of the key says
+/// nothing of the state before (it is dropped) unless it contradicts that write.
+fn observed_txn(ops: &[Micro]) -> (Txn, Vec<(Key, Option<Value>)>) {
+    let contradiction = || Some(Value::Bytes(CONTRADICTION.to_vec()));
+    let mut before: Vec<(Key, Option<Value>)> = Vec::new();
+    let mut appended: std::collections::HashMap<&Key, Vec<u8>> = std::collections::HashMap::new();
+    let mut written: std::collections::HashMap<&Key, &Value> = std::collections::HashMap::new();
+    for m in ops {
+        match m {
+            Micro::Append(k, i) => appended.entry(k).or_default().extend(element(*i)),
+            Micro::Write(k, v) => {
+                written.insert(k, v);
+                appended.remove(k);
+            }
+            Micro::Read(k, seen) => {
+                let implied = if let Some(w) = written.get(k) {
+                    // After its own write: consistent, or a contradiction.
+                    let own_appends = appended.get(k).cloned().unwrap_or_default();
+                    let expected = match (w, own_appends.is_empty()) {
+                        (v, true) => Some((*v).clone()),
+                        (Value::Bytes(b), false) => {
+                            Some(Value::Bytes([b.as_slice(), &own_appends].concat()))
+                        }
+                        _ => None,
+                    };
+                    if expected.as_ref() == seen.as_ref() {
+                        continue;
+                    }
+                    contradiction()
+                } else {
+                    match appended.get(k).filter(|a| !a.is_empty()) {
+                        None => seen.clone(),
+                        Some(suffix) => match seen {
+                            Some(Value::Bytes(b)) if b.ends_with(suffix) => {
+                                let rest = &b[..b.len() - suffix.len()];
+                                (!rest.is_empty()).then(|| Value::Bytes(rest.to_vec()))
+                            }
+                            _ => contradiction(),
+                        },
+                    }
+                };
+                match before.iter_mut().find(|(key, _)| key == k) {
+                    Some((_, v)) if *v != implied => *v = contradiction(),
+                    Some(_) => {}
+                    None => before.push((k.clone(), implied)),
+                }
+            }
+        }
+    }
+    let mut txn = txn_of(ops);
+    if let Txn::Txn { reads, .. } = &mut txn {
+        *reads = before.iter().map(|(k, _)| k.clone()).collect();
+    }
+    (txn, before)
+}
+
 /// One operation event of the history.
 struct Event<'a, 'e> {
     line: usize,
@@ -271,6 +434,10 @@ fn event(
     let f = ev.keyword(at, "f")?;
     let raw = ev.get("value").unwrap_or(&Edn::Nil);
     match kind {
+        "invoke" if f == "txn" => {
+            let ops = micro_ops(at, line, raw)?;
+            p.invoke(at, line, process, txn_of(&ops), time)?;
+        }
         "invoke" => {
             let (key, v) = independent(f, raw);
             let txn = match f {
@@ -306,11 +473,35 @@ fn event(
                     return Err(at.err(
                         line,
                         Some(":f"),
-                        format!("unsupported operation :{other} (read, write, cas)"),
+                        format!("unsupported operation :{other} (read, write, cas, txn)"),
                     ))
                 }
             };
             p.invoke(at, line, process, txn, time)?;
+        }
+        "ok" | "fail" | "info" if matches!(p.open_op(at, line, process)?.txn, Txn::Txn { .. }) => {
+            if f != "txn" {
+                return Err(at.err(
+                    line,
+                    Some(":f"),
+                    format!("process {process} completes :{f}, but its open operation is :txn"),
+                ));
+            }
+            match kind {
+                "ok" => {
+                    let ops = micro_ops(at, line, raw)?;
+                    let (txn, reads) = observed_txn(&ops);
+                    p.complete_as(process, time, txn, TxnResult::Txn { ok: true, reads });
+                }
+                "fail" => p.complete(
+                    process,
+                    time,
+                    Some(TxnResult::Rejected {
+                        reason: "jepsen :fail".into(),
+                    }),
+                ),
+                _ => p.complete(process, time, None),
+            }
         }
         "ok" | "fail" | "info" => {
             let open = p.open_op(at, line, process)?;

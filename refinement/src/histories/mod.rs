@@ -17,8 +17,11 @@
 //! - **jepsen-edn**: Jepsen's `history.edn`, one operation map per line or one vector of
 //!   them: `{:type :invoke|:ok|:fail|:info, :f :read|:write|:cas, :value V, :process P,
 //!   :time NS}`; `:fail` never took effect, `:info` is unknown; values `[k v]` (and
-//!   `[k [from to]]` for cas) are independent keys (`jepsen.independent`). Processes that
-//!   are not integers (`:nemesis`) are skipped.
+//!   `[k [from to]]` for cas) are independent keys (`jepsen.independent`). `:f :txn` with
+//!   micro-operations `[:r k v]`, `[:w k v]`, `[:append k n]` is one transaction: an append
+//!   adds the bytes `n,` to the key's byte string (so a list `[1 2]` is `"1,2,"`), reads are
+//!   taken as of before the transaction's writes (a read after its own appends must end
+//!   with them). Processes that are not integers (`:nemesis`) are skipped.
 //!
 //! Every input is bounded ([`MAX_HISTORY_BYTES`], [`MAX_OPERATIONS`], [`MAX_NESTING`]) and
 //! a malformed one is an [`InputError`] naming the file, the line and the field.
@@ -392,6 +395,15 @@ impl Pairing {
             o.ret = result.is_some().then_some(time.max(o.invoke));
             o.result = result;
         }
+    }
+
+    /// Like [`Pairing::complete`] with a known result, the transaction replaced by what the
+    /// completion says it was (a Jepsen `:txn` learns its reads' values only then).
+    pub(crate) fn complete_as(&mut self, process: u64, time: u64, txn: Txn, result: TxnResult) {
+        if let Some(&i) = self.open.get(&process) {
+            self.ops[i].txn = txn;
+        }
+        self.complete(process, time, Some(result));
     }
 
     /// The history; operations still open are unknown outcomes.

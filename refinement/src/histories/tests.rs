@@ -380,3 +380,38 @@ fn a_client_whose_operations_touch_in_time_exports_as_distinct_processes() {
         );
     }
 }
+
+#[test]
+fn jepsen_list_append_transactions() {
+    let h = |reads_after: &str| {
+        format!(
+            "{{:type :invoke, :f :txn, :value [[:append :k 1]], :process 0}}\n\
+             {{:type :ok, :f :txn, :value [[:append :k 1]], :process 0}}\n\
+             {{:type :invoke, :f :txn, :value [[:r :k nil] [:append :k 2] [:r :k nil]], :process 1}}\n\
+             {{:type :ok, :f :txn, :value [[:r :k [1]] [:append :k 2] [:r :k {reads_after}]], :process 1}}\n\
+             {{:type :invoke, :f :txn, :value [[:r :k nil]], :process 2}}\n\
+             {{:type :ok, :f :txn, :value [[:r :k [1 2]]], :process 2}}\n"
+        )
+    };
+    let verdict = |text: &str| {
+        let hs = parse(text, "t", Format::JepsenEdn, Model::Kv).unwrap();
+        matches!(
+            check(&hs[0].ops, 100_000).unwrap(),
+            Verdict::Linearizable { .. }
+        )
+    };
+    assert!(
+        verdict(&h("[1 2]")),
+        "each read sees every earlier append, its own included"
+    );
+    assert!(!verdict(&h("[2]")), "a read that lost an append");
+    assert!(!verdict(&h("[1 2 2]")), "a read that saw an append twice");
+    let stale = h("[1 2]").replace(
+        ":value [[:r :k [1 2]]], :process 2",
+        ":value [[:r :k [1]]], :process 2",
+    );
+    assert!(
+        !verdict(&stale),
+        "a later read that misses a completed append"
+    );
+}
