@@ -332,11 +332,18 @@ fn minimize(
     }
 }
 
-fn judge(h: &History, args: &LinArgs) -> Outcome {
+/// Judges one history; a foreign one (not ours) has no bound on byte strings: the cell's
+/// 4 KiB value limit says nothing about another system's lists.
+fn judge(h: &History, args: &LinArgs, foreign: bool) -> Outcome {
     let deadline = Instant::now() + Duration::from_secs(args.timeout);
     let options = Options {
         client_sessions: args.sessions,
         deadline: Some(deadline),
+        max_bytes_len: if foreign {
+            usize::MAX
+        } else {
+            physalia_refinement::kv::MAX_BYTES_LEN
+        },
         ..Options::with_budget(args.budget)
     };
     match check_with(&h.ops, &options) {
@@ -429,7 +436,7 @@ pub fn run(args: &LinArgs) -> Result<u8> {
         for h in hs {
             let h = histories::with_initial(&h, &init);
             let started = Instant::now();
-            let outcome = judge(&h, args);
+            let outcome = judge(&h, args, format != Format::Physalia);
             let seconds = started.elapsed().as_secs_f64();
             let unknown = h.ops.iter().filter(|o| o.result.is_none()).count();
             let never = h

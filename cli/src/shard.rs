@@ -171,8 +171,23 @@ pub fn complete(mut results: Vec<(String, ShardResult)>) -> Result<Vec<ShardResu
         if r.schema != SCHEMA {
             bail!("{file}: schema `{}`, not {SCHEMA}", r.schema);
         }
+        Shard::new(r.shard.index, r.shard.count).map_err(|e| anyhow::anyhow!("{file}: {e}"))?;
         if r.shard.count != count || r.sweep != first.sweep {
             bail!("{file} is a shard of another sweep than {first_file} (shard count or sweep differ)");
+        }
+        if r.tool_version != first.tool_version {
+            bail!(
+                "{file} was written by physalia {}, {first_file} by {}: one build per sweep",
+                r.tool_version,
+                first.tool_version
+            );
+        }
+        let expected: Vec<u64> = r.shard.seeds(r.sweep.first_seed, r.sweep.seeds).collect();
+        if r.seeds_run != expected {
+            bail!(
+                "{file}: shard {}/{count} ran other seeds than its share of the sweep",
+                r.shard.index
+            );
         }
     }
     results.sort_by_key(|(_, r)| r.shard.index);
@@ -255,5 +270,57 @@ mod tests {
         assert_eq!(Shard::from_env(4, slurm).unwrap().index, 1);
         assert!(Shard::from_env(4, env(&[("JOB_COMPLETION_INDEX", "4")])).is_err());
         assert!(Shard::from_env(4, env(&[])).is_err());
+    }
+
+    fn result(index: u64, count: u64) -> ShardResult {
+        let shard = Shard { index, count };
+        let sweep = Sweep {
+            seeds: 4,
+            first_seed: 0,
+            steps: 100,
+            nodes: 3,
+            gst: 50,
+            skip_model: true,
+        };
+        ShardResult {
+            schema: SCHEMA.into(),
+            tool_version: "1".into(),
+            seeds_run: shard.seeds(0, 4).collect(),
+            shard,
+            sweep,
+            model: None,
+            rows: Default::default(),
+            events: 0,
+            ops: 0,
+            bytes: 0,
+            failures: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn only_every_shard_of_one_sweep_once_merges() {
+        let named = |rs: Vec<ShardResult>| -> Vec<(String, ShardResult)> {
+            rs.into_iter()
+                .enumerate()
+                .map(|(i, r)| (format!("f{i}"), r))
+                .collect()
+        };
+        assert!(complete(named(vec![result(1, 2), result(0, 2)])).is_ok());
+        let err = |rs| complete(named(rs)).unwrap_err().to_string();
+        assert!(err(vec![result(0, 2)]).contains("missing shard(s): 1/2"));
+        assert!(err(vec![result(0, 2), result(0, 2), result(1, 2)]).contains("given twice"));
+        // An index past the count (a hand-edited or foreign file) is refused.
+        let mut past = result(1, 2);
+        past.shard.index = 2;
+        assert!(err(vec![result(0, 2), result(1, 2), past]).contains("not below"));
+        let mut other_build = result(1, 2);
+        other_build.tool_version = "2".into();
+        assert!(err(vec![result(0, 2), other_build]).contains("one build per sweep"));
+        let mut other_seeds = result(1, 2);
+        other_seeds.seeds_run = vec![0];
+        assert!(err(vec![result(0, 2), other_seeds]).contains("other seeds"));
+        let mut other_sweep = result(1, 2);
+        other_sweep.sweep.steps = 7;
+        assert!(err(vec![result(0, 2), other_sweep]).contains("another sweep"));
     }
 }

@@ -19,6 +19,7 @@ use crate::sweep::{simulate_and_conform, SeedRun};
 /// Arguments of `physalia verify`.
 #[derive(Args, Debug)]
 #[command(args_conflicts_with_subcommands = true)]
+#[command(group(clap::ArgGroup::new("sharded").args(["shard", "shards"])))]
 pub struct VerifyArgs {
     /// `merge`: combine the results of a sharded sweep.
     #[command(subcommand)]
@@ -50,22 +51,23 @@ pub struct VerifyArgs {
     /// Run only shard I of N of the sweep (seeds `first + k` with `k % N == I`; shard 0
     /// also runs the model check) and print its result (schema `physalia-verify-shard`) for
     /// `physalia verify merge`.
-    #[arg(long, value_name = "I/N", conflicts_with = "shards")]
+    #[arg(long, value_name = "I/N", conflicts_with_all = ["shards", "json", "junit"])]
     pub shard: Option<String>,
     /// Run one shard of N, its index taken from the batch engine: $JOB_COMPLETION_INDEX (a
     /// Kubernetes Indexed Job) or $SLURM_ARRAY_TASK_ID (a Slurm job array).
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", conflicts_with_all = ["json", "junit"])]
     pub shards: Option<u64>,
     /// Write a shard's result to this file instead of stdout.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", requires = "sharded")]
     pub out: Option<std::path::PathBuf>,
     /// Skip the model check (simulation and trace checks only: the large sweep).
     #[arg(long)]
     pub skip_model: bool,
     /// Run every replica with this injected bug (a build with `--features bugs` only) and
-    /// stop at the first seed on which a check fails, saying which checks caught it.
+    /// stop at the first seed on which a check fails, saying which checks caught it (not
+    /// with a sharded sweep: each shard would stop at its own first failing seed).
     #[cfg(feature = "bugs")]
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "NAME", conflicts_with = "sharded")]
     pub bug: Option<physalia_impl::bugs::Bug>,
 }
 

@@ -245,3 +245,24 @@ fn the_readme_excerpt_is_what_the_binary_prints() {
         "regenerate the README's excerpt"
     );
 }
+
+#[test]
+fn a_foreign_list_longer_than_the_cells_value_bound_is_not_a_violation() {
+    // 1 200 appends to one key: "1,2,...,1200," is about 4.9 KB, past the cell's 4 KiB.
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = String::new();
+    let mut list = Vec::new();
+    for i in 1..=1200 {
+        h += &format!("{{:type :invoke, :f :txn, :value [[:append :k {i}]], :process 0}}\n");
+        h += &format!("{{:type :ok, :f :txn, :value [[:append :k {i}]], :process 0}}\n");
+        list.push(i.to_string());
+    }
+    h += "{:type :invoke, :f :txn, :value [[:r :k nil]], :process 1}\n";
+    h += &format!(
+        "{{:type :ok, :f :txn, :value [[:r :k [{}]]], :process 1}}\n",
+        list.join(" ")
+    );
+    let f = write(dir.path(), "long.edn", &h);
+    let out = physalia(&["lin", &f]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+}

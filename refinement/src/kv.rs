@@ -32,6 +32,7 @@ pub const MAX_BYTES_LEN: usize = 4096;
 pub struct KvSpec {
     data: Arc<BTreeMap<Key, Value>>,
     max_int_bits: u64,
+    max_bytes_len: usize,
 }
 
 impl Default for KvSpec {
@@ -50,17 +51,26 @@ impl KvSpec {
     /// An empty store whose increments fail with `IntegerTooLarge` beyond `max_int_bits`
     /// bits of magnitude (the cell's `max_int_bits` limit).
     pub fn with_max_int_bits(max_int_bits: u64) -> KvSpec {
+        KvSpec::with_limits(max_int_bits, MAX_BYTES_LEN)
+    }
+
+    /// An empty store with both bounds: integers up to `max_int_bits` bits, byte strings an
+    /// append may grow up to `max_bytes_len` bytes (the cell's are [`DEFAULT_MAX_INT_BITS`]
+    /// and [`MAX_BYTES_LEN`]; a foreign history's store may have none).
+    pub fn with_limits(max_int_bits: u64, max_bytes_len: usize) -> KvSpec {
         KvSpec {
             data: Arc::new(BTreeMap::new()),
             max_int_bits,
+            max_bytes_len,
         }
     }
 
-    /// A store holding `entries`, with the same integer bound as this one.
+    /// A store holding `entries`, with the same bounds as this one.
     pub fn with_entries(&self, entries: impl IntoIterator<Item = (Key, Value)>) -> KvSpec {
         KvSpec {
             data: Arc::new(entries.into_iter().collect()),
             max_int_bits: self.max_int_bits,
+            max_bytes_len: self.max_bytes_len,
         }
     }
 
@@ -199,6 +209,7 @@ impl KvSpec {
         let mut next = KvSpec {
             data: Arc::clone(&self.data),
             max_int_bits: self.max_int_bits,
+            max_bytes_len: self.max_bytes_len,
         };
         for w in writes {
             match w {
@@ -226,7 +237,7 @@ impl KvSpec {
                             }
                         }
                     };
-                    if v.len() + bytes.len() > MAX_BYTES_LEN {
+                    if v.len().saturating_add(bytes.len()) > next.max_bytes_len {
                         return TxnResult::Error {
                             error: ApplyError::BytesTooLong { key: key.clone() },
                         };

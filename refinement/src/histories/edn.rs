@@ -180,7 +180,9 @@ fn micro_ops(at: At<'_>, line: usize, raw: &Edn<'_>) -> Result<Vec<Micro>, Input
         out.push(match *f {
             "r" => match v {
                 // A list-append read: the list, or nil before the first append.
-                Edn::Vector(list) => Micro::Read(key, encode_list(at, line, list)?),
+                Edn::Vector(list) | Edn::List(list) => {
+                    Micro::Read(key, encode_list(at, line, list)?)
+                }
                 Edn::Nil => Micro::Read(key, None),
                 other => Micro::Read(key, value(at, line, other)?),
             },

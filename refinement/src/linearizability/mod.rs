@@ -250,6 +250,10 @@ pub struct Options {
     pub partition_by_key: bool,
     /// The cell's integer bound (see [`KvSpec::with_max_int_bits`]).
     pub max_int_bits: u64,
+    /// The bound an append may not grow a byte string past (the cell's is
+    /// [`MAX_BYTES_LEN`](crate::kv::MAX_BYTES_LEN); a foreign history has none:
+    /// `usize::MAX`).
+    pub max_bytes_len: usize,
     /// Also hold the cell's client sessions: an operation can no longer take effect once a
     /// later operation (higher `op`) of the same client has, since the cell keeps one
     /// result per client and ignores older operations (`impl/README.md`, "Where the core
@@ -269,6 +273,7 @@ impl Options {
             budget,
             partition_by_key: true,
             max_int_bits: DEFAULT_MAX_INT_BITS,
+            max_bytes_len: crate::kv::MAX_BYTES_LEN,
             client_sessions: false,
             deadline: None,
         }
@@ -325,7 +330,8 @@ pub fn check_with(ops: &[Operation], options: &Options) -> Result<(Verdict, Stat
     let mut undecided = false;
     for members in &partitions {
         let budget = options.budget.saturating_sub(stats.explored);
-        let mut search = Search::new(ops, members, &expiry, options.max_int_bits);
+        let empty = KvSpec::with_limits(options.max_int_bits, options.max_bytes_len);
+        let mut search = Search::new(ops, members, &expiry, empty);
         let outcome = search.run(budget, options.deadline);
         stats.explored += search.explored;
         stats.memo += search.memo_len();

@@ -174,7 +174,8 @@ pub(super) struct Search<'a> {
     /// order) with the same transaction.
     twin_before: Vec<Option<usize>>,
     definite: usize,
-    max_int_bits: u64,
+    /// The empty store, with the history's bounds.
+    empty: KvSpec,
     entries: Entries,
     /// For each (completed operations linearized, state) visited: the sets of unknown
     /// ones linearized with it, none a superset of another.
@@ -198,7 +199,7 @@ impl<'a> Search<'a> {
         ops: &'a [Operation],
         members: &[usize],
         expiry: &[Option<u64>],
-        max_int_bits: u64,
+        empty: KvSpec,
     ) -> Search<'a> {
         let mut members = members.to_vec();
         members.sort_by_key(|&i| (ops[i].invoke, i));
@@ -232,12 +233,12 @@ impl<'a> Search<'a> {
             members,
             slots,
             definite: definite as usize,
-            max_int_bits,
+            best_state: empty.clone(),
+            empty,
             memo: AHashMap::new(),
             remembered: 0,
             explored: 0,
             best: Vec::new(),
-            best_state: KvSpec::with_max_int_bits(max_int_bits),
             best_completed: 0,
         }
     }
@@ -280,7 +281,7 @@ impl<'a> Search<'a> {
             .filter(|s| matches!(s, Slot::Unknown(_)))
             .count();
         let mut at = Position {
-            state: KvSpec::with_max_int_bits(self.max_int_bits),
+            state: self.empty.clone(),
             set: Linearized {
                 completed: Completed::default(),
                 unknown: vec![0; unknown.div_ceil(64)],
