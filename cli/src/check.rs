@@ -281,9 +281,14 @@ fn print_header(cfg: &CellConfig, opts: &CheckOptions) {
         println!("mutant: {} — {}", m.name(), m.description());
     }
     println!(
-        "checker: {:?}, {} thread(s){}",
-        opts.strategy,
+        "checker: {}, {} {}{}",
+        format!("{:?}", opts.strategy).to_lowercase(),
         opts.threads,
+        if opts.threads == 1 {
+            "thread"
+        } else {
+            "threads"
+        },
         if !opts.symmetry {
             ""
         } else if physalia_model::symmetry::is_exact(cfg) {

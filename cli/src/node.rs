@@ -152,11 +152,19 @@ pub fn placed_cells(
     let nodes: Vec<NodeId> = topo.nodes.iter().map(|n| n.id).collect();
     if nodes != cluster {
         bail!(
-            "the topology {} has nodes {:?}, but this cluster (--id and --peers) is {:?}: they \
+            "the topology {} has nodes [{}], but this cluster (--id and --peers) is [{}]: they \
              must be the same nodes",
             topology.display(),
-            nodes.iter().map(|n| n.to_string()).collect::<Vec<_>>(),
-            cluster.iter().map(|n| n.to_string()).collect::<Vec<_>>()
+            nodes
+                .iter()
+                .map(|n| n.to_string())
+                .collect::<Vec<_>>()
+                .join(","),
+            cluster
+                .iter()
+                .map(|n| n.to_string())
+                .collect::<Vec<_>>()
+                .join(",")
         );
     }
     if placed.cells.is_empty() {

@@ -423,9 +423,10 @@ impl SeedRows {
         if r.sim.violations.is_empty() {
             self.sim.passed += 1;
         } else {
+            let broken: Vec<String> = r.sim.violations.iter().map(ToString::to_string).collect();
             fail(format!(
-                "seed {seed}: online checks: {:?} ({repro})",
-                r.sim.violations
+                "seed {seed}: online checks: {} ({repro})",
+                broken.join("; ")
             ));
         }
         self.conf.runs += 1;

@@ -205,9 +205,11 @@ async fn propose(
             Ok(TxnResult::Reconfig {
                 ok: false, jury, ..
             }) => {
+                let jury: Vec<String> = jury.iter().map(ToString::to_string).collect();
                 return Ok(Err(format!(
-                    "it does not fit the jury {jury:?} at the slot it was chosen at"
-                )))
+                    "it does not fit the jury [{}] at the slot it was chosen at",
+                    jury.join(",")
+                )));
             }
             Ok(other) => bail!("unexpected answer to a jury change: {other}"),
             Err(ClientError::Rejected(reason)) if reason.contains("being taught") => {
