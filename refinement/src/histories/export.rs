@@ -268,6 +268,20 @@ pub fn export(history: &History, format: Format) -> Result<String, ExportError> 
                     format!("[{:?} {inner}]", k.0)
                 }
             };
+            // One operation event; times in ms become Jepsen's nanoseconds.
+            let line = |out: &mut String,
+                        index: &mut usize,
+                        kind: &str,
+                        f: &str,
+                        value: String,
+                        process: u64,
+                        ms: u64| {
+                *out += &format!(
+                    "{{:type :{kind}, :f :{f}, :value {value}, :process {process}, :time {}, :index {index}}}\n",
+                    ms.saturating_mul(1_000_000)
+                );
+                *index += 1;
+            };
             let evs = events(ops);
             let end = evs.last().map_or(0, |e| e.0);
             let mut index = 0usize;
@@ -291,13 +305,15 @@ pub fn export(history: &History, format: Format) -> Result<String, ExportError> 
                         }
                     }
                 };
-                out += &format!(
-                    "{{:type :{kind}, :f :{f}, :value {}, :process {}, :time {}, :index {index}}}\n",
+                line(
+                    &mut out,
+                    &mut index,
+                    kind,
+                    f,
                     wrap(k, value),
                     procs[i],
-                    time.saturating_mul(1_000_000)
+                    time,
                 );
-                index += 1;
             }
             // Jepsen ends an operation of unknown outcome with `:info`.
             for (i, (k, op, done)) in classified.iter().enumerate() {
@@ -305,13 +321,15 @@ pub fn export(history: &History, format: Format) -> Result<String, ExportError> 
                     continue;
                 }
                 let (f, invoked) = describe(op);
-                out += &format!(
-                    "{{:type :info, :f :{f}, :value {}, :process {}, :time {}, :index {index}}}\n",
+                line(
+                    &mut out,
+                    &mut index,
+                    "info",
+                    f,
                     wrap(k, invoked),
                     procs[i],
-                    end.saturating_mul(1_000_000)
+                    end,
                 );
-                index += 1;
             }
         }
     }
