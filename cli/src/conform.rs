@@ -54,7 +54,7 @@ impl ConformArgs {
 }
 
 /// Runs `physalia conform`: exit 0 if the trace conforms, 1 if it does not, 2 if it cannot
-/// be used (with why).
+/// be used or the replay cannot decide (frontier cap, linearizability budget), with why.
 pub fn run(args: &ConformArgs) -> Result<u8> {
     if args.mapping {
         print_mapping();
@@ -87,9 +87,14 @@ pub fn run(args: &ConformArgs) -> Result<u8> {
         let mut v = serde_json::to_value(&report)?;
         v["verdict"] = serde_json::json!(if report.conforms() {
             "conforms"
+        } else if report.inconclusive().is_some() {
+            "inconclusive"
         } else {
             "does not conform"
         });
+        if let Some(why) = report.inconclusive() {
+            v["inconclusive"] = serde_json::json!(why);
+        }
         crate::output::print_json("physalia-conform", v)?;
     } else {
         let files: std::collections::BTreeSet<&str> =
@@ -106,13 +111,23 @@ pub fn run(args: &ConformArgs) -> Result<u8> {
             );
         }
     }
-    Ok(if report.conforms() { 0 } else { 1 })
+    Ok(if report.conforms() {
+        0
+    } else if report.inconclusive().is_some() {
+        2
+    } else {
+        1
+    })
 }
 
 /// The three verdicts of a replay as JUnit cases.
 fn junit_cases(r: &physalia_refinement::replay::Report) -> Vec<crate::junit::Case> {
     use crate::junit::{Case, Status};
     let replay = match &r.failure {
+        Some(f) if f.check == physalia_refinement::replay::FRONTIER_CAP => Case::new(
+            "replay and safety",
+            Status::Error(r.inconclusive().unwrap_or_default()),
+        ),
         Some(f) => Case::new(
             "replay and safety",
             Status::Failed(format!(
@@ -140,7 +155,12 @@ fn junit_cases(r: &physalia_refinement::replay::Report) -> Vec<crate::junit::Cas
         Some(l) if l.holds() => Case::new("linearizability", Status::Passed)
             .detail(format!("{} operations", l.operations)),
         Some(l) => {
-            let c = Case::new("linearizability", Status::Failed(l.verdict.clone()));
+            let status = if l.verdict == "undecided" {
+                Status::Error(l.verdict.clone())
+            } else {
+                Status::Failed(l.verdict.clone())
+            };
+            let c = Case::new("linearizability", status);
             match &l.detail {
                 Some(d) => c.detail(d.clone()),
                 None => c,
@@ -229,7 +249,7 @@ pub fn print_report(r: &Report, nodes: usize, files: usize) {
     print_liveness(r);
     if r.unacknowledged_at_end > 0 {
         println!(
-            "note: {} held message(s) were delivered before their write was acknowledged, and the trace ends first",
+            "note: {} held message(s) never left their sender: the write each waits for was not acknowledged before the trace ends (or the sender crashed first)",
             r.unacknowledged_at_end
         );
     }
@@ -237,6 +257,8 @@ pub fn print_report(r: &Report, nodes: usize, files: usize) {
         "verdict: {}",
         if r.conforms() {
             "CONFORMS".to_owned()
+        } else if let Some(why) = r.inconclusive() {
+            format!("INCONCLUSIVE ({why}; not a verdict on the trace: exit 2)")
         } else {
             format!(
                 "DOES NOT CONFORM ({})",

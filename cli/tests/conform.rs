@@ -234,11 +234,28 @@ fn a_crash_with_unacknowledged_writes_branches_the_frontier_and_later_events_res
         v["frontier_max"].as_u64().unwrap() > 1 && v["silent_crashes"].as_u64().unwrap() > 0
     });
     assert!(found.is_some(), "no seed of 40 branched the frontier");
-    // A cap below what the trace needs is reported, not silently truncated.
+    // A cap below what the trace needs is reported, not silently truncated: inconclusive
+    // (exit 2, "could not decide"), not a verdict that the trace does not conform.
     let out = physalia(&["conform", "--frontier-cap", "1", d]);
     let t = text(&out);
-    assert_eq!(out.status.code(), Some(1), "{t}");
+    assert_eq!(out.status.code(), Some(2), "{t}");
     assert!(t.contains("check failed: frontier cap"), "{t}");
+    assert!(
+        t.contains("verdict: INCONCLUSIVE (frontier cap reached at event"),
+        "{t}"
+    );
+    assert!(!t.contains("DOES NOT CONFORM"), "{t}");
+    let out = physalia(&["conform", "--json", "--frontier-cap", "1", d]);
+    assert_eq!(out.status.code(), Some(2));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(v["verdict"], "inconclusive", "{v}");
+    assert!(
+        v["inconclusive"]
+            .as_str()
+            .unwrap()
+            .contains("above the cap of 1"),
+        "{v}"
+    );
 }
 
 #[test]

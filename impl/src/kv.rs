@@ -175,39 +175,8 @@ pub enum Applied {
     },
 }
 
-/// An eventually consistent local read's answer.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum LocalRead {
-    /// The values as of the committed prefix `..applied`.
-    Values {
-        /// How many slots are applied here; the client's new session floor.
-        applied: Slot,
-        /// The values read, in the order asked.
-        values: Vec<(Key, Option<Value>)>,
-    },
-    /// This node has applied less than the client already saw: ask elsewhere or later.
-    Behind {
-        /// How many slots are applied here.
-        applied: Slot,
-    },
-}
-
-impl std::fmt::Display for LocalRead {
-    /// `values applied=3 [k=1 j=absent]` or `behind applied=2`.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            LocalRead::Values { applied, values } => {
-                write!(f, "values applied={applied} [")?;
-                for (i, (k, v)) in values.iter().enumerate() {
-                    let sep = if i > 0 { " " } else { "" };
-                    write!(f, "{sep}{k}={}", physalia_traces::OrAbsent(v.as_ref()))?;
-                }
-                f.write_str("]")
-            }
-            LocalRead::Behind { applied } => write!(f, "behind applied={applied}"),
-        }
-    }
-}
+/// An eventually consistent local read's answer (the trace's vocabulary).
+pub use physalia_traces::ReadAnswer as LocalRead;
 
 /// The replicated state of one cell, as of the first `applied` slots.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -127,10 +127,10 @@ impl ClientHistory {
             .iter()
             .map(|((client, op), s)| {
                 let (ret, result) = match (&s.applied, s.answered) {
-                    (Some((r, t, _)), _) => (Some(t + self.skew), Some(r.clone())),
+                    (Some((r, t, _)), _) => (Some(t.saturating_add(self.skew)), Some(r.clone())),
                     (None, Some((t, _))) if !chosen(*client, *op) && s.refused.is_some() => {
                         // Answered without effect (overloaded or rejected).
-                        (Some(t + self.skew), s.refused.clone())
+                        (Some(t.saturating_add(self.skew)), s.refused.clone())
                     }
                     _ => (None, None),
                 };
@@ -294,22 +294,24 @@ pub fn check_liveness(
     let mut leader_at = None;
     for loc in &merged.events {
         let ev = &loc.event;
-        if ev.now + skew >= gst && ev.state.role == physalia_traces::Role::Leader {
+        if ev.now.saturating_add(skew) >= gst && ev.state.role == physalia_traces::Role::Leader {
             leader_at = Some(ev.now.saturating_sub(gst));
             break;
         }
     }
     let mut failures = Vec::new();
     match leader_at {
-        Some(t) if t > bounds.leader_ms + skew => failures.push(format!(
+        Some(t) if t > bounds.leader_ms.saturating_add(skew) => failures.push(format!(
             "no distinguished proposer until {t} ms after GST (bound {} ms)",
             bounds.leader_ms
         )),
-        None if end > gst + bounds.leader_ms + skew => failures.push(format!(
-            "no distinguished proposer in the {} ms after GST (bound {} ms)",
-            end - gst,
-            bounds.leader_ms
-        )),
+        None if end > gst.saturating_add(bounds.leader_ms).saturating_add(skew) => {
+            failures.push(format!(
+                "no distinguished proposer in the {} ms after GST (bound {} ms)",
+                end - gst,
+                bounds.leader_ms
+            ))
+        }
         _ => {}
     }
     let (mut checked, mut undecided, mut slowest) = (0, 0, 0);
@@ -322,14 +324,18 @@ pub fn check_liveness(
                 checked += 1;
                 let took = t.saturating_sub(s.first_request);
                 slowest = slowest.max(took);
-                if took > bounds.answer_ms + skew {
+                if took > bounds.answer_ms.saturating_add(skew) {
                     failures.push(format!(
                         "{client}#{op}, first received at {} (event {}), was answered only {took} ms later (bound {} ms)",
                         s.first_request, s.first_request_event, bounds.answer_ms
                     ));
                 }
             }
-            None if end > s.first_request + bounds.answer_ms + skew => {
+            None if end
+                > s.first_request
+                    .saturating_add(bounds.answer_ms)
+                    .saturating_add(skew) =>
+            {
                 checked += 1;
                 failures.push(format!(
                     "{client}#{op}, first received at {} (event {}), was never answered in the {} ms the trace still runs (bound {} ms)",

@@ -16,7 +16,7 @@
 
 use std::fmt::{self, Display, Formatter};
 
-use crate::event::{DurableWrite, Input, Kind};
+use crate::event::{DurableWrite, Input, Kind, ReadAnswer};
 use crate::kv::{ApplyError, JuryChange, Txn, TxnResult, Value, WriteOp};
 use crate::vocab::{Command, Entry, Image, Msg, Proposal, TimeoutKind};
 
@@ -220,6 +220,23 @@ impl Display for DurableWrite {
             DurableWrite::Promised { ballot } => write!(f, "promised={ballot}"),
             DurableWrite::Accepted { entry } => entry.fmt(f),
             DurableWrite::Snapshot { image } => write!(f, "snapshot {image}"),
+        }
+    }
+}
+
+impl Display for ReadAnswer {
+    /// `values applied=3 [k=1 j=absent]` or `behind applied=2`.
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        match self {
+            ReadAnswer::Values { applied, values } => {
+                write!(f, "values applied={applied} [")?;
+                for (i, (k, v)) in values.iter().enumerate() {
+                    let sep = if i > 0 { " " } else { "" };
+                    write!(f, "{sep}{k}={}", OrAbsent(v.as_ref()))?;
+                }
+                f.write_str("]")
+            }
+            ReadAnswer::Behind { applied } => write!(f, "behind applied={applied}"),
         }
     }
 }

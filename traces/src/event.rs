@@ -5,7 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::kv::{Key, Txn, TxnResult};
+use crate::kv::{Key, Txn, TxnResult, Value};
 use crate::vocab::{
     Ballot, CellId, ClientId, Config, Endpoint, Entry, Envelope, Image, Msg, MsgId, NodeId, OpSeq,
     Role, Slot, TimeoutKind,
@@ -15,10 +15,11 @@ use crate::vocab::{
 pub const SCHEMA: &str = "physalia-trace";
 
 /// The schema version this crate writes.
-pub const VERSION: u32 = 2;
+pub const VERSION: u32 = 3;
 
 /// The oldest schema version this crate reads (v1 is v2 without snapshots: no
-/// `DurableWrite::Snapshot`, no `Msg::Snapshot`, no `start.base`).
+/// `DurableWrite::Snapshot`, no `Msg::Snapshot`, no `start.base`; v2 is v3 without the
+/// answers of local reads: no [`ClientEvent::Read`]).
 pub const OLDEST_VERSION: u32 = 1;
 
 /// The first line of every trace file.
@@ -141,6 +142,33 @@ pub enum ClientEvent {
         op: OpSeq,
         /// Its result, or unknown.
         result: ClientResult,
+    },
+    /// An eventually consistent local read was answered (v3; every `local_read` step of a
+    /// v3 trace logs its answer).
+    Read {
+        /// The client.
+        client: ClientId,
+        /// The answer.
+        answer: ReadAnswer,
+    },
+}
+
+/// A local read's answer: the values of the asked keys as of the node's applied prefix, or
+/// a refusal when that prefix is shorter than the client's session floor.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum ReadAnswer {
+    /// The values as of the applied prefix `..applied`.
+    Values {
+        /// How many slots are applied at the node; the client's new session floor.
+        applied: Slot,
+        /// The values read, in the order asked (`null`: absent).
+        values: Vec<(Key, Option<Value>)>,
+    },
+    /// The node has applied less than the client already saw: ask elsewhere or later.
+    Behind {
+        /// How many slots are applied at the node.
+        applied: Slot,
     },
 }
 

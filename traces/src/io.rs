@@ -198,6 +198,10 @@ pub fn read_path(path: &Path) -> Result<TraceFile, ReadError> {
     read_str(&file, &text)
 }
 
+/// The largest pipeline window α a header may state (the core's bound on its option; a
+/// window sized beyond any log is a corrupted header, and the replay adds it to slots).
+pub const MAX_ALPHA: u64 = 1 << 20;
+
 /// Reads a trace from `text`; `file` names it in errors.
 pub fn read_str(file: &str, text: &str) -> Result<TraceFile, ReadError> {
     let parts: Vec<&str> = text.split('\n').collect();
@@ -216,6 +220,17 @@ pub fn read_str(file: &str, text: &str) -> Result<TraceFile, ReadError> {
     }
     check_schema(file, header_line)?;
     let header: Header = parse_line(file, 1, header_line)?;
+    if !(1..=MAX_ALPHA).contains(&header.alpha) {
+        return Err(ReadError::Invalid {
+            file: file.to_owned(),
+            line: 1,
+            field: "alpha".to_owned(),
+            message: format!(
+                "the pipeline window must be 1 to {MAX_ALPHA} slots, found {}",
+                header.alpha
+            ),
+        });
+    }
     let mut events = Vec::with_capacity(parts.len());
     for (i, raw) in parts.iter().enumerate().skip(1) {
         if i + 1 == parts.len() && raw.is_empty() {

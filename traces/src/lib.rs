@@ -1,4 +1,4 @@
-//! The Physalia trace format, schema v2 (v1 still read): the contract between the implementation and the
+//! The Physalia trace format, schema v3 (v1 and v2 still read): the contract between the implementation and the
 //! refinement layer.
 //!
 //! - [`vocab`] and [`kv`]: the protocol vocabulary (ballots, messages, commands,
@@ -28,9 +28,11 @@ pub mod vocab;
 
 pub use event::{
     ClientEvent, ClientResult, DurableWrite, Header, Input, Kind, Observed, Persist, PersistId,
-    Sent, TraceEvent, KIND_NAMES, NO_FLOOR_YET, OLDEST_VERSION, SCHEMA, VERSION,
+    ReadAnswer, Sent, TraceEvent, KIND_NAMES, NO_FLOOR_YET, OLDEST_VERSION, SCHEMA, VERSION,
 };
-pub use io::{read_path, read_str, Located, ReadError, TraceFile, TraceWriter, MAX_LINE};
+pub use io::{
+    read_path, read_str, Located, ReadError, TraceFile, TraceWriter, MAX_ALPHA, MAX_LINE,
+};
 pub use kv::{ApplyError, Condition, JuryChange, Key, Txn, TxnResult, Value, WriteOp};
 pub use layer::{record, LineSink, TraceLayer, TRACE_TARGET};
 pub use merge::{merge, MergeError, Merged};

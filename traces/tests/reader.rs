@@ -25,7 +25,7 @@ fn wrong_version_is_rejected_with_the_field() {
         good().contains(&version),
         "the writer writes the current version"
     );
-    for bad in ["0", "3", "\"2\""] {
+    for bad in ["0", "4", "\"2\""] {
         let text = good().replacen(&version, &format!("\"version\":{bad}"), 1);
         let err = read_str("vx.jsonl", &text).unwrap_err();
         assert!(
@@ -34,7 +34,7 @@ fn wrong_version_is_rejected_with_the_field() {
         );
         let msg = err.to_string();
         assert!(msg.starts_with("vx.jsonl:1: field `version`"), "{msg}");
-        assert!(msg.contains("versions 1 to 2"), "{msg}");
+        assert!(msg.contains("versions 1 to 3"), "{msg}");
     }
 }
 
@@ -178,4 +178,25 @@ fn a_line_over_the_bound_is_refused_before_it_is_parsed() {
         .write_raw(&"y".repeat(physalia_traces::MAX_LINE + 1))
         .is_err());
     assert_eq!(w.events(), 0);
+}
+
+#[test]
+fn a_pipeline_window_outside_its_bound_is_rejected_with_the_field() {
+    let text = good();
+    let alpha = format!("\"alpha\":{}", common::header().alpha);
+    assert!(text.contains(&alpha));
+    for bad in [
+        "0".to_owned(),
+        (MAX_ALPHA + 1).to_string(),
+        u64::MAX.to_string(),
+    ] {
+        let err = read_str(
+            "a.jsonl",
+            &text.replacen(&alpha, &format!("\"alpha\":{bad}"), 1),
+        )
+        .unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.starts_with("a.jsonl:1: field `alpha`"), "{bad}: {msg}");
+        assert!(msg.contains(&format!("found {bad}")), "{msg}");
+    }
 }

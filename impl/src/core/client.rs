@@ -3,7 +3,7 @@
 
 use physalia_traces::{ClientId, Key, Msg, OpSeq, Role, Slot, Txn, TxnResult};
 
-use super::{Cell, ClientReply};
+use super::Cell;
 use crate::kv::validate;
 
 impl Cell {
@@ -69,6 +69,6 @@ impl Cell {
     /// node has applied less than the client's session has already seen.
     pub(super) fn on_local_read(&mut self, client: ClientId, keys: &[Key], min_applied: Slot) {
         let read = self.sm.read_local(keys, min_applied);
-        self.reply_local(ClientReply::LocalRead { client, read });
+        self.reply_local(client, read);
     }
 }

@@ -158,9 +158,16 @@ impl Cell {
         self.fx.replies.push(ClientReply::Msg { client, msg });
     }
 
-    /// Answers a client's local read.
-    pub(super) fn reply_local(&mut self, reply: ClientReply) {
-        self.fx.replies.push(reply);
+    /// Answers a client's local read; the answer is also recorded in the trace.
+    pub(super) fn reply_local(&mut self, client: ClientId, answer: crate::kv::LocalRead) {
+        self.fx.client.push(ClientEvent::Read {
+            client,
+            answer: answer.clone(),
+        });
+        self.fx.replies.push(ClientReply::LocalRead {
+            client,
+            read: answer,
+        });
     }
 
     /// Records that the operation was taken in by this node.

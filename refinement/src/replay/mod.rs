@@ -39,7 +39,7 @@ use actions::{crash, keep_worst, push_unique, record, NodeSummary};
 
 pub use actions::enabled;
 pub use load::{load, LoadError};
-pub use report::{Consequence, Failure, Options, Report};
+pub use report::{Consequence, Failure, Options, Report, FRONTIER_CAP};
 
 /// The mapping from trace event kinds to specification actions, as `(kind, actions,
 /// condition)`. `[X]` is an unlogged action inserted only when the event is otherwise
@@ -50,14 +50,14 @@ pub const MAPPING: &[(&str, &str, &str)] = &[
     ("deliver Promise", "[Duplicate(m)] · Deliver(m) · [BecomeLeader · Propose*(re-proposals, no-ops)]", "BecomeLeader when a quorum promised (own vote once durable)"),
     ("deliver Nack", "[Duplicate(m)] · Deliver(m) · [StepDown]", ""),
     ("deliver Accept", "[Duplicate(m)] · Deliver(m) · Accept* · (Accepted | Nack)", "one Accept per proposal of the batch"),
-    ("deliver Accepted", "[Duplicate(m)] · Deliver(m) · AdvanceCommit · Apply* · Reply* · Commit · Propose*(queued)", ""),
+    ("deliver Accepted", "[Duplicate(m)] · Deliver(m) · AdvanceCommit · Apply* · Reply* · Commit · Propose*(queued)", "Commit only if the commit index advanced (or on a heartbeat or election)"),
     ("deliver Commit", "[Duplicate(m)] · Deliver(m) · Learn · Apply* · [Accepted(catch-up request)]", ""),
     ("deliver Request/Redirect/Reply", "[Duplicate(m)] · Deliver(m) · (Request as below | ignored)", "client-bound messages are ignored by nodes"),
     ("timeout election", "Timeout(election) · Stand · Prepare*", "a leader ignores it"),
-    ("timeout heartbeat", "Timeout(heartbeat) · Accept*(catch-up) · Commit*", "a non-leader ignores it"),
-    ("timeout retry", "Timeout(retry) · Prepare*", "a non-candidate ignores it"),
+    ("timeout heartbeat", "Timeout(heartbeat) · Accept*(catch-up) · Commit*", "a non-leader ignores it; only this step re-ships slots proposed in an earlier step"),
+    ("timeout prepare", "Timeout(prepare) · Prepare*", "a non-candidate ignores it"),
     ("request", "Request · (Redirect | Reply(rejected/overloaded/repeat) | Invoke · (Propose | queue))", ""),
-    ("local_read", "LocalRead (stutter: no state change, nothing sent)", ""),
+    ("local_read", "LocalRead · Read(answer) (stutter: no state change, nothing sent)", "the answer is the node's applied prefix, never below the client's floor (v3)"),
     ("persisted", "Persisted(up_to) · SelfVote* · [BecomeLeader] · AdvanceCommit · Apply* · Reply* · Propose*(queued)", ""),
 ];
 
@@ -96,7 +96,7 @@ struct Stepped {
 impl<'m> Replay<'m> {
     /// A replay of `merged` from the initial state.
     pub fn new(merged: &'m Merged, opts: &'m Options) -> Replay<'m> {
-        let facts = CellFacts::from_header(&merged.header);
+        let facts = CellFacts::of(merged);
         let frontier = vec![World::initial(&facts)];
         Replay {
             merged,
@@ -168,7 +168,7 @@ impl<'m> Replay<'m> {
                     next.len(),
                     self.opts.frontier_cap
                 );
-                let f = self.failure(index, summary, "frontier cap", Some(Refusal::Disabled(why)));
+                let f = self.failure(index, summary, FRONTIER_CAP, Some(Refusal::Disabled(why)));
                 self.report.failure = Some(f);
             }
             return false; // after a failure: stop replaying on, keep the first failure

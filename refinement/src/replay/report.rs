@@ -113,6 +113,9 @@ pub struct Report {
     pub lin_seconds: f64,
 }
 
+/// The check named when the replay frontier reaches its cap (inconclusive, not a failure).
+pub const FRONTIER_CAP: &str = "frontier cap";
+
 impl Report {
     /// Whether the trace conforms: every event matched, every property held, the history
     /// is linearizable and bounded liveness held.
@@ -121,6 +124,33 @@ impl Report {
             && self.matched == self.events
             && self.linearizability.as_ref().is_some_and(|l| l.holds())
             && self.liveness.as_ref().is_none_or(|l| l.holds())
+    }
+
+    /// Why the replay could not decide, if it could not and nothing failed before: the
+    /// frontier cap was reached (the events so far have more explanations than the replay
+    /// keeps), or the linearizability search ran out of budget. Not a verdict on the trace.
+    pub fn inconclusive(&self) -> Option<String> {
+        if let Some(f) = &self.failure {
+            return (f.check == FRONTIER_CAP).then(|| {
+                format!(
+                    "{FRONTIER_CAP} reached at event {} ({}:{}): {}",
+                    f.index,
+                    f.file,
+                    f.line,
+                    f.disabled.clone().unwrap_or_default()
+                )
+            });
+        }
+        if self.liveness.as_ref().is_some_and(|l| !l.holds()) {
+            return None;
+        }
+        let l = self.linearizability.as_ref()?;
+        (l.verdict == "undecided").then(|| {
+            format!(
+                "linearizability undecided: {}",
+                l.detail.clone().unwrap_or_default()
+            )
+        })
     }
 
     /// The first check that failed, if any: `step mismatch`, a property name,

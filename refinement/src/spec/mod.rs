@@ -20,6 +20,7 @@
 //! phase like the core's handlers, with the comparison of a logged step against them and
 //! the messages a step may send), [`properties`] (the safety properties' ghost).
 
+pub mod bounds;
 pub mod jury;
 pub mod properties;
 pub mod state;
@@ -28,7 +29,7 @@ mod step;
 use std::collections::BTreeMap;
 use std::fmt;
 
-use physalia_traces::{Config, Header, NodeId};
+use physalia_traces::{Config, Header, NodeId, Slot};
 
 pub use jury::Juries;
 pub use state::{Ghost, Network, NodeSpec, SentMsg};
@@ -43,6 +44,12 @@ pub struct CellFacts {
     pub nodes: Vec<NodeId>,
     /// The pipeline window α (a jury change chosen at `i` is in force from `i + α`).
     pub alpha: u64,
+    /// The trace's schema version (from v3 every local read logs its answer).
+    pub version: u32,
+    /// No slot of the trace lies beyond this: every slot is proposed by a leader, which logs
+    /// the entry, and slots are proposed in order from 0, so the trace's count of logged
+    /// entries bounds them (see [`bounds`]).
+    pub slot_bound: Slot,
 }
 
 impl CellFacts {
@@ -56,6 +63,16 @@ impl CellFacts {
             initial: h.config.clone(),
             nodes,
             alpha: h.alpha,
+            version: h.version,
+            slot_bound: Slot::MAX,
+        }
+    }
+
+    /// The facts of a merged trace: its header's, and the bound on its slots.
+    pub fn of(merged: &physalia_traces::Merged) -> CellFacts {
+        CellFacts {
+            slot_bound: bounds::slot_bound(merged),
+            ..CellFacts::from_header(&merged.header)
         }
     }
 

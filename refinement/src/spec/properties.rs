@@ -40,6 +40,10 @@ pub const APPLIED_IN_ORDER: &str = catalogue::APPLIED_IN_ORDER.name;
 pub const LINEARIZABLE: &str = catalogue::LINEARIZABLE.name;
 /// Name of the catalogue's `snapshot is a chosen prefix`.
 pub const SNAPSHOT_IS_CHOSEN_PREFIX: &str = catalogue::SNAPSHOT_IS_CHOSEN_PREFIX.name;
+/// Name of the catalogue's `consistent prefix` (local reads).
+pub const CONSISTENT_PREFIX: &str = catalogue::CONSISTENT_PREFIX.name;
+/// Name of the catalogue's `monotonic reads` (local reads).
+pub const MONOTONIC_READS: &str = catalogue::MONOTONIC_READS.name;
 /// Name of the catalogue's `one change at a time`.
 pub const ONE_CHANGE_AT_A_TIME: &str = catalogue::ONE_CHANGE_AT_A_TIME.name;
 

@@ -244,6 +244,9 @@ pub struct NodeSpec {
     ///
     /// [`put`]: NodeSpec::put
     pub ops_in_log: HashMap<(ClientId, OpSeq), u32>,
+    /// The `now` of its latest step in this incarnation: a node's clock does not run
+    /// backwards while it runs (bounded liveness reads it).
+    pub now: u64,
 }
 
 impl NodeSpec {
@@ -270,6 +273,7 @@ impl NodeSpec {
             learner,
             since: (!learner).then_some(0),
             floor: 0,
+            now: 0,
         }
     }
 

@@ -11,6 +11,7 @@ impl Ctx<'_> {
         self.w.requested.insert((client, op), txn.clone());
         if self.w.role == Role::Leader {
             self.may_propose = true;
+            self.took_in = Some((client, op));
         }
     }
 

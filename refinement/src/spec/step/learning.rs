@@ -19,20 +19,23 @@ impl Ctx<'_> {
         if commit > self.w.commit && self.w.role == Role::Leader {
             self.may_propose = true; // the freed pipeline takes queued requests
         }
-        while self.w.commit < commit {
-            self.w.commit += 1;
-        }
+        self.w.commit = self.w.commit.max(commit);
+        // Over the entries the log holds; a hole is skipped (judged by `committed prefix`).
         while self.w.store.applied < self.w.commit {
-            let slot = self.w.store.applied;
-            let command = self.w.log.get(&slot).map(|(_, c)| c.clone());
-            match command {
-                Some(c) => {
-                    if let Some(r) = self.w.store.apply(&c) {
-                        self.on_change_applied(&c, &r.2);
-                        self.applied.push(r);
-                    }
-                }
-                None => self.w.store.applied += 1, // judged by `committed prefix`
+            let next = self
+                .w
+                .log
+                .range(self.w.store.applied..self.w.commit)
+                .next()
+                .map(|(s, (_, c))| (*s, c.clone()));
+            let Some((slot, c)) = next else {
+                self.w.store.applied = self.w.commit;
+                break;
+            };
+            self.w.store.applied = slot;
+            if let Some(r) = self.w.store.apply(&c) {
+                self.on_change_applied(&c, &r.2);
+                self.applied.push(r);
             }
         }
         self.leave_if_removed();

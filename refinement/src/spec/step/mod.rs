@@ -17,6 +17,7 @@ mod judge;
 mod learning;
 mod membership;
 mod persistence;
+mod reads;
 mod replication;
 mod resync;
 mod sends;
@@ -47,6 +48,9 @@ struct Pre {
     pub role: Role,
     pub issued: PersistId,
     pub commit: Slot,
+    /// The leader's ballot and next slot, while it leads: a proposal below that slot at
+    /// that ballot was made in an earlier step.
+    pub lead: Option<(physalia_traces::Ballot, Slot)>,
 }
 
 /// The step in progress on one node.
@@ -72,6 +76,9 @@ struct Ctx<'a> {
     pub may_propose: bool,
     /// Whether the node stepped down from leading in this step.
     pub stepped_down: bool,
+    /// The request a leader took in during this step (it must be logged as invoked unless
+    /// it is rejected).
+    pub took_in: Option<(physalia_traces::ClientId, physalia_traces::OpSeq)>,
     pub findings: Vec<Finding>,
     pub violations: Vec<Violation>,
 }
@@ -89,6 +96,7 @@ impl<'a> Ctx<'a> {
                 role: w.role,
                 issued: w.issued,
                 commit: w.commit,
+                lead: w.lead.as_ref().map(|l| (l.ballot, l.next_slot)),
             },
             w,
             writes: Vec::new(),
@@ -96,6 +104,7 @@ impl<'a> Ctx<'a> {
             expect: None,
             may_propose: false,
             stepped_down: false,
+            took_in: None,
             findings: Vec::new(),
             violations: Vec::new(),
         }
@@ -164,6 +173,7 @@ impl<'a> Ctx<'a> {
         self.w = NodeSpec {
             up: true,
             inc: Some(self.ev.inc),
+            now: self.ev.now,
             promised: storage.promised,
             ..NodeSpec::new(self.facts.juries(), learner)
         };
@@ -320,6 +330,12 @@ impl World {
                 violations: Vec::new(),
             });
         };
+        if let Some(finding) = super::bounds::check(ev, facts.slot_bound) {
+            return Err(Refusal::Failed {
+                findings: vec![finding],
+                violations: Vec::new(),
+            });
+        }
         let mut ctx = Ctx::new(facts, ev, std::mem::take(node));
         let disabled = match (&ev.kind, ctx.pre.up) {
             (Kind::Start { .. }, true) => {
@@ -345,6 +361,15 @@ impl World {
                 if ctx.pre.inc != Some(ev.inc) {
                     ctx.find("inc", ctx.pre.inc.unwrap_or(0), ev.inc);
                 }
+                if ev.now < ctx.w.now {
+                    let allowed = format!(
+                        "at least {}: a running node's clock does not run backwards (its \
+                         previous step's now)",
+                        ctx.w.now
+                    );
+                    ctx.find("now", allowed, ev.now);
+                }
+                ctx.w.now = ctx.w.now.max(ev.now);
                 if let Err(e) = ctx.on_input(ghost, net, input) {
                     self.nodes.insert(n, ctx.w);
                     return Err(e);

@@ -20,6 +20,7 @@ impl World {
         let s = &ev.state;
         w.up = true;
         w.inc = Some(ev.inc);
+        w.now = ev.now;
         w.promised = s.promised;
         for e in &s.accepted {
             w.put(e.slot, (e.ballot, e.command.clone()));
@@ -67,13 +68,20 @@ impl World {
         w.role = s.role;
         w.ballot = s.ballot;
         w.commit = s.commit;
+        // Over the entries the log holds (a hole is skipped): never slot by slot up to a
+        // logged commit index, which trace input sets.
         while w.store.applied < w.commit {
-            let slot = w.store.applied;
-            match w.log.get(&slot).map(|(_, c)| c.clone()) {
-                Some(c) => {
+            let next = w
+                .log
+                .range(w.store.applied..w.commit)
+                .next()
+                .map(|(s, (_, c))| (*s, c.clone()));
+            match next {
+                Some((slot, c)) => {
+                    w.store.applied = slot;
                     w.store.apply(&c);
                 }
-                None => w.store.applied += 1,
+                None => w.store.applied = w.commit,
             }
         }
     }

@@ -110,8 +110,8 @@ pub(super) fn check_sends(ctx: &mut Ctx<'_>, _net: &Network) -> Vec<(MsgId, Vec<
             (Endpoint::Node(p), Msg::Snapshot { ballot, image }) => {
                 super::snapshot::check_snapshot_send(ctx, &field, *p, *ballot, image)
             }
-            (Endpoint::Client(c), Msg::Redirect { op, .. }) => {
-                check_redirect(ctx, &field, *c, *op, s)
+            (Endpoint::Client(c), Msg::Redirect { op, leader }) => {
+                check_redirect(ctx, &field, *c, (*op, *leader), s)
             }
             (Endpoint::Client(c), Msg::Reply { op, result }) => {
                 check_reply(ctx, &field, *c, *op, result, s)
@@ -261,7 +261,9 @@ fn check_prepare(
     }
 }
 
-/// A `Commit`: only from the leader of its ballot, up to its commit index.
+/// A `Commit`: only from the leader of its ballot, up to its commit index, in a step that
+/// tells the commit index: its heartbeat, the step its commit index advanced in, or the step
+/// it was elected in.
 fn check_commit(
     ctx: &mut Ctx<'_>,
     field: &str,
@@ -281,15 +283,42 @@ fn check_commit(
             ),
             format!("{} (role {}, ballot {})", s.msg, ctx.w.role, ctx.w.ballot),
         );
+        return;
+    }
+    let heartbeat = heartbeat(ctx);
+    let advanced = ctx.w.commit > ctx.pre.commit;
+    let elected = ctx.pre.role != Role::Leader && ctx.w.role == Role::Leader;
+    if !(heartbeat || advanced || elected) {
+        ctx.find(
+            format!("{field}.msg"),
+            "a Commit only on the leader's heartbeat timeout, in the step its commit index \
+             advances, or in the step it is elected",
+            format!(
+                "{} in a step `{}` that does none of these",
+                s.msg, ctx.ev.kind
+            ),
+        );
     }
 }
 
-/// A `Redirect`: from a non-leader asked by that client, or from a leader stepping down.
+/// Whether the step is a heartbeat timeout at a node that led before it.
+fn heartbeat(ctx: &Ctx<'_>) -> bool {
+    ctx.pre.role == Role::Leader
+        && matches!(
+            ctx.ev.kind,
+            Kind::Input(Input::Timeout {
+                timer: TimeoutKind::Heartbeat
+            })
+        )
+}
+
+/// A `Redirect`: from a non-leader asked by that client, or from a leader stepping down;
+/// its `leader` hint as `docs/protocol.md` defines it (never the node itself).
 fn check_redirect(
     ctx: &mut Ctx<'_>,
     field: &str,
     client: physalia_traces::ClientId,
-    op: u64,
+    (op, leader): (u64, Option<NodeId>),
     s: &physalia_traces::Sent,
 ) {
     let asked = requested(ctx.ev, client) == Some(op) && ctx.pre.role != Role::Leader;
@@ -300,6 +329,58 @@ fn check_redirect(
              down",
             &s.msg,
         );
+        return;
+    }
+    let show = |n: Option<NodeId>| n.map_or_else(|| "none".to_owned(), |n| n.to_string());
+    let (latest, _) = ctx.w.store.juries.latest();
+    let promised = (!ctx.w.promised.is_zero()).then_some(ctx.w.promised.node);
+    let hint = promised.filter(|p| *p != ctx.n);
+    let (ok, allowed) = if asked && latest.contains(&ctx.n) && ctx.w.since.is_some() {
+        // A member: the node of its promise.
+        (
+            leader == hint,
+            format!("the node of its promise ({})", show(hint)),
+        )
+    } else if asked {
+        // Removed, or a learner not yet added: a forwarding pointer into the latest jury.
+        let others: Vec<NodeId> = latest.iter().copied().filter(|m| *m != ctx.n).collect();
+        let ok = match leader {
+            Some(l) => others.contains(&l),
+            None => others.is_empty(),
+        };
+        (
+            ok,
+            format!(
+                "a member of the latest jury {} other than {} (a forwarding pointer)",
+                crate::spec::jury::show(others.iter().copied()),
+                ctx.n
+            ),
+        )
+    } else {
+        // Stepping down: the node of the higher ballot that deposed it, if known.
+        let mut known: Vec<NodeId> = promised.into_iter().collect();
+        if let Kind::Input(Input::Deliver { msg, .. }) = &ctx.ev.kind {
+            match msg {
+                Msg::Nack { promised: p, .. } => known.push(p.node),
+                Msg::Prepare { ballot: b, .. }
+                | Msg::Accept { ballot: b, .. }
+                | Msg::Commit { ballot: b, .. }
+                | Msg::Snapshot { ballot: b, .. } => known.push(b.node),
+                _ => {}
+            }
+        }
+        known.retain(|k| *k != ctx.n);
+        let ok = leader.is_none_or(|l| known.contains(&l));
+        (
+            ok,
+            format!(
+                "none, or the node of a higher ballot it knows ({})",
+                crate::spec::jury::show(known.iter().copied())
+            ),
+        )
+    };
+    if !ok {
+        ctx.find(format!("{field}.msg.leader"), allowed, show(leader));
     }
 }
 
@@ -386,6 +467,25 @@ fn check_accept(
             "at least one proposal",
             "none",
         );
+    }
+    // A slot proposed in an earlier step is shipped again only by the heartbeat (catch-up).
+    let earlier = |slot: Slot| {
+        ctx.pre
+            .lead
+            .is_some_and(|(b, next)| b == ballot && slot < next)
+    };
+    if let Some(p) = proposals.iter().find(|p| earlier(p.slot)) {
+        if !heartbeat(ctx) {
+            ctx.find(
+                format!("{field}.msg"),
+                "a re-shipment of slots proposed in an earlier step only on the leader's \
+                 heartbeat timeout (catch-up)",
+                format!(
+                    "Accept of slot {} (proposed before) in a step `{}`",
+                    p.slot, ctx.ev.kind
+                ),
+            );
+        }
     }
     let mut wrong = 0;
     for (j, p) in proposals.iter().enumerate() {
@@ -512,10 +612,13 @@ fn durable_first(ctx: &mut Ctx<'_>, field: &str, after: Option<PersistId>, msg: 
     }
 }
 
-/// Client events: an invocation is a leader taking in the requested operation; a return
-/// is the reply sent in the same step.
+/// Client events: an invocation is a leader taking in the requested operation (logged for
+/// every request it takes in, unless it rejects it); a return is the reply sent in the same
+/// step, and every reply is logged as a return; a local read's answer is the node's
+/// applied prefix ([`super::reads`]).
 pub(super) fn check_client_events(ctx: &mut Ctx<'_>) {
     let ev = ctx.ev;
+    let mut read_answers = 0;
     for (i, c) in ev.client.iter().enumerate() {
         let field = format!("client[{i}]");
         match c {
@@ -547,21 +650,67 @@ pub(super) fn check_client_events(ctx: &mut Ctx<'_>) {
                 }
             }
             ClientEvent::Return { client, op, result } => {
-                let ClientResult::Known(r) = result else {
-                    continue;
+                // A node knows the answer it sends: `unknown` is a client's record.
+                let replied = match result {
+                    ClientResult::Known(r) => ev.sent.iter().any(|s| {
+                        s.to == Endpoint::Client(*client)
+                            && matches!(&s.msg, Msg::Reply { op: o, result: rr } if o == op && rr == r)
+                    }),
+                    ClientResult::Unknown => false,
                 };
-                let replied = ev.sent.iter().any(|s| {
-                    s.to == Endpoint::Client(*client)
-                        && matches!(&s.msg, Msg::Reply { op: o, result: rr } if o == op && rr == r)
-                });
                 if !replied {
+                    let logged = match result {
+                        ClientResult::Known(r) => format!("return {client}#{op} {r}"),
+                        ClientResult::Unknown => format!("return {client}#{op} unknown"),
+                    };
                     ctx.find(
                         field,
-                        "a return only with the Reply sent in the same step",
-                        format!("return {client}#{op}"),
+                        "a return only with the Reply sent in the same step, with its result \
+                         (a node knows what it answers)",
+                        logged,
                     );
                 }
             }
+            ClientEvent::Read { client, answer } => {
+                read_answers += 1;
+                super::reads::check_answer(ctx, &field, *client, answer, read_answers);
+            }
         }
     }
+    for (i, s) in ev.sent.iter().enumerate() {
+        let (Endpoint::Client(c), Msg::Reply { op, result }) = (&s.to, &s.msg) else {
+            continue;
+        };
+        let returned = ev.client.iter().any(|e| {
+            matches!(e, ClientEvent::Return { client, op: o, result: ClientResult::Known(r) }
+                if client == c && o == op && r == result)
+        });
+        if !returned {
+            ctx.find(
+                format!("sent[{i}]"),
+                "a Reply logged as its operation's return (client events)",
+                format!("{} to {c} with no return", s.msg),
+            );
+        }
+    }
+    if let Some((c, op)) = ctx.took_in {
+        let invoked = ev.client.iter().any(
+            |e| matches!(e, ClientEvent::Invoke { client, op: o, .. } if *client == c && *o == op),
+        );
+        let rejected = ev.sent.iter().any(|s| {
+            s.to == Endpoint::Client(c)
+                && matches!(&s.msg, Msg::Reply { op: o, result: physalia_traces::TxnResult::Rejected { .. } } if *o == op)
+        });
+        if !invoked && !rejected {
+            ctx.find(
+                "client",
+                format!(
+                    "the invocation of {c}#{op}: a leader logs every request it takes in \
+                     (proposed, queued, answered or found in its log) unless it rejects it"
+                ),
+                "no invoke",
+            );
+        }
+    }
+    super::reads::check_answered(ctx, read_answers);
 }
