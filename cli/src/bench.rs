@@ -1,7 +1,12 @@
-//! `physalia bench`: figures of the production node on loopback with real processes.
+//! `physalia bench`: one benchmark command. `--suite` picks what runs: `model` (the
+//! stateright model on the CI configuration), `tla` (TLC on `safety`), `replay` (traces of
+//! 10⁴ events and up, end to end), `lin` (the linearizability checker against a baseline
+//! search), `sim` (the simulator with traces off and on), `node` (the production node on
+//! loopback with real processes, the parts below), or `all`; the figures are then compared
+//! with the performance targets ([`targets`]). See [`suites`].
 //!
 //! Every part is bounded in time and prints absolute figures (and same-run ratios where
-//! there is a baseline). Parts:
+//! there is a baseline). The node's parts (`--parts`):
 //! - `latency`: one client on a 7-node cell (fsync on): commit latency p50/p99.
 //! - `throughput`: 64 clients on one cell, and 64 clients spread over 64 cells.
 //! - `tracing`: the one-cell throughput with per-node trace files on versus off.
@@ -29,11 +34,25 @@ use serde_json::{json, Value};
 use crate::cluster::{free_port, write_key};
 
 mod restart;
+mod suites;
+mod targets;
 
 /// Options of `physalia bench`.
 #[derive(Args, Debug)]
 pub struct BenchArgs {
-    /// Which parts to run (comma-separated): latency, throughput, tracing, idle, restart
+    /// Which suites to run (comma-separated): model, tla, replay, lin, sim, node, all.
+    #[arg(long, default_value = "node")]
+    pub suite: String,
+    /// The replay suite's largest trace (events): 10⁴, then ×10 up to this.
+    #[arg(long, default_value_t = 100_000)]
+    pub replay_events: u64,
+    /// Operations of the lin suite's history.
+    #[arg(long, default_value_t = 10_000)]
+    pub lin_ops: usize,
+    /// Simulator events of the sim suite's run.
+    #[arg(long, default_value_t = 300_000)]
+    pub sim_steps: u64,
+    /// The node suite's parts to run (comma-separated): latency, throughput, tracing, idle, restart
     /// (not in the default set: it writes 10⁵ slots twice).
     #[arg(long, default_value = "latency,throughput,tracing,idle")]
     pub parts: String,
@@ -429,7 +448,18 @@ fn idle(dir: &Path, args: &BenchArgs) -> Result<Value> {
     ));
     let mut runs = Vec::new();
     for n in counts {
-        let (rss, cpu, settle) = idle_run(&dir.join(format!("idle-{n}")), n, secs)?;
+        let (rss, cpu, settle) = match idle_run(&dir.join(format!("idle-{n}")), n, secs) {
+            Ok(r) => r,
+            Err(e) => {
+                // Reported, and the other counts still measured.
+                say(
+                    args,
+                    &format!("idle: {n} cells on each of 3 nodes: could not run: {e:#}"),
+                );
+                runs.push(json!({ "cells_per_node": n, "error": format!("{e:#}") }));
+                continue;
+            }
+        };
         let per_cell = (rss.saturating_sub(base_rss)) as f64 * 1024.0 / f64::from(n);
         say(args, &format!(
             "idle: {n} cells on each of 3 nodes: RSS {rss} KiB per node, {per_cell:.0} bytes per idle cell, CPU {cpu:.2} % per node (baseline {base_cpu:.2} %), all parked {settle:.1} s after start"
@@ -446,8 +476,64 @@ fn idle(dir: &Path, args: &BenchArgs) -> Result<Value> {
     }))
 }
 
-/// Runs the chosen benchmark parts.
+/// Runs the chosen suites (the node's chosen parts among them).
 pub fn run(args: &BenchArgs) -> Result<u8> {
+    let mut chosen: Vec<&str> = args.suite.split(',').map(str::trim).collect();
+    if let Some(bad) = chosen.iter().find(|s| !SUITES.contains(s) && **s != "all") {
+        bail!("unknown suite `{bad}` ({}, all)", SUITES.join(", "));
+    }
+    if chosen.contains(&"all") {
+        chosen = SUITES.to_vec();
+    }
+    let parts: Vec<&str> = args.parts.split(',').map(str::trim).collect();
+    if let Some(bad) = parts.iter().find(|p| !PARTS.contains(p)) {
+        bail!("unknown part `{bad}` ({})", PARTS.join(", "));
+    }
+    let mut suites = serde_json::Map::new();
+    let mut failed = 0;
+    for suite in SUITES.iter().filter(|s| chosen.contains(s)) {
+        let v = match *suite {
+            "model" => suites::model(args),
+            "tla" => suites::tla(args),
+            "replay" => suites::replay(args),
+            "lin" => suites::lin(args),
+            "sim" => suites::sim(args),
+            _ => node_parts(args, &parts, &mut failed).map(Value::Object),
+        };
+        // A suite that cannot run is reported and the others still run.
+        let v = v.unwrap_or_else(|e| {
+            failed += 1;
+            say(args, &format!("{suite}: could not run: {e:#}"));
+            json!({ "error": format!("{e:#}") })
+        });
+        suites.insert((*suite).to_owned(), v);
+    }
+    let targets = targets::compare(&suites);
+    if chosen != ["node"] {
+        for line in targets::render(&targets) {
+            say(args, &line);
+        }
+    }
+    if args.json {
+        let parts = suites.get("node").cloned().unwrap_or_else(|| json!({}));
+        crate::output::print_json(
+            "physalia-bench",
+            json!({
+                "seconds_per_run": args.seconds, "parts": parts, "suites": suites,
+                "targets": targets, "could_not_run": failed,
+            }),
+        )?;
+    }
+    // 2: some figure could not be measured (nothing here judges a figure).
+    Ok(if failed > 0 { 2 } else { 0 })
+}
+
+/// The node suite: the chosen parts, on loopback with real processes.
+fn node_parts(
+    args: &BenchArgs,
+    parts: &[&str],
+    failed: &mut usize,
+) -> Result<serde_json::Map<String, Value>> {
     let tmp;
     let dir = match &args.dir {
         Some(d) => d.clone(),
@@ -456,10 +542,6 @@ pub fn run(args: &BenchArgs) -> Result<u8> {
             tmp
         }
     };
-    let parts: Vec<&str> = args.parts.split(',').map(str::trim).collect();
-    if let Some(bad) = parts.iter().find(|p| !PARTS.contains(p)) {
-        bail!("unknown part `{bad}` ({})", PARTS.join(", "));
-    }
     fs::create_dir_all(&dir)?;
     say(
         args,
@@ -471,26 +553,28 @@ pub fn run(args: &BenchArgs) -> Result<u8> {
     );
     let mut figures = serde_json::Map::new();
     for part in parts {
-        let v = match part {
-            "latency" => latency(&dir, args)?,
-            "throughput" => throughput(&dir, args)?,
-            "tracing" => tracing_cost(&dir, args)?,
-            "idle" => idle(&dir, args)?,
-            _ => restart::restart(&dir, args)?,
+        let v = match *part {
+            "latency" => latency(&dir, args),
+            "throughput" => throughput(&dir, args),
+            "tracing" => tracing_cost(&dir, args),
+            "idle" => idle(&dir, args),
+            _ => restart::restart(&dir, args),
         };
-        figures.insert(part.to_owned(), v);
+        let v = v.unwrap_or_else(|e| {
+            *failed += 1;
+            say(args, &format!("{part}: could not run: {e:#}"));
+            json!({ "error": format!("{e:#}") })
+        });
+        figures.insert((*part).to_owned(), v);
     }
     if args.dir.is_none() {
         let _ = fs::remove_dir_all(&dir);
     }
-    if args.json {
-        crate::output::print_json(
-            "physalia-bench",
-            json!({ "seconds_per_run": args.seconds, "parts": figures }),
-        )?;
-    }
-    Ok(0)
+    Ok(figures)
 }
+
+/// The suites `--suite` may name (besides `all`), in the order they run.
+const SUITES: [&str; 6] = ["model", "tla", "replay", "lin", "sim", "node"];
 
 /// The parts `--parts` may name.
 const PARTS: [&str; 5] = ["latency", "throughput", "tracing", "idle", "restart"];

@@ -178,6 +178,10 @@ pub struct CheckArgs {
     /// a pipe one line per progress report.
     #[arg(long, short)]
     pub quiet: bool,
+    /// Write the first counterexample (of the first violated property) to this file in the
+    /// ITF trace format (Apalache/Quint), one state per step.
+    #[arg(long, value_name = "FILE")]
+    pub itf: Option<std::path::PathBuf>,
 }
 
 /// Runs `physalia check`; returns the exit code (0 clean, 1 a property failed).
@@ -239,12 +243,129 @@ pub fn run(args: &CheckArgs) -> Result<u8> {
     if let Some(path) = &args.junit {
         crate::junit::write(path, "check", &junit_cases(&report))?;
     }
+    if let Some(path) = &args.itf {
+        let violated = report.properties.iter().find_map(|p| match &p.verdict {
+            Verdict::Violated(path) => Some((p.name, path.clone().into_vec())),
+            _ => None,
+        });
+        match violated {
+            Some((name, steps)) => crate::itf::write(path, &itf_path(name, &steps))?,
+            None => eprintln!(
+                "note: no counterexample, so no ITF file written to {}",
+                path.display()
+            ),
+        }
+    }
     if args.json {
         crate::output::print_json("physalia-check", to_json(&cfg, &opts, &report))?;
     } else {
-        print_report(&report);
+        print_report(&report, &CellModel::new(cfg.clone()));
     }
     Ok(if report.failed() { 1 } else { 0 })
+}
+
+/// A counterexample of `property` as an ITF document: per step the action taken and each
+/// node's, client's and the network's state.
+fn itf_path(property: &str, steps: &Steps) -> Value {
+    use crate::itf::{int, map, tup};
+    use physalia_model::state::Role;
+    let ballot = |b: &physalia_model::types::Ballot| tup(vec![int(b.round), int(b.node)]);
+    let states = steps
+        .iter()
+        .enumerate()
+        .map(|(i, (state, _))| {
+            let action = match i.checked_sub(1).and_then(|j| steps[j].1.as_ref()) {
+                Some(a) => format!("{a:?}"),
+                None => "init".to_owned(),
+            };
+            let nodes = state
+                .nodes
+                .iter()
+                .enumerate()
+                .map(|(n, node)| {
+                    let role = match node.role {
+                        Role::Follower => "follower",
+                        Role::Candidate { .. } => "candidate",
+                        Role::Leader { .. } => "leader",
+                    };
+                    let log = node
+                        .log
+                        .iter()
+                        .enumerate()
+                        .filter_map(|(slot, e)| {
+                            let e = e.as_ref()?;
+                            Some((
+                                int(slot as u64),
+                                json!({"ballot": ballot(&e.ballot), "command": format!("{:?}", e.command)}),
+                            ))
+                        })
+                        .collect();
+                    let record = json!({
+                        "status": format!("{:?}", node.status), "role": role,
+                        "promised": ballot(&node.promised), "ballot": ballot(&node.ballot),
+                        "commit": int(node.commit), "log": map(log),
+                        "line": format!("{node:?}"),
+                    });
+                    (int(n as u64), record)
+                })
+                .collect();
+            let clients = state
+                .clients
+                .iter()
+                .enumerate()
+                .map(|(c, client)| {
+                    let record = json!({
+                        "next": int(client.next), "pending": client.pending,
+                        "target": int(client.target),
+                    });
+                    (int(c as u64), record)
+                })
+                .collect();
+            let network: Vec<Value> = format!("{:?}", state.network)
+                .lines()
+                .map(|l| json!(l.trim()))
+                .collect();
+            let mut s = serde_json::Map::new();
+            s.insert("action_taken".into(), json!(action));
+            s.insert("nodes".into(), map(nodes));
+            s.insert("clients".into(), map(clients));
+            s.insert("network".into(), json!(network));
+            s
+        })
+        .collect();
+    crate::itf::document(
+        "physalia check (the stateright model)",
+        &format!("a counterexample: \"{property}\" is violated at the last state"),
+        &["action_taken", "nodes", "clients", "network"],
+        states,
+        0,
+    )
+}
+
+/// Where `physalia explore` serves by default.
+const EXPLORER_ADDR: &str = "127.0.0.1:3000";
+
+/// The Explorer's path to the last state of `steps` (`#/steps/I/A1/A2/...`: the index of
+/// the initial state, then of each action among those the model enables, as the Explorer
+/// of the same model options numbers them), or `None` if a step is not among the model's
+/// (a path through symmetry representatives).
+pub fn explorer_path(model: &CellModel, steps: &Steps) -> Option<String> {
+    use stateright::Model;
+    let (init, _) = steps.first()?;
+    let mut out = vec![model
+        .init_states()
+        .iter()
+        .position(|s| s == init)?
+        .to_string()];
+    for (state, action) in steps {
+        let Some(action) = action else {
+            continue;
+        };
+        let mut actions = Vec::new();
+        model.actions(state, &mut actions);
+        out.push(actions.iter().position(|a| a == action)?.to_string());
+    }
+    Some(format!("#/steps/{}", out.join("/")))
 }
 
 fn describe(cfg: &CellConfig) -> String {
@@ -337,7 +458,7 @@ fn verdict_word(v: &Verdict) -> &'static str {
     }
 }
 
-fn print_report(r: &CheckReport) {
+fn print_report(r: &CheckReport, model: &CellModel) {
     let s = &r.stats;
     let secs = s.elapsed.as_secs_f64();
     println!();
@@ -376,7 +497,18 @@ fn print_report(r: &CheckReport) {
                 "counterexample: \"{}\" is violated after these steps",
                 p.name
             );
-            print_path(path.clone().into_vec());
+            let steps = path.clone().into_vec();
+            match explorer_path(model, &steps) {
+                Some(at) => println!(
+                    "in the Explorer: `physalia explore` with the same model options, then \
+                     http://{EXPLORER_ADDR}/{at}"
+                ),
+                None => println!(
+                    "(no Explorer path: the counterexample passes through symmetry \
+                     representatives; rerun with --symmetry off for one)"
+                ),
+            }
+            print_path(steps);
         }
     }
     for p in &r.properties {
@@ -472,6 +604,10 @@ fn to_json(cfg: &CellConfig, opts: &CheckOptions, r: &CheckReport) -> Value {
                 json!({"name": p.name, "expectation": kind(&p.expectation), "verdict": verdict});
             if let (Some(path), "violated") = (path, verdict) {
                 v["counterexample"] = path;
+                if let Verdict::Violated(p) = &p.verdict {
+                    let at = explorer_path(&CellModel::new(cfg.clone()), &p.clone().into_vec());
+                    v["explorer_path"] = json!(at);
+                }
             }
             v
         })

@@ -34,6 +34,11 @@ pub struct ConformArgs {
     /// directory, one file per node (`n0.jsonl`, ...), for a smaller reproduction.
     #[arg(long, value_name = "DIR")]
     pub save_prefix: Option<PathBuf>,
+    /// Write the trace (when it does not conform, its shortest failing prefix) to this file
+    /// in the ITF trace format (Apalache/Quint): per event, the event and every node's
+    /// logged state (the last 10 000 events of a longer one).
+    #[arg(long, value_name = "FILE")]
+    pub itf: Option<PathBuf>,
     /// Also write the verdicts (replay and safety, linearizability, liveness) as JUnit XML
     /// to this file.
     #[arg(long, value_name = "FILE")]
@@ -101,6 +106,13 @@ pub fn run(args: &ConformArgs) -> Result<u8> {
             merged.events.iter().map(|l| l.file.as_str()).collect();
         print_report(&report, merged.header.config.members.len(), files.len());
     }
+    if let Some(path) = &args.itf {
+        let len = report
+            .failure
+            .as_ref()
+            .map_or(merged.events.len(), |f| f.prefix_len);
+        crate::itf::write(path, &itf_trace(&merged, len, report.failure.is_some()))?;
+    }
     if let (Some(dir), Some(f)) = (&args.save_prefix, &report.failure) {
         save_prefix(&merged, f.prefix_len, dir)?;
         if !args.json {
@@ -118,6 +130,62 @@ pub fn run(args: &ConformArgs) -> Result<u8> {
     } else {
         1
     })
+}
+
+/// The first `len` events of `merged` as an ITF document: after each event, the event and
+/// the state every node logged last (its incarnation, role, promise, ballot, commit index).
+fn itf_trace(merged: &physalia_traces::Merged, len: usize, failing: bool) -> serde_json::Value {
+    use crate::itf::{int, map, tup};
+    use serde_json::json;
+    let ballot = |b: &physalia_traces::Ballot| tup(vec![int(b.round), int(b.node.0)]);
+    let first = len.saturating_sub(crate::itf::MAX_STATES);
+    let mut nodes: std::collections::BTreeMap<u32, serde_json::Value> = Default::default();
+    let mut states = Vec::new();
+    for (i, loc) in merged.events[..len].iter().enumerate() {
+        let ev = &loc.event;
+        nodes.insert(
+            ev.node.0,
+            json!({
+                "inc": int(ev.inc), "now": int(ev.now), "role": ev.state.role.to_string(),
+                "promised": ballot(&ev.state.promised), "ballot": ballot(&ev.state.ballot),
+                "commit": int(ev.state.commit),
+            }),
+        );
+        if i < first {
+            continue;
+        }
+        let mut s = serde_json::Map::new();
+        s.insert(
+            "event".into(),
+            json!({
+                "index": int(i as u64), "file": loc.file, "line": int(loc.line as u64),
+                "node": int(ev.node.0), "kind": ev.kind.to_string(),
+            }),
+        );
+        let pairs = nodes.iter().map(|(n, v)| (int(*n), v.clone())).collect();
+        s.insert("nodes".into(), map(pairs));
+        states.push(s);
+    }
+    let what = if failing {
+        "the shortest failing prefix: its last event is the one the specification refuses"
+    } else {
+        "a conforming trace"
+    };
+    let description = if first > 0 {
+        format!(
+            "{what} (its last {} events, from event {first})",
+            len - first
+        )
+    } else {
+        what.to_owned()
+    };
+    crate::itf::document(
+        &format!("physalia conform (cell {})", merged.header.cell),
+        &description,
+        &["event", "nodes"],
+        states,
+        first,
+    )
 }
 
 /// The three verdicts of a replay as JUnit cases.

@@ -7,6 +7,7 @@ mod cluster;
 mod colony;
 mod conform;
 mod explore;
+mod itf;
 mod junit;
 mod lin;
 mod node;
@@ -60,7 +61,8 @@ enum Command {
     },
     /// Run one operation against a cluster (get, put, cas, incr, txn, read) and print JSON.
     Client(client::ClientArgs),
-    /// Measure the node on loopback: commit latency, throughput, tracing cost, idle cells.
+    /// Benchmarks with same-run ratios: model checking, TLC, trace replay, linearizability,
+    /// the simulator, and the node on loopback (latency, throughput, tracing cost, idle cells).
     Bench(bench::BenchArgs),
     /// Replay a recorded trace (one file, or the per-node files of one run) against the
     /// specification: every step must be one it allows, every safety property must hold on

@@ -321,3 +321,40 @@ fn a_recreated_copy_that_forgets_where_its_node_left_is_refused() {
     assert!(t.contains("kind.floor"), "{t}");
     assert!(t.contains("(ABA)"), "{t}");
 }
+
+#[test]
+fn the_failing_prefix_is_written_as_an_itf_trace() {
+    let set = corpus("nonconforming")
+        .into_iter()
+        .find(|p| p.ends_with("redirect-wrong-hint"))
+        .expect("the redirect-wrong-hint set");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("prefix.itf.json");
+    let out = physalia(&[
+        "conform",
+        "--json",
+        set.to_str().unwrap(),
+        "--itf",
+        file.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let f = &v["failure"];
+    let doc: serde_json::Value = serde_json::from_str(&fs::read_to_string(&file).unwrap()).unwrap();
+    assert_eq!(doc["#meta"]["format"], "ITF");
+    assert_eq!(doc["vars"], serde_json::json!(["event", "nodes"]));
+    let states = doc["states"].as_array().unwrap();
+    assert_eq!(states.len() as u64, f["prefix_len"].as_u64().unwrap());
+    for (i, s) in states.iter().enumerate() {
+        assert_eq!(s["#meta"]["index"].as_u64(), Some(i as u64));
+        assert_eq!(s["event"]["index"]["#bigint"], i.to_string());
+        assert!(s["nodes"]["#map"].is_array());
+    }
+    // The last state is the refused event, named as the report names it.
+    let last = &states[states.len() - 1]["event"];
+    assert_eq!(
+        last["line"]["#bigint"],
+        f["line"].as_u64().unwrap().to_string()
+    );
+    assert_eq!(last["kind"], f["event"]);
+}

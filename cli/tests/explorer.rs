@@ -39,8 +39,14 @@ fn http_get(port: u16, path: &str) -> Option<String> {
 }
 
 fn start(port: u16) -> Server {
+    start_with(port, &[])
+}
+
+/// `physalia explore` with the model options `model`.
+fn start_with(port: u16, model: &[&str]) -> Server {
     let child = Command::new(env!("CARGO_BIN_EXE_physalia"))
         .args(["explore", "--addr", &format!("127.0.0.1:{port}")])
+        .args(model)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -134,4 +140,70 @@ fn explorer_renders_in_headless_chromium() {
         )
     });
     assert!(meta.len() > 10_000, "screenshot suspiciously small");
+}
+
+#[test]
+fn a_counterexample_of_check_opens_in_the_explorer_step_by_step() {
+    let model = ["--mutant", "reply-before-commit"];
+    let out = Command::new(env!("CARGO_BIN_EXE_physalia"))
+        .args(["check", "--json"])
+        .args(model)
+        .output()
+        .expect("runs physalia check");
+    assert_eq!(out.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let p = v["properties"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["verdict"] == "violated")
+        .expect("a violated property")
+        .clone();
+    let at = p["explorer_path"].as_str().expect("an Explorer path");
+    let indices: Vec<&str> = at
+        .strip_prefix("#/steps/")
+        .expect("#/steps/...")
+        .split('/')
+        .collect();
+    let steps = p["counterexample"]["steps"].as_array().unwrap();
+    assert_eq!(indices.len(), steps.len() + 1, "{at}");
+    // The Explorer of the same model options takes each step of the path to the action
+    // the counterexample names.
+    let port = free_port();
+    let _server = start_with(port, &model);
+    for (k, step) in steps.iter().enumerate() {
+        let reply = http_get(port, &format!("/.states/{}", indices[..=k].join("/"))).unwrap();
+        let body = reply.split("\r\n\r\n").nth(1).unwrap_or("");
+        let body = body.trim();
+        // The body may be chunked: take the JSON array it holds.
+        let json = &body[body.find('[').unwrap_or(0)..=body.rfind(']').unwrap_or(0)];
+        let next: serde_json::Value = serde_json::from_str(json).expect("the next states");
+        let index: u64 = indices[k + 1].parse().unwrap();
+        let taken = next
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["actionIndex"].as_u64() == Some(index))
+            .unwrap_or_else(|| {
+                panic!("step {k}: no action {index} at {}", indices[..=k].join("/"))
+            });
+        assert_eq!(taken["action"], step["action"], "step {}", k + 1);
+    }
+    // And a real browser opens the URL at the counterexample's last step.
+    let url = format!("http://127.0.0.1:{port}/{at}");
+    let dom = browser(&["--virtual-time-budget=10000", "--dump-dom", &url]);
+    let html = String::from_utf8_lossy(&dom.stdout);
+    let last = steps.last().unwrap()["action"].as_str().unwrap();
+    assert!(html.contains(last), "last step {last:?} not shown:\n{html}");
+    let artifacts = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/artifacts");
+    std::fs::create_dir_all(&artifacts).unwrap();
+    let png = artifacts.join("explorer-counterexample.png");
+    let _ = std::fs::remove_file(&png);
+    browser(&[
+        "--virtual-time-budget=10000",
+        "--window-size=1400,900",
+        &format!("--screenshot={}", png.display()),
+        &url,
+    ]);
+    assert!(std::fs::metadata(&png).is_ok_and(|m| m.len() > 10_000));
 }

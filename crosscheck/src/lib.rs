@@ -6,8 +6,8 @@
 //! Today it holds the tests and benchmarks that need both sides: the differential test of
 //! the implementation's state machine against the specification's (`tests/kv_differential.rs`),
 //! the vocabulary checks that keep the TLA+ spec, the property catalogue and the Rosetta table
-//! of `tla/README.md` in agreement with the code (`tests/vocabulary.rs`), and the replay
-//! benchmark (`examples/replay_bench.rs`).
+//! of `tla/README.md` in agreement with the code (`tests/vocabulary.rs`). (The replay
+//! benchmark is `physalia bench --suite replay`.)
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]

@@ -278,6 +278,11 @@ fn check_schema(file: &str, line: &str) -> Result<(), ReadError> {
 }
 
 fn parse_line<T: DeserializeOwned>(file: &str, line: usize, raw: &str) -> Result<T, ReadError> {
+    // The fast path; only a line that fails is parsed again to name the offending field
+    // (tracking the path costs about half the reading time of a clean trace).
+    if let Ok(value) = serde_json::from_str(raw) {
+        return Ok(value);
+    }
     let mut de = serde_json::Deserializer::from_str(raw);
     let value: T = serde_path_to_error::deserialize(&mut de).map_err(|err| {
         let field = err.path().to_string();

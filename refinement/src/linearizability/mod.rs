@@ -52,6 +52,7 @@ use crate::kv::{KvSpec, DEFAULT_MAX_INT_BITS};
 use search::{Outcome, Search};
 
 mod search;
+pub mod synth;
 
 /// One client operation of a cell's history.
 #[derive(Clone, Debug, PartialEq, Eq)]
