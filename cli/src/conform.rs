@@ -111,7 +111,17 @@ pub fn run(args: &ConformArgs) -> Result<u8> {
             .failure
             .as_ref()
             .map_or(merged.events.len(), |f| f.prefix_len);
-        crate::itf::write(path, &itf_trace(&merged, len, report.failure.is_some()))?;
+        let what = if report.conforms() {
+            "a conforming trace"
+        } else if report.inconclusive().is_some() {
+            "a trace the replay could not decide (inconclusive)"
+        } else if report.failure.is_some() {
+            "the shortest failing prefix: its last event is the one the specification refuses"
+        } else {
+            "a trace whose every step the specification allows, whose client history or \
+             liveness fails"
+        };
+        crate::itf::write(path, &itf_trace(&merged, len, what))?;
     }
     if let (Some(dir), Some(f)) = (&args.save_prefix, &report.failure) {
         save_prefix(&merged, f.prefix_len, dir)?;
@@ -134,7 +144,7 @@ pub fn run(args: &ConformArgs) -> Result<u8> {
 
 /// The first `len` events of `merged` as an ITF document: after each event, the event and
 /// the state every node logged last (its incarnation, role, promise, ballot, commit index).
-fn itf_trace(merged: &physalia_traces::Merged, len: usize, failing: bool) -> serde_json::Value {
+fn itf_trace(merged: &physalia_traces::Merged, len: usize, what: &str) -> serde_json::Value {
     use crate::itf::{int, map, tup};
     use serde_json::json;
     let ballot = |b: &physalia_traces::Ballot| tup(vec![int(b.round), int(b.node.0)]);
@@ -166,11 +176,6 @@ fn itf_trace(merged: &physalia_traces::Merged, len: usize, failing: bool) -> ser
         s.insert("nodes".into(), map(pairs));
         states.push(s);
     }
-    let what = if failing {
-        "the shortest failing prefix: its last event is the one the specification refuses"
-    } else {
-        "a conforming trace"
-    };
     let description = if first > 0 {
         format!(
             "{what} (its last {} events, from event {first})",

@@ -97,10 +97,16 @@ pub fn validate(doc: &Value) -> Result<usize, String> {
     Ok(states.len())
 }
 
+/// A non-empty run of decimal digits.
+fn digits(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())
+}
+
 fn value_ok(v: &Value) -> Result<(), String> {
     match v {
         Value::Null => Err("null is not an ITF value".into()),
-        Value::Number(n) if n.is_i64() || n.is_u64() => Ok(()),
+        // A plain JSON integer only within the range every reader holds exactly.
+        Value::Number(n) if n.as_i64().is_some_and(|i| i.unsigned_abs() < 1 << 53) => Ok(()),
         Value::Number(n) => Err(format!("{n} is not an integer")),
         Value::Bool(_) | Value::String(_) => Ok(()),
         Value::Array(items) => items.iter().try_for_each(value_ok),
@@ -111,11 +117,7 @@ fn value_ok(v: &Value) -> Result<(), String> {
                 }
                 match (k.as_str(), inner) {
                     ("#bigint", Value::String(s))
-                        if s.strip_prefix('-')
-                            .unwrap_or(s)
-                            .bytes()
-                            .all(|b| b.is_ascii_digit())
-                            && !s.is_empty() =>
+                        if s.strip_prefix('-').is_some_and(digits) || digits(s) =>
                     {
                         Ok(())
                     }
@@ -160,5 +162,13 @@ mod tests {
         assert!(validate(&doc).unwrap_err().contains("malformed `#bigint`"));
         let doc = json!({"vars": ["x"], "states": [{"x": null}]});
         assert!(validate(&doc).is_err());
+        for bad in [
+            json!({"#bigint": "-"}),
+            json!({"#bigint": ""}),
+            json!(1u64 << 60),
+        ] {
+            let doc = json!({"vars": ["x"], "states": [{"x": bad}]});
+            assert!(validate(&doc).is_err(), "{bad}");
+        }
     }
 }

@@ -159,7 +159,7 @@ pub(super) fn replay(args: &BenchArgs) -> Result<Value> {
             report.events
         ));
         rows.push(json!({
-            "events": report.events, "bytes": text.len(), "bytes_per_event": bytes_per_event,
+            "target_events": target, "events": report.events, "bytes": text.len(), "bytes_per_event": bytes_per_event,
             "read_s": read_s, "merge_s": merge_s, "replay_s": report.replay_seconds,
             "lin_s": report.lin_seconds, "end_to_end_s": total, "events_per_s": rate,
             "ratio_to_smallest": ratio,

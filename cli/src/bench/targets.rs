@@ -70,7 +70,7 @@ pub(super) fn compare(suites: &Map<String, Value>) -> Vec<Value> {
     });
     let million = sizes.and_then(|s| {
         s.iter()
-            .find(|r| r["events"].as_u64().is_some_and(|e| e >= 1_000_000))
+            .find(|r| r["target_events"].as_u64().is_some_and(|e| e >= 1_000_000))
     });
     let rmr = million.map(|r| {
         r["read_s"].as_f64().unwrap_or(0.0)

@@ -152,7 +152,12 @@ impl<'m> Replay<'m> {
             let Some(mut w) = stepped.refused.into_iter().next() else {
                 return false;
             };
-            if self.report.consequences.len() >= self.opts.consequences {
+            // Stop at an out-of-bounds value: replaying on would take it for the node's
+            // state (a commit index of 2^64-1), and no consequence of it is meaningful.
+            let absurd = crate::spec::bounds::check(ev, self.facts.slot_bound)
+                .or_else(|| crate::spec::bounds::check_persist(ev, self.facts.persist_bound))
+                .is_some();
+            if absurd || self.report.consequences.len() >= self.opts.consequences {
                 self.frontier = vec![w];
                 return false;
             }

@@ -21,6 +21,39 @@ pub fn slot_bound(merged: &Merged) -> Slot {
         .fold(0u64, u64::saturating_add)
 }
 
+/// The bound of [`super::CellFacts::persist_bound`]: the number of persist batches `merged`
+/// logs (a node numbers its batches from 1 in each incarnation, so no batch id, held
+/// message's batch or acknowledgement exceeds it).
+pub fn persist_bound(merged: &Merged) -> u64 {
+    merged
+        .events
+        .iter()
+        .filter(|l| l.event.persist.is_some())
+        .count() as u64
+}
+
+/// The first persist-id field of `ev` above `bound`, as a finding.
+pub fn check_persist(ev: &TraceEvent, bound: u64) -> Option<Finding> {
+    let mut fields: Vec<(String, u64)> = Vec::new();
+    if let Some(p) = &ev.persist {
+        fields.push(("persist.id".into(), p.id));
+    }
+    if let Kind::Input(Input::Persisted { up_to }) = &ev.kind {
+        fields.push(("kind.up_to".into(), *up_to));
+    }
+    for (i, s) in ev.sent.iter().enumerate() {
+        if let Some(a) = s.after_persist {
+            fields.push((format!("sent[{i}].after_persist"), a));
+        }
+    }
+    let (field, value) = fields.into_iter().find(|(_, v)| *v > bound)?;
+    Some(Finding::new(
+        field,
+        format!("at most {bound}: the whole trace logs {bound} persist batches"),
+        value,
+    ))
+}
+
 /// The first slot-valued field of `ev` above `bound`, as a finding.
 pub fn check(ev: &TraceEvent, bound: Slot) -> Option<Finding> {
     let mut fields: Vec<(String, Slot)> = Vec::new();

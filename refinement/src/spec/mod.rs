@@ -50,6 +50,8 @@ pub struct CellFacts {
     /// the entry, and slots are proposed in order from 0, so the trace's count of logged
     /// entries bounds them (see [`bounds`]).
     pub slot_bound: Slot,
+    /// No persist batch id of the trace lies beyond this (see [`bounds::persist_bound`]).
+    pub persist_bound: u64,
 }
 
 impl CellFacts {
@@ -65,6 +67,7 @@ impl CellFacts {
             alpha: h.alpha,
             version: h.version,
             slot_bound: Slot::MAX,
+            persist_bound: u64::MAX,
         }
     }
 
@@ -72,6 +75,7 @@ impl CellFacts {
     pub fn of(merged: &physalia_traces::Merged) -> CellFacts {
         CellFacts {
             slot_bound: bounds::slot_bound(merged),
+            persist_bound: bounds::persist_bound(merged),
             ..CellFacts::from_header(&merged.header)
         }
     }

@@ -88,8 +88,9 @@ pub(super) fn compare_writes(ctx: &mut Ctx<'_>) {
         ctx.find("state.accepted", allowed, got);
     }
     if let Some(p) = &ctx.ev.persist {
-        if p.id != ctx.pre.issued + 1 {
-            ctx.find("persist.id", ctx.pre.issued + 1, p.id);
+        let next = ctx.pre.issued.saturating_add(1);
+        if p.id != next {
+            ctx.find("persist.id", next, p.id);
         }
     }
 }

@@ -42,7 +42,9 @@ impl Ctx<'_> {
         self.w.role = Role::Follower;
         self.w.candidate = None;
         self.w.lead = None;
-        self.w.requested.clear(); // queued requests are redirected, never proposed
+        // Queued requests are redirected, never proposed.
+        let dropped = std::mem::take(&mut self.w.requested);
+        self.redirectable.extend(dropped.into_keys());
     }
 
     /// `Timeout(election)`: a non-leader stands as a candidate with a fresh ballot of its own above its

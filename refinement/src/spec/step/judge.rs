@@ -25,6 +25,13 @@ pub(super) fn after_step(ghost: &Ghost, ctx: &Ctx<'_>, out: &mut Vec<Violation>)
     // At most a few reports per step (the rest summarized): the range is the commit
     // index's advance, which the slot bound caps, but one bogus jump still spans it all.
     let before = out.len();
+    let changed: std::collections::BTreeMap<_, _> = ctx
+        .ev
+        .state
+        .accepted
+        .iter()
+        .map(|e| (e.slot, &e.command))
+        .collect();
     let mut more = 0u64;
     for s in from..ctx.ev.state.commit {
         if out.len() - before >= MAX_PREFIX_REPORTS {
@@ -47,9 +54,8 @@ pub(super) fn after_step(ghost: &Ghost, ctx: &Ctx<'_>, out: &mut Vec<Violation>)
             }
             continue;
         }
-        let logged = ctx.ev.state.accepted.iter().find(|e| e.slot == *slot);
-        let mine = match (logged, ctx.w.log.get(slot)) {
-            (Some(e), _) => &e.command,
+        let mine = match (changed.get(slot), ctx.w.log.get(slot)) {
+            (Some(c), _) => *c,
             (None, Some((_, c))) => c,
             (None, None) => {
                 out.push(Violation {

@@ -79,6 +79,9 @@ struct Ctx<'a> {
     /// The request a leader took in during this step (it must be logged as invoked unless
     /// it is rejected).
     pub took_in: Option<(physalia_traces::ClientId, physalia_traces::OpSeq)>,
+    /// The requests a leader stepping down in this step had taken in (it redirects those).
+    pub redirectable:
+        std::collections::BTreeSet<(physalia_traces::ClientId, physalia_traces::OpSeq)>,
     pub findings: Vec<Finding>,
     pub violations: Vec<Violation>,
 }
@@ -105,6 +108,7 @@ impl<'a> Ctx<'a> {
             may_propose: false,
             stepped_down: false,
             took_in: None,
+            redirectable: Default::default(),
             findings: Vec::new(),
             violations: Vec::new(),
         }
@@ -330,7 +334,9 @@ impl World {
                 violations: Vec::new(),
             });
         };
-        if let Some(finding) = super::bounds::check(ev, facts.slot_bound) {
+        if let Some(finding) = super::bounds::check(ev, facts.slot_bound)
+            .or_else(|| super::bounds::check_persist(ev, facts.persist_bound))
+        {
             return Err(Refusal::Failed {
                 findings: vec![finding],
                 violations: Vec::new(),

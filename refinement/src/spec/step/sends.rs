@@ -331,6 +331,15 @@ fn check_redirect(
         );
         return;
     }
+    if !asked && !ctx.redirectable.contains(&(client, op)) {
+        // Stepping down redirects the queued requests: each reached this node.
+        ctx.find(
+            format!("{field}.msg"),
+            format!("a Redirect of a request this node took in (its queue), not of {client}#{op}"),
+            &s.msg,
+        );
+        return;
+    }
     let show = |n: Option<NodeId>| n.map_or_else(|| "none".to_owned(), |n| n.to_string());
     let (latest, _) = ctx.w.store.juries.latest();
     let promised = (!ctx.w.promised.is_zero()).then_some(ctx.w.promised.node);
@@ -469,10 +478,14 @@ fn check_accept(
         );
     }
     // A slot proposed in an earlier step is shipped again only by the heartbeat (catch-up).
+    // (Below its election's start a slot is committed and was proposed before, even in
+    // the step the node is elected.)
     let earlier = |slot: Slot| {
-        ctx.pre
-            .lead
-            .is_some_and(|(b, next)| b == ballot && slot < next)
+        slot < start
+            || ctx
+                .pre
+                .lead
+                .is_some_and(|(b, next)| b == ballot && slot < next)
     };
     if let Some(p) = proposals.iter().find(|p| earlier(p.slot)) {
         if !heartbeat(ctx) {
