@@ -11,6 +11,7 @@
 //! safety properties judge it.
 
 mod client;
+mod client_events;
 mod compare;
 mod election;
 mod judge;
@@ -293,7 +294,7 @@ impl<'a> Ctx<'a> {
         compare::compare_writes(self);
         compare::check_released(self, net);
         let reports = sends::check_sends(self, net);
-        sends::check_client_events(self);
+        client_events::check_client_events(self);
         // The world moves on with what the node logged.
         if let Some(p) = &self.ev.persist {
             self.w.pending.push((p.id, p.writes.clone()));
