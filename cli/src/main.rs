@@ -10,6 +10,7 @@ mod explore;
 mod itf;
 mod junit;
 mod lin;
+mod nemesis;
 mod node;
 mod output;
 mod progress;
@@ -74,6 +75,12 @@ enum Command {
     /// Exit 0: linearizable; 1: not (with the smallest failing sub-history); 2: unusable or
     /// undecided.
     Lin(lin::LinArgs),
+    /// Jepsen-style test of a real cluster: node processes on 127.0.0.1, concurrent clients
+    /// of every transaction kind, faults on a seeded schedule (kill, pause, partition, disk,
+    /// restart-all, duplicate-process, hostile), then the clients' history, every
+    /// acknowledged write, the counters and every cell's traces checked. Exit 0: valid;
+    /// 1: anomaly; 2: could not run.
+    Nemesis(nemesis::NemesisArgs),
     /// The main job on built-in defaults: model-check the default configuration, simulate
     /// seeds of a 7-node cell under faults, replay every trace against the specification,
     /// check linearizability and bounded liveness, and print a summary table. Exit 1 on any
@@ -124,6 +131,7 @@ impl Command {
             Command::Conform(_) => "conform",
             Command::Verify(_) => "verify",
             Command::Lin(_) => "lin",
+            Command::Nemesis(_) => "nemesis",
             Command::Colony { .. } => "colony",
         }
     }
@@ -173,6 +181,7 @@ fn main() -> ExitCode {
         Command::Conform(args) => conform::run(args),
         Command::Verify(args) => verify::run(args),
         Command::Lin(args) => lin::run(args),
+        Command::Nemesis(args) => nemesis::run(args),
         Command::Tla { cmd } => tla::run(cmd).map(|code| u8::try_from(code).unwrap_or(1)),
         Command::Node(args) => node::run(args),
         Command::Cluster { cmd } => cluster::run(cmd),

@@ -25,6 +25,11 @@ pub struct NodeArgs {
     /// Every other node as ID=ADDR, comma-separated (e.g. `1=127.0.0.1:7001,2=...`).
     #[arg(long, default_value = "")]
     pub peers: String,
+    /// Dial these peers at another address than `--peers` gives, as ID=ADDR,... (a proxy in
+    /// front of them, such as the partitions of `physalia nemesis`); clients are still told
+    /// the `--peers` address.
+    #[arg(long, default_value = "")]
+    pub dial: String,
     /// Directory of this node's write-ahead log.
     #[arg(long)]
     pub data_dir: PathBuf,
@@ -74,21 +79,31 @@ pub struct NodeArgs {
     /// Leader heartbeat interval (ms), 1..=600000; also the node's coalesced heartbeat.
     #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u64).range(1..=600_000))]
     pub heartbeat_ms: u64,
+    /// Run this node's replicas with an injected bug (only in a build with `--features
+    /// bugs`; names as `physalia simulate --bug`).
+    #[cfg(feature = "bugs")]
+    #[arg(long, value_name = "NAME")]
+    pub bug: Option<physalia_impl::bugs::Bug>,
 }
 
 /// Parses `ID=ADDR,ID=ADDR`.
 pub fn parse_peers(s: &str) -> Result<BTreeMap<NodeId, String>> {
+    parse_id_addrs("--peers", s)
+}
+
+/// Parses `ID=ADDR,ID=ADDR` given as `flag`.
+fn parse_id_addrs(flag: &str, s: &str) -> Result<BTreeMap<NodeId, String>> {
     let mut out = BTreeMap::new();
     for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
         let Some((id, addr)) = part.split_once('=') else {
-            bail!("--peers: `{part}` is not ID=ADDR");
+            bail!("{flag}: `{part}` is not ID=ADDR");
         };
         let id: u32 = id
             .trim()
             .parse()
-            .with_context(|| format!("--peers: `{id}` in `{part}` is not a node number"))?;
+            .with_context(|| format!("{flag}: `{id}` in `{part}` is not a node number"))?;
         if out.insert(NodeId(id), addr.trim().to_owned()).is_some() {
-            bail!("--peers: node {id} is listed twice");
+            bail!("{flag}: node {id} is listed twice");
         }
     }
     Ok(out)
@@ -103,6 +118,10 @@ impl NodeArgs {
         if self.cells == 0 {
             bail!("--cells must be at least 1");
         }
+        let dial = parse_id_addrs("--dial", &self.dial)?;
+        if let Some(id) = dial.keys().find(|id| !peers.contains_key(id)) {
+            bail!("--dial: {id} is not one of the --peers");
+        }
         let key = FrameKey::from_file(&self.key_file)?;
         let placed = match (&self.placement, &self.topology) {
             (Some(p), Some(t)) => Some(placed_cells(NodeId(self.id), &peers, t, p)?),
@@ -115,12 +134,15 @@ impl NodeArgs {
             // win soon, rarely enough not to swamp peers when many cells stand for election.
             prepare_interval: (self.election_timeout_ms / 2).max(1),
             snapshot_every: self.compact_every,
+            #[cfg(feature = "bugs")]
+            bug: self.bug,
             ..Options::default()
         };
         Ok(NodeConfig {
             id: NodeId(self.id),
             listen: self.listen.clone(),
             peers,
+            dial,
             data_dir: self.data_dir.clone(),
             key,
             trace_dir: self.trace_dir.clone(),

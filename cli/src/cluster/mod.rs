@@ -20,7 +20,7 @@ use physalia_impl::node::wire::{NodeStatus, Standing};
 use physalia_traces::{Ballot, NodeId, Role};
 use serde::{Deserialize, Serialize};
 
-mod moves;
+pub(crate) mod moves;
 mod replace;
 
 /// `physalia cluster` subcommands.

@@ -168,7 +168,7 @@ pub(super) async fn move_member(
         Err(refused) => return Ok(Err(refused)),
     };
     let started = Instant::now();
-    wait_in_force(file, key, cell, to, in_force, deadline)
+    wait_in_force(file, key, cell, Some(to), in_force, deadline)
         .await
         .with_context(|| format!("waiting for {change} to be in force at slot {in_force}"))?;
     Ok(Ok(Moved {
@@ -181,7 +181,7 @@ pub(super) async fn move_member(
 
 /// Asks the cell's leader for `change` until it is chosen (the joining node is taught in
 /// the meantime). `Err(reason)` when the cell refuses it for good.
-async fn propose(
+pub(crate) async fn propose(
     seeds: &[String],
     key: &FrameKey,
     cell: &str,
@@ -226,14 +226,14 @@ async fn propose(
 }
 
 /// Waits until a replica of the cell has committed past `in_force` and the joining node's
-/// copy votes from `in_force` on. An idle cell commits nothing, so while the change is not in
-/// force this reads a key through the log now and then (a linearizable `get`), which takes a
-/// slot.
-async fn wait_in_force(
+/// copy (if one joins) votes from `in_force` on. An idle cell commits nothing, so while the
+/// change is not in force this reads a key through the log now and then (a linearizable
+/// `get`), which takes a slot.
+pub(crate) async fn wait_in_force(
     file: &super::ClusterFile,
     key: &FrameKey,
     cell: &str,
-    joining: NodeId,
+    joining: Option<NodeId>,
     in_force: u64,
     deadline: Instant,
 ) -> Result<()> {
@@ -245,7 +245,7 @@ async fn wait_in_force(
         ClientOptions::default(),
     );
     loop {
-        let (mut past, mut joined) = (false, false);
+        let (mut past, mut joined) = (false, joining.is_none());
         for n in &file.nodes {
             let mut client = probe_client(key);
             let Ok(s) = client.status(&n.addr, u32::MAX).await else {
@@ -253,7 +253,7 @@ async fn wait_in_force(
             };
             for c in s.cells.iter().filter(|c| c.cell == cell) {
                 past |= c.commit >= in_force;
-                joined |= s.node == joining && c.since == Some(in_force);
+                joined |= Some(s.node) == joining && c.since == Some(in_force);
             }
         }
         if past && joined {
@@ -263,7 +263,8 @@ async fn wait_in_force(
             let _ = driver.get(cell, "physalia-move").await;
         }
         if Instant::now() >= deadline {
-            bail!("timed out (committed past it: {past}; {joining} voting: {joined})");
+            let who = joining.map_or("no node joins".to_owned(), |j| format!("{j} voting: {joined}"));
+            bail!("timed out (committed past it: {past}; {who})");
         }
         tokio::time::sleep(POLL).await;
     }

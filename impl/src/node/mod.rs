@@ -66,6 +66,9 @@ pub struct NodeConfig {
     pub listen: String,
     /// Every other node and its address.
     pub peers: BTreeMap<NodeId, String>,
+    /// Peers dialled at another address than `peers` gives (a proxy in front of them);
+    /// clients are still told the `peers` address.
+    pub dial: BTreeMap<NodeId, String>,
     /// Where its write-ahead log lives.
     pub data_dir: PathBuf,
     /// The cluster key.
@@ -367,7 +370,7 @@ fn link_peers(
                 cfg.id,
                 inc,
                 *id,
-                paddr.clone(),
+                cfg.dial.get(id).unwrap_or(paddr).clone(),
                 rx,
                 ctx.clone(),
             ));
