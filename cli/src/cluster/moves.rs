@@ -263,7 +263,9 @@ pub(crate) async fn wait_in_force(
             let _ = driver.get(cell, "physalia-move").await;
         }
         if Instant::now() >= deadline {
-            let who = joining.map_or("no node joins".to_owned(), |j| format!("{j} voting: {joined}"));
+            let who = joining.map_or("no node joins".to_owned(), |j| {
+                format!("{j} voting: {joined}")
+            });
             bail!("timed out (committed past it: {past}; {who})");
         }
         tokio::time::sleep(POLL).await;

@@ -67,10 +67,16 @@ impl Kind {
                 "all" => out.extend(Kind::ALL),
                 "none" => {}
                 _ => {
-                    let k = Kind::ALL.into_iter().find(|k| k.name() == part).ok_or_else(|| {
-                        let names: Vec<&str> = Kind::ALL.iter().map(|k| k.name()).collect();
-                        format!("unknown fault `{part}` (known: {}, all, none)", names.join(", "))
-                    })?;
+                    let k = Kind::ALL
+                        .into_iter()
+                        .find(|k| k.name() == part)
+                        .ok_or_else(|| {
+                            let names: Vec<&str> = Kind::ALL.iter().map(|k| k.name()).collect();
+                            format!(
+                                "unknown fault `{part}` (known: {}, all, none)",
+                                names.join(", ")
+                            )
+                        })?;
                     out.insert(k);
                 }
             }
@@ -124,7 +130,10 @@ impl Env {
     }
 
     pub fn with<T>(&self, f: impl FnOnce(&mut Nodes) -> T) -> T {
-        let mut g = self.nodes.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut g = self
+            .nodes
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         f(&mut g)
     }
 
@@ -161,7 +170,11 @@ impl Env {
     pub async fn leader_of(&self, cell: &str) -> Option<u32> {
         let mut best = None;
         for s in self.statuses().await.into_iter().flatten() {
-            for c in s.cells.iter().filter(|c| c.cell == cell && c.role == Role::Leader) {
+            for c in s
+                .cells
+                .iter()
+                .filter(|c| c.cell == cell && c.role == Role::Leader)
+            {
                 if best.is_none_or(|(b, _)| c.promised > b) {
                     best = Some((c.promised, s.node.0));
                 }
@@ -179,7 +192,10 @@ impl Env {
                 return Ok(s);
             }
             if !self.with(|n| n.running(i)) {
-                return Err(format!("n{i} exited: {}", last_line(&self.with(|n| n.log(i)))));
+                return Err(format!(
+                    "n{i} exited: {}",
+                    last_line(&self.with(|n| n.log(i)))
+                ));
             }
             if Instant::now() > deadline {
                 return Err(format!("n{i} did not answer within {} s", limit.as_secs()));
@@ -219,6 +235,8 @@ pub struct Nemesis {
     /// instance whose lost state was added to a cell twice is the open ABA case of
     /// `impl/README.md`, "Amnesia").
     rejoined: BTreeSet<u32>,
+    /// The disk damage of the first disk fault (then each in turn).
+    disk_offset: u64,
 }
 
 /// How a node must answer damage to its files.
@@ -238,11 +256,14 @@ enum Damage {
 
 impl Nemesis {
     pub fn new(env: Arc<Env>, seed: u64) -> Nemesis {
+        let mut rng = Rng(seed ^ 0xA076_1D64_78BD_642F);
+        let disk_offset = rng.below(4);
         Nemesis {
             env,
-            rng: Rng(seed ^ 0xA076_1D64_78BD_642F),
+            rng,
             turns: [0; 7],
             rejoined: BTreeSet::new(),
+            disk_offset,
         }
     }
 
@@ -325,10 +346,12 @@ impl Nemesis {
             f + 1
         };
         let set = self.pick(k);
-        self.env.with(|nodes| set.iter().for_each(|i| nodes.pause(*i)));
+        self.env
+            .with(|nodes| set.iter().for_each(|i| nodes.pause(*i)));
         let hold = self.hold(500, 2500);
         tokio::time::sleep(hold).await;
-        self.env.with(|nodes| set.iter().for_each(|i| nodes.resume(*i)));
+        self.env
+            .with(|nodes| set.iter().for_each(|i| nodes.resume(*i)));
         let side = if k > f { "a majority" } else { "a minority" };
         (
             format!("SIGSTOP {} ({side})", show(&set)),
@@ -344,7 +367,10 @@ impl Nemesis {
         let cell = self.cell(cells);
         let (side, what) = if self.turn(Kind::Partition) % 2 == 0 {
             match self.env.leader_of(&cell).await {
-                Some(l) => (BTreeSet::from([l]), format!("n{l} (leader of {cell}) isolated")),
+                Some(l) => (
+                    BTreeSet::from([l]),
+                    format!("n{l} (leader of {cell}) isolated"),
+                ),
                 None => {
                     let s = self.pick(1);
                     let w = format!("{} isolated", show(&s));
@@ -375,8 +401,15 @@ impl Nemesis {
     /// the node then re-enters as a new instance (`--rejoin` on a wiped directory) and is
     /// removed from and added back to each of its cells' juries.
     async fn disk(&mut self, cells: u32) -> (String, String, Option<String>) {
-        let variants = [Damage::TornTail, Damage::BitFlip, Damage::DeleteNewest, Damage::Wipe];
-        let mut damage = variants[(self.turn(Kind::Disk) % 4) as usize];
+        let variants = [
+            Damage::TornTail,
+            Damage::BitFlip,
+            Damage::DeleteNewest,
+            Damage::Wipe,
+        ];
+        // The variants in turn, from one the seed picks.
+        let turn = self.turn(Kind::Disk) + self.disk_offset;
+        let mut damage = variants[(turn % 4) as usize];
         let fresh: Vec<u32> = (0..self.env.count())
             .filter(|i| !self.rejoined.contains(i))
             .collect();
@@ -408,7 +441,11 @@ impl Nemesis {
         self.rng = rng;
         let detail = format!("n{i} stopped; {done}");
         if let Err(e) = self.env.with(|n| n.start(i, &[])) {
-            return (detail, String::new(), Some(format!("cannot restart n{i}: {e:#}")));
+            return (
+                detail,
+                String::new(),
+                Some(format!("cannot restart n{i}: {e:#}")),
+            );
         }
         let served = self.refused_or_served(i).await;
         match (damage, served) {
@@ -416,8 +453,9 @@ impl Nemesis {
             (Damage::TornTail, Err(why)) => {
                 let a = format!("n{i} did not recover a torn tail: {why}");
                 self.env.with(|n| n.kill(i));
+                self.rejoined.insert(i);
                 let rec = self.recover_lost(i, cells).await;
-                (detail, rec.clone().unwrap_or_default(), Some(a))
+                (detail, rec.unwrap_or_else(|e| e), Some(a))
             }
             (_, Ok(())) => {
                 let a = format!("n{i} started and serves as a member from damaged state");
@@ -535,7 +573,11 @@ impl Nemesis {
         let detail = format!("SIGKILL of all {n} nodes at up to {slots} slots per cell");
         if failures.is_empty() {
             let t = started.elapsed().as_secs_f64();
-            (detail, format!("all restarted and answering in {t:.1} s"), None)
+            (
+                detail,
+                format!("all restarted and answering in {t:.1} s"),
+                None,
+            )
         } else {
             (detail, String::new(), Some(failures.join("; ")))
         }
@@ -548,7 +590,11 @@ impl Nemesis {
         let i = *self.pick(1).first().unwrap_or(&0);
         let ports = (free_port(), free_port());
         let (Ok(p), Ok(m)) = ports else {
-            return (format!("second process on n{i}"), "no free port".into(), None);
+            return (
+                format!("second process on n{i}"),
+                "no free port".into(),
+                None,
+            );
         };
         let listen = format!("127.0.0.1:{p}");
         let metrics = format!("127.0.0.1:{m}");
@@ -578,13 +624,20 @@ impl Nemesis {
         });
         let still = self.env.wait_answering(i, START_TIMEOUT).await.err();
         if !exited {
-            let a = format!("the second process on n{i}'s data directory ran for {} s", REFUSE_WITHIN.as_secs());
+            let a = format!(
+                "the second process on n{i}'s data directory ran for {} s",
+                REFUSE_WITHIN.as_secs()
+            );
             return (detail, "not refused".into(), Some(a));
         }
         let said = last_line(&log);
         match still {
             None => (detail, format!("refused: {said}"), None),
-            Some(e) => (detail, format!("refused: {said}"), Some(format!("n{i} stopped serving: {e}"))),
+            Some(e) => (
+                detail,
+                format!("refused: {said}"),
+                Some(format!("n{i} stopped serving: {e}")),
+            ),
         }
     }
 
@@ -635,7 +688,13 @@ impl Nemesis {
         );
         match answered {
             Ok(_) => (detail, "kept answering".into(), None),
-            Err(e) => (detail, String::new(), Some(format!("n{i} stopped answering under hostile connections: {e}"))),
+            Err(e) => (
+                detail,
+                String::new(),
+                Some(format!(
+                    "n{i} stopped answering under hostile connections: {e}"
+                )),
+            ),
         }
     }
 }
@@ -670,7 +729,11 @@ fn apply_damage(data: &Path, damage: Damage, rng: &mut Rng) -> Result<(String, D
     let Some(newest) = segs.last().cloned() else {
         anyhow::bail!("no WAL segment in {}", data.display());
     };
-    let name = |p: &Path| p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = |p: &Path| {
+        p.file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    };
     match damage {
         Damage::Wipe => {
             fs::remove_dir_all(data)?;
@@ -679,7 +742,10 @@ fn apply_damage(data: &Path, damage: Damage, rng: &mut Rng) -> Result<(String, D
         }
         Damage::DeleteNewest => {
             fs::remove_file(&newest)?;
-            Ok((format!("its newest WAL segment {} deleted", name(&newest)), damage))
+            Ok((
+                format!("its newest WAL segment {} deleted", name(&newest)),
+                damage,
+            ))
         }
         Damage::BitFlip => {
             // In an older segment anywhere, or in the first half of the only one: never in
@@ -700,20 +766,32 @@ fn apply_damage(data: &Path, damage: Damage, rng: &mut Rng) -> Result<(String, D
             let bit = rng.below(8) as u8;
             bytes[at as usize] ^= 1 << bit;
             write_synced(&path, &bytes)?;
-            Ok((format!("bit {bit} of byte {at} of {} flipped", name(&path)), damage))
+            Ok((
+                format!("bit {bit} of byte {at} of {} flipped", name(&path)),
+                damage,
+            ))
         }
         Damage::TornTail => {
             let mut bytes = fs::read(&newest)?;
             let k = 1 + rng.below(40) as usize;
             bytes.extend((0..k).map(|_| rng.next() as u8));
             write_synced(&newest, &bytes)?;
-            Ok((format!("a torn record of {k} bytes after the end of {}", name(&newest)), damage))
+            Ok((
+                format!(
+                    "a torn record of {k} bytes after the end of {}",
+                    name(&newest)
+                ),
+                damage,
+            ))
         }
     }
 }
 
 fn write_synced(path: &Path, bytes: &[u8]) -> Result<()> {
-    let f = fs::OpenOptions::new().write(true).truncate(true).open(path)?;
+    let f = fs::OpenOptions::new()
+        .write(true)
+        .truncate(true)
+        .open(path)?;
     std::io::Write::write_all(&mut &f, bytes)?;
     f.sync_all()?;
     Ok(())

@@ -35,8 +35,10 @@ use workload::{Op, Recorder, Worker};
 
 /// Options of `physalia nemesis`.
 #[derive(Args, Debug)]
-#[command(after_help = "Exit codes: 0 valid; 1 an anomaly was found; 2 the run could not be \
-carried out (or was interrupted).")]
+#[command(
+    after_help = "Exit codes: 0 valid; 1 an anomaly was found; 2 the run could not be \
+carried out (or was interrupted)."
+)]
 pub struct NemesisArgs {
     /// Directory of the run (created; must not hold a cluster).
     #[arg(long)]
@@ -157,13 +159,24 @@ async fn nemesis(args: &NemesisArgs, dir: &Path, seed: u64, kinds: &[Kind]) -> R
             let l = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
             let port = l.local_addr()?.port();
             dial[lo as usize].push(format!("{hi}=127.0.0.1:{port}"));
-            tokio::spawn(proxy::serve(lo, hi, l, addrs[hi as usize].clone(), Arc::clone(&net)));
+            tokio::spawn(proxy::serve(
+                lo,
+                hi,
+                l,
+                addrs[hi as usize].clone(),
+                Arc::clone(&net),
+            ));
         }
     }
-    let mut common: Vec<String> = ["--election-timeout-ms", "300", "--wal-segment-bytes", "262144"]
-        .iter()
-        .map(|s| (*s).to_owned())
-        .collect();
+    let mut common: Vec<String> = [
+        "--election-timeout-ms",
+        "300",
+        "--wal-segment-bytes",
+        "262144",
+    ]
+    .iter()
+    .map(|s| (*s).to_owned())
+    .collect();
     #[cfg(feature = "bugs")]
     if let Some(b) = args.bug {
         common.extend(["--bug".to_owned(), b.to_string()]);
@@ -215,16 +228,38 @@ async fn run_phases(args: &NemesisArgs, env: &Arc<Env>, seed: u64, kinds: &[Kind
     let recorder = Arc::new(Recorder::default());
     let seeds = env.addrs.clone();
     // Every cell elects a leader and serves a write before the clock of the run starts.
-    let mut warm = Worker::new(u64::from(args.clients) + 1, seeds.clone(), &env.key, seed, env.started, Arc::clone(&recorder));
+    let mut warm = Worker::new(
+        u64::from(args.clients) + 1,
+        seeds.clone(),
+        &env.key,
+        seed,
+        env.started,
+        Arc::clone(&recorder),
+    );
     if let Err(cell) = serve_every_cell(&mut warm, args.cells, WARM_UP).await {
-        bail!("{cell} did not serve a write within {} s of the start", WARM_UP.as_secs());
+        bail!(
+            "{cell} did not serve a write within {} s of the start",
+            WARM_UP.as_secs()
+        );
     }
     let run_start = Instant::now();
     let until = run_start + Duration::from_secs(args.seconds);
     let mut clients = Vec::new();
     for c in 0..args.clients {
-        let w = Worker::new(u64::from(c) + 1, seeds.clone(), &env.key, seed, env.started, Arc::clone(&recorder));
-        clients.push(tokio::spawn(workload::drive(w, args.cells, until, Duration::from_millis(20))));
+        let w = Worker::new(
+            u64::from(c) + 1,
+            seeds.clone(),
+            &env.key,
+            seed,
+            env.started,
+            Arc::clone(&recorder),
+        );
+        clients.push(tokio::spawn(workload::drive(
+            w,
+            args.cells,
+            until,
+            Duration::from_millis(20),
+        )));
     }
     // The schedule: faults in turn (every kind once before any twice), a rest between them,
     // none begun in the last two seconds.
@@ -245,8 +280,17 @@ async fn run_phases(args: &NemesisArgs, env: &Arc<Env>, seed: u64, kinds: &[Kind
         k += 1;
         let f = nemesis.inject(kind, args.cells).await;
         if !args.json {
-            eprintln!("[{:>7.1} s] {}: {} -> {}{}", f.start_ms as f64 / 1000.0, kind.name(), f.detail, f.outcome,
-                f.anomaly.as_ref().map(|a| format!("  ANOMALY: {a}")).unwrap_or_default());
+            eprintln!(
+                "[{:>7.1} s] {}: {} -> {}{}",
+                f.start_ms as f64 / 1000.0,
+                kind.name(),
+                f.detail,
+                f.outcome,
+                f.anomaly
+                    .as_ref()
+                    .map(|a| format!("  ANOMALY: {a}"))
+                    .unwrap_or_default()
+            );
         }
         faults.push(f);
     }
@@ -283,7 +327,11 @@ async fn run_phases(args: &NemesisArgs, env: &Arc<Env>, seed: u64, kinds: &[Kind
     fs::write(env.dir.join("faults.jsonl"), flines)?;
     let mut anomalies: Vec<Json> = faults
         .iter()
-        .filter_map(|f| f.anomaly.as_ref().map(|a| json!({"check": "fault", "fault": f.kind.name(), "what": a})))
+        .filter_map(|f| {
+            f.anomaly
+                .as_ref()
+                .map(|a| json!({"check": "fault", "fault": f.kind.name(), "what": a}))
+        })
         .collect();
     if let Err(cell) = &recovered {
         anomalies.push(json!({"check": "recovery", "what": format!("{cell} served no write within {} s after the last fault healed", RECOVERY_BOUND.as_secs())}));
@@ -293,11 +341,24 @@ async fn run_phases(args: &NemesisArgs, env: &Arc<Env>, seed: u64, kinds: &[Kind
     }
     let writes = check_writes(&ops, &final_reads, &mut anomalies);
     let counters = check_counters(&ops, &final_reads, &mut anomalies);
-    let mut cmd = vec!["physalia".to_owned(), "nemesis".to_owned(), "--dir".into(), args.dir.display().to_string(),
-        "--nodes".into(), args.nodes.to_string(), "--cells".into(), args.cells.to_string(),
-        "--seconds".into(), args.seconds.to_string(), "--clients".into(), args.clients.to_string(),
-        "--faults".into(), kinds.iter().map(|k| k.name()).collect::<Vec<_>>().join(","),
-        "--seed".into(), seed.to_string()];
+    let mut cmd = vec![
+        "physalia".to_owned(),
+        "nemesis".to_owned(),
+        "--dir".into(),
+        args.dir.display().to_string(),
+        "--nodes".into(),
+        args.nodes.to_string(),
+        "--cells".into(),
+        args.cells.to_string(),
+        "--seconds".into(),
+        args.seconds.to_string(),
+        "--clients".into(),
+        args.clients.to_string(),
+        "--faults".into(),
+        kinds.iter().map(|k| k.name()).collect::<Vec<_>>().join(","),
+        "--seed".into(),
+        seed.to_string(),
+    ];
     #[cfg(feature = "bugs")]
     if let Some(b) = args.bug {
         cmd.extend(["--bug".to_owned(), b.to_string()]);
@@ -307,7 +368,11 @@ async fn run_phases(args: &NemesisArgs, env: &Arc<Env>, seed: u64, kinds: &[Kind
     for f in &faults {
         *by_kind.entry(f.kind.name()).or_default() += 1;
     }
-    let missing: Vec<&str> = kinds.iter().map(|k| k.name()).filter(|k| !by_kind.contains_key(k)).collect();
+    let missing: Vec<&str> = kinds
+        .iter()
+        .map(|k| k.name())
+        .filter(|k| !by_kind.contains_key(k))
+        .collect();
     Ok(json!({
         "command": cmd.join(" "), "seed": seed.to_string(), "dir": env.dir.display().to_string(),
         "nodes": args.nodes, "cells": args.cells, "clients": args.clients, "seconds": args.seconds,
@@ -326,7 +391,10 @@ async fn serve_every_cell(w: &mut Worker, cells: u32, limit: Duration) -> Result
     for c in 0..cells {
         let cell = format!("c{c}");
         loop {
-            let txn = Txn::Put { key: Key("nemesis-probe".into()), value: Value::Int(w.issued.into()) };
+            let txn = Txn::Put {
+                key: Key("nemesis-probe".into()),
+                value: Value::Int(w.issued.into()),
+            };
             if matches!(w.run(&cell, txn).await, Some(TxnResult::Put)) {
                 break;
             }
@@ -340,12 +408,18 @@ async fn serve_every_cell(w: &mut Worker, cells: u32, limit: Duration) -> Result
 
 /// After the run: every register, the counter and every key a client wrote once, read
 /// through the log, in batches, and recorded in the history. The values read, per cell.
-async fn read_back(w: &mut Worker, cells: u32, rec: &Recorder) -> BTreeMap<String, BTreeMap<Key, Option<Value>>> {
+async fn read_back(
+    w: &mut Worker,
+    cells: u32,
+    rec: &Recorder,
+) -> BTreeMap<String, BTreeMap<Key, Option<Value>>> {
     let mut out = BTreeMap::new();
     let ops = rec.ops.lock().map(|o| o.clone()).unwrap_or_default();
     for c in 0..cells {
         let cell = format!("c{c}");
-        let mut keys: Vec<Key> = (0..workload::REGISTERS).map(|r| Key(format!("r{r}"))).collect();
+        let mut keys: Vec<Key> = (0..workload::REGISTERS)
+            .map(|r| Key(format!("r{r}")))
+            .collect();
         keys.push(Key(workload::COUNTER.into()));
         for o in ops.iter().filter(|o| o.cell == cell) {
             if let Txn::Put { key, .. } = &o.txn {
@@ -356,7 +430,11 @@ async fn read_back(w: &mut Worker, cells: u32, rec: &Recorder) -> BTreeMap<Strin
         }
         let mut seen = BTreeMap::new();
         for batch in keys.chunks(READ_BATCH) {
-            let txn = Txn::Txn { conditions: vec![], reads: batch.to_vec(), writes: vec![] };
+            let txn = Txn::Txn {
+                conditions: vec![],
+                reads: batch.to_vec(),
+                writes: vec![],
+            };
             // A read may time out right after the faults: a few tries.
             for _ in 0..5 {
                 if let Some(TxnResult::Txn { reads, .. }) = w.run(&cell, txn.clone()).await {
@@ -371,10 +449,16 @@ async fn read_back(w: &mut Worker, cells: u32, rec: &Recorder) -> BTreeMap<Strin
 }
 
 /// Every acknowledged write of a key written once must be read back with its value.
-fn check_writes(ops: &[Op], reads: &BTreeMap<String, BTreeMap<Key, Option<Value>>>, anomalies: &mut Vec<Json>) -> Json {
+fn check_writes(
+    ops: &[Op],
+    reads: &BTreeMap<String, BTreeMap<Key, Option<Value>>>,
+    anomalies: &mut Vec<Json>,
+) -> Json {
     let (mut acked, mut present, mut unread) = (0u64, 0u64, 0u64);
     for o in ops {
-        let (Txn::Put { key, value }, Some(TxnResult::Put)) = (&o.txn, &o.result) else { continue };
+        let (Txn::Put { key, value }, Some(TxnResult::Put)) = (&o.txn, &o.result) else {
+            continue;
+        };
         if !key.0.starts_with('w') {
             continue;
         }
@@ -395,11 +479,18 @@ fn check_writes(ops: &[Op], reads: &BTreeMap<String, BTreeMap<Key, Option<Value>
 
 /// Each cell's counter must lie between its acknowledged increments and those plus the
 /// increments of unknown outcome.
-fn check_counters(ops: &[Op], reads: &BTreeMap<String, BTreeMap<Key, Option<Value>>>, anomalies: &mut Vec<Json>) -> Json {
+fn check_counters(
+    ops: &[Op],
+    reads: &BTreeMap<String, BTreeMap<Key, Option<Value>>>,
+    anomalies: &mut Vec<Json>,
+) -> Json {
     let mut out = Vec::new();
     for (cell, seen) in reads {
         let (mut acked, mut unknown) = (0u64, 0u64);
-        for o in ops.iter().filter(|o| &o.cell == cell && matches!(o.txn, Txn::Incr { .. })) {
+        for o in ops
+            .iter()
+            .filter(|o| &o.cell == cell && matches!(o.txn, Txn::Incr { .. }))
+        {
             match &o.result {
                 Some(TxnResult::Incr { .. }) => acked += 1,
                 None => unknown += 1,
@@ -412,7 +503,10 @@ fn check_counters(ops: &[Op], reads: &BTreeMap<String, BTreeMap<Key, Option<Valu
             Some(None) => Some("0".to_owned()),
             _ => None,
         };
-        let in_range = value.as_ref().and_then(|v| v.parse::<u64>().ok()).is_some_and(|v| v >= acked && v <= acked + unknown);
+        let in_range = value
+            .as_ref()
+            .and_then(|v| v.parse::<u64>().ok())
+            .is_some_and(|v| v >= acked && v <= acked + unknown);
         if !in_range {
             anomalies.push(json!({"check": "counter", "what": format!(
                 "{cell}: the counter reads {}, outside [{acked}, {}] (acknowledged increments, plus those of unknown outcome)",
@@ -439,7 +533,9 @@ fn op_counts(ops: &[Op]) -> Json {
         let outcome = match &o.result {
             None => "unknown",
             Some(TxnResult::Rejected { .. } | TxnResult::Overloaded) => "rejected",
-            Some(TxnResult::Cas { ok: false, .. } | TxnResult::Txn { ok: false, .. }) => "condition failed",
+            Some(TxnResult::Cas { ok: false, .. } | TxnResult::Txn { ok: false, .. }) => {
+                "condition failed"
+            }
             Some(TxnResult::Error { .. }) => "failed",
             Some(_) => "ok",
         };
@@ -456,14 +552,30 @@ fn check_afterwards(args: &NemesisArgs, dir: &Path, report: &mut Json) -> Result
     let mut anomalies = report["anomalies"].as_array().cloned().unwrap_or_default();
     let mut could_not = Vec::new();
     let started = Instant::now();
-    let lin = run_json(Command::new(&exe).arg("lin").arg(dir.join("history.jsonl")).args(["--sessions", "--json", "--timeout", &CHECK_TIMEOUT_S.to_string()]))?;
+    let lin = run_json(
+        Command::new(&exe)
+            .arg("lin")
+            .arg(dir.join("history.jsonl"))
+            .args([
+                "--sessions",
+                "--json",
+                "--timeout",
+                &CHECK_TIMEOUT_S.to_string(),
+            ]),
+    )?;
     let mut lin_cells = Vec::new();
-    for d in lin["histories"].as_array().or_else(|| lin.as_array()).cloned().unwrap_or_default() {
+    for d in lin["histories"]
+        .as_array()
+        .or_else(|| lin.as_array())
+        .cloned()
+        .unwrap_or_default()
+    {
         let cell = d["cell"].as_str().unwrap_or("?").to_owned();
         let verdict = d["verdict"].as_str().unwrap_or("?").to_owned();
         match verdict.as_str() {
             "linearizable" => {}
-            "not linearizable" => anomalies.push(json!({"check": "linearizability", "cell": cell, "what": d["report"]})),
+            "not linearizable" => anomalies
+                .push(json!({"check": "linearizability", "cell": cell, "what": d["report"]})),
             _ => could_not.push(format!("lin {cell}: {verdict} {}", d["error"])),
         }
         lin_cells.push(json!({"cell": cell, "verdict": verdict, "operations": d["operations"], "seconds": d["seconds"]}));
@@ -476,7 +588,12 @@ fn check_afterwards(args: &NemesisArgs, dir: &Path, report: &mut Json) -> Result
     let started = Instant::now();
     for c in 0..args.cells {
         let cell = format!("c{c}");
-        let d = run_json(Command::new(&exe).arg("conform").arg(dir.join("traces").join(&cell)).arg("--json"))?;
+        let d = run_json(
+            Command::new(&exe)
+                .arg("conform")
+                .arg(dir.join("traces").join(&cell))
+                .arg("--json"),
+        )?;
         let verdict = d["verdict"].as_str().unwrap_or("?").to_owned();
         match verdict.as_str() {
             "conforms" => {}
@@ -509,7 +626,10 @@ fn run_json(cmd: &mut Command) -> Result<Json> {
             "a check printed no JSON document (exit {:?}): {}{}",
             out.status.code(),
             text.chars().take(2000).collect::<String>(),
-            String::from_utf8_lossy(&out.stderr).chars().take(2000).collect::<String>()
+            String::from_utf8_lossy(&out.stderr)
+                .chars()
+                .take(2000)
+                .collect::<String>()
         )
     })
 }
@@ -518,7 +638,11 @@ fn run_json(cmd: &mut Command) -> Result<Json> {
 fn text(r: &Json) -> String {
     let mut t = format!(
         "physalia nemesis: {} nodes, {} cells, {} clients, {} s, seed {}\n",
-        r["nodes"], r["cells"], r["clients"], r["seconds"], r["seed"].as_str().unwrap_or("?")
+        r["nodes"],
+        r["cells"],
+        r["clients"],
+        r["seconds"],
+        r["seed"].as_str().unwrap_or("?")
     );
     let ops = &r["operations"];
     t += &format!("operations: {}", ops["total"]);
@@ -529,7 +653,12 @@ fn text(r: &Json) -> String {
     t.push('\n');
     if let Some(m) = ops["by_kind"].as_object() {
         for (kind, outs) in m {
-            let parts: Vec<String> = outs.as_object().into_iter().flatten().map(|(k, v)| format!("{k} {v}")).collect();
+            let parts: Vec<String> = outs
+                .as_object()
+                .into_iter()
+                .flatten()
+                .map(|(k, v)| format!("{k} {v}"))
+                .collect();
             t += &format!("  {kind:<5} {}\n", parts.join(", "));
         }
     }
@@ -551,35 +680,76 @@ fn text(r: &Json) -> String {
         );
     }
     if let Some(n) = f["not_injected"].as_array().filter(|a| !a.is_empty()) {
-        t += &format!("  not injected (no time left): {}\n", n.iter().filter_map(|x| x.as_str()).collect::<Vec<_>>().join(", "));
+        t += &format!(
+            "  not injected (no time left): {}\n",
+            n.iter()
+                .filter_map(|x| x.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
     }
     t += &match r["recovery_ms"].as_u64() {
-        Some(ms) => format!("recovery: every cell served a write {:.1} s after the last fault healed\n", ms as f64 / 1000.0),
+        Some(ms) => format!(
+            "recovery: every cell served a write {:.1} s after the last fault healed\n",
+            ms as f64 / 1000.0
+        ),
         None => format!("recovery: NOT within {} s\n", RECOVERY_BOUND.as_secs()),
     };
     let w = &r["acknowledged_writes"];
-    t += &format!("acknowledged writes present: {} of {}\n", w["present"], w["acknowledged"]);
+    t += &format!(
+        "acknowledged writes present: {} of {}\n",
+        w["present"], w["acknowledged"]
+    );
     for c in r["counters"].as_array().into_iter().flatten() {
         t += &format!(
             "counter {}: {} (acknowledged increments {}, of unknown outcome {}) {}\n",
             c["cell"].as_str().unwrap_or("?"),
             c["value"].as_str().unwrap_or("unread"),
-            c["acknowledged"], c["unknown"],
+            c["acknowledged"],
+            c["unknown"],
             if c["exact"] == true { "exact" } else { "WRONG" }
         );
     }
-    for c in r["linearizability"]["cells"].as_array().into_iter().flatten() {
-        t += &format!("history {}: {} operations, {}\n", c["cell"].as_str().unwrap_or("?"), c["operations"], c["verdict"].as_str().unwrap_or("?"));
+    for c in r["linearizability"]["cells"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
+        t += &format!(
+            "history {}: {} operations, {}\n",
+            c["cell"].as_str().unwrap_or("?"),
+            c["operations"],
+            c["verdict"].as_str().unwrap_or("?")
+        );
     }
     for c in r["conformance"]["cells"].as_array().into_iter().flatten() {
-        t += &format!("traces {}: {} events, {}\n", c["cell"].as_str().unwrap_or("?"), c["events"], c["verdict"].as_str().unwrap_or("?"));
+        t += &format!(
+            "traces {}: {} events, {}\n",
+            c["cell"].as_str().unwrap_or("?"),
+            c["events"],
+            c["verdict"].as_str().unwrap_or("?")
+        );
     }
     for a in r["anomalies"].as_array().into_iter().flatten() {
-        t += &format!("ANOMALY ({}): {}\n", a["check"].as_str().unwrap_or("?"), match &a["what"] { Json::String(s) => s.clone(), other => other.to_string() });
+        t += &format!(
+            "ANOMALY ({}): {}\n",
+            a["check"].as_str().unwrap_or("?"),
+            match &a["what"] {
+                Json::String(s) => s.clone(),
+                other => other.to_string(),
+            }
+        );
     }
     for c in r["could_not_check"].as_array().into_iter().flatten() {
         t += &format!("could not check: {}\n", c.as_str().unwrap_or("?"));
     }
-    t += &format!("verdict: {}  (kept in {})\n", r["verdict"].as_str().unwrap_or("?").to_uppercase(), r["dir"].as_str().unwrap_or("?"));
+    t += &format!(
+        "verdict: {}  (kept in {})\n",
+        r["verdict"].as_str().unwrap_or("?").to_uppercase(),
+        r["dir"].as_str().unwrap_or("?")
+    );
     t
 }
+
+#[cfg(test)]
+mod tests;

@@ -92,7 +92,8 @@ impl Nodes {
     }
 
     fn spawn(&self, args: &[String], log: &Path) -> Result<Child> {
-        let out = fs::File::create(log).with_context(|| format!("cannot create {}", log.display()))?;
+        let out =
+            fs::File::create(log).with_context(|| format!("cannot create {}", log.display()))?;
         Command::new(&self.exe)
             .args(args)
             .stdin(Stdio::null())

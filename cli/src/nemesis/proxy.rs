@@ -76,13 +76,7 @@ impl Partitions {
 
 /// Serves the proxy of the pair `(lo, hi)` on `listener`, forwarding to `target` (node
 /// `hi`'s listen address) while the pair is not cut. Runs until the runtime stops.
-pub async fn serve(
-    lo: u32,
-    hi: u32,
-    listener: TcpListener,
-    target: String,
-    net: Arc<Partitions>,
-) {
+pub async fn serve(lo: u32, hi: u32, listener: TcpListener, target: String, net: Arc<Partitions>) {
     let active = Arc::new(AtomicUsize::new(0));
     loop {
         let Ok((inbound, _)) = listener.accept().await else {

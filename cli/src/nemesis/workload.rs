@@ -139,7 +139,11 @@ impl Worker {
             Err(_) => None,
         };
         if let (Txn::Get { key }, Some(TxnResult::Get { value })) = (&txn, &result) {
-            if let Some(r) = key.0.strip_prefix('r').and_then(|r| r.parse::<usize>().ok()) {
+            if let Some(r) = key
+                .0
+                .strip_prefix('r')
+                .and_then(|r| r.parse::<usize>().ok())
+            {
                 if let Some(slot) = self.seen.get_mut(r) {
                     slot.clone_from(value);
                 }
