@@ -552,6 +552,7 @@ fn the_readme_synopses_name_exactly_the_options_of_the_binary() {
         "node",
         "client",
         "bench",
+        "nemesis",
     ] {
         assert!(
             paths.iter().any(|p| p == expected),

@@ -315,7 +315,7 @@ impl Nemesis {
     /// SIGKILL of one node (every other time the leader of a cell), restarted after a hold.
     async fn kill(&mut self, cells: u32) -> (String, String, Option<String>) {
         let cell = self.cell(cells);
-        let leader = if self.turn(Kind::Kill) % 2 == 0 {
+        let leader = if self.turn(Kind::Kill).is_multiple_of(2) {
             self.env.leader_of(&cell).await
         } else {
             None
@@ -340,7 +340,7 @@ impl Nemesis {
     async fn pause(&mut self) -> (String, String, Option<String>) {
         let n = self.env.count();
         let f = (n - 1) / 2;
-        let k = if self.turn(Kind::Pause) % 2 == 0 {
+        let k = if self.turn(Kind::Pause).is_multiple_of(2) {
             1 + self.rng.below(u64::from(f.max(1))) as u32
         } else {
             f + 1
@@ -348,7 +348,12 @@ impl Nemesis {
         let set = self.pick(k);
         self.env
             .with(|nodes| set.iter().for_each(|i| nodes.pause(*i)));
-        let hold = self.hold(500, 2500);
+        // A majority held longer than the clients' deadline: outcomes become unknown.
+        let hold = if k > f {
+            self.hold(1500, 3000)
+        } else {
+            self.hold(500, 2500)
+        };
         tokio::time::sleep(hold).await;
         self.env
             .with(|nodes| set.iter().for_each(|i| nodes.resume(*i)));
@@ -365,7 +370,7 @@ impl Nemesis {
     async fn partition(&mut self, cells: u32) -> (String, String, Option<String>) {
         let n = self.env.count();
         let cell = self.cell(cells);
-        let (side, what) = if self.turn(Kind::Partition) % 2 == 0 {
+        let (side, what) = if self.turn(Kind::Partition).is_multiple_of(2) {
             match self.env.leader_of(&cell).await {
                 Some(l) => (
                     BTreeSet::from([l]),

@@ -417,10 +417,23 @@ async fn read_back(
     let ops = rec.ops.lock().map(|o| o.clone()).unwrap_or_default();
     for c in 0..cells {
         let cell = format!("c{c}");
-        let mut keys: Vec<Key> = (0..workload::REGISTERS)
+        let mut seen = BTreeMap::new();
+        // The registers and the counter one by one (a read of several keys joins them into
+        // one search of the linearizability check), the keys written once in batches.
+        let mut singles: Vec<Key> = (0..workload::REGISTERS)
             .map(|r| Key(format!("r{r}")))
             .collect();
-        keys.push(Key(workload::COUNTER.into()));
+        singles.push(Key(workload::COUNTER.into()));
+        for key in singles {
+            for _ in 0..5 {
+                let txn = Txn::Get { key: key.clone() };
+                if let Some(TxnResult::Get { value }) = w.run(&cell, txn).await {
+                    seen.insert(key.clone(), value);
+                    break;
+                }
+            }
+        }
+        let mut keys = Vec::new();
         for o in ops.iter().filter(|o| o.cell == cell) {
             if let Txn::Put { key, .. } = &o.txn {
                 if key.0.starts_with('w') {
@@ -428,7 +441,6 @@ async fn read_back(
                 }
             }
         }
-        let mut seen = BTreeMap::new();
         for batch in keys.chunks(READ_BATCH) {
             let txn = Txn::Txn {
                 conditions: vec![],
@@ -597,7 +609,7 @@ fn check_afterwards(args: &NemesisArgs, dir: &Path, report: &mut Json) -> Result
         let verdict = d["verdict"].as_str().unwrap_or("?").to_owned();
         match verdict.as_str() {
             "conforms" => {}
-            "does not conform" => anomalies.push(json!({"check": "conformance", "cell": cell, "what": d["failure"].clone(), "report": d.clone()})),
+            "does not conform" => anomalies.push(json!({"check": "conformance", "cell": cell, "what": conform_failure(&cell, &d), "report": d.clone()})),
             _ => could_not.push(format!("conform {cell}: {verdict} {} {}", d["error"], d["inconclusive"])),
         }
         conform_cells.push(json!({"cell": cell, "verdict": verdict, "events": d["events"]}));
@@ -615,6 +627,36 @@ fn check_afterwards(args: &NemesisArgs, dir: &Path, report: &mut Json) -> Result
     });
     report["anomalies"] = json!(anomalies);
     Ok(())
+}
+
+/// One line on why a cell's traces do not conform (the first finding of the replay, or
+/// the trace's own history or liveness verdict).
+fn conform_failure(cell: &str, d: &Json) -> String {
+    let f = &d["failure"];
+    if f.is_object() {
+        let finding = &f["findings"][0];
+        let detail = if finding.is_object() {
+            format!(
+                ": logged {}, where {}",
+                finding["logged"].as_str().unwrap_or("?"),
+                finding["allowed"].as_str().unwrap_or("?")
+            )
+        } else {
+            String::new()
+        };
+        format!(
+            "{cell}: {} at {}:{} (event {}){detail}",
+            f["check"].as_str().unwrap_or("?"),
+            f["file"].as_str().unwrap_or("?"),
+            f["line"],
+            f["event"].as_str().unwrap_or("?")
+        )
+    } else {
+        format!(
+            "{cell}: the traces' own checks fail: linearizability {}, liveness {}",
+            d["linearizability"], d["liveness"]
+        )
+    }
 }
 
 /// Runs a `physalia ... --json` child and parses its document (stdout).
@@ -731,13 +773,26 @@ fn text(r: &Json) -> String {
         );
     }
     for a in r["anomalies"].as_array().into_iter().flatten() {
+        let what = match &a["what"] {
+            Json::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        // Its first line, shortened: the whole of it is in report.json.
+        let first: String = what
+            .lines()
+            .next()
+            .unwrap_or("")
+            .chars()
+            .take(300)
+            .collect();
+        let more = if first.len() < what.len() {
+            " ... (all of it in report.json)"
+        } else {
+            ""
+        };
         t += &format!(
-            "ANOMALY ({}): {}\n",
-            a["check"].as_str().unwrap_or("?"),
-            match &a["what"] {
-                Json::String(s) => s.clone(),
-                other => other.to_string(),
-            }
+            "ANOMALY ({}): {first}{more}\n",
+            a["check"].as_str().unwrap_or("?")
         );
     }
     for c in r["could_not_check"].as_array().into_iter().flatten() {
