@@ -50,11 +50,15 @@ const SEED_PROBE_TIMEOUT: Duration = Duration::from_millis(1000);
 pub struct ClientArgs {
     /// Seed nodes, comma-separated `host:port` addresses (at least one must accept
     /// connections).
-    #[arg(long)]
-    pub seeds: String,
+    #[arg(long, required_unless_present = "cluster", conflicts_with = "cluster")]
+    pub seeds: Option<String>,
     /// File holding the cluster key (hex, at least 32 bytes).
-    #[arg(long)]
-    pub key_file: PathBuf,
+    #[arg(long, required_unless_present = "cluster", conflicts_with = "cluster")]
+    pub key_file: Option<PathBuf>,
+    /// A cluster directory (`physalia cluster up` or `physalia nemesis`): its nodes are the
+    /// seeds and its key file the key, instead of `--seeds` and `--key-file`.
+    #[arg(long, value_name = "DIR")]
+    pub cluster: Option<PathBuf>,
     /// The cell.
     #[arg(long, default_value = "c0")]
     pub cell: String,
@@ -468,8 +472,18 @@ fn result_name(r: &TxnResult) -> &'static str {
 
 /// Runs one client operation; the exit code is one of [`EXIT_CODES`].
 pub fn run(args: &ClientArgs) -> Result<u8> {
-    let key = FrameKey::from_file(&args.key_file)?;
-    let seeds = parse_seeds(&args.seeds)?;
+    let (key, seeds) = match (&args.cluster, &args.seeds, &args.key_file) {
+        (Some(dir), _, _) => {
+            let file = crate::cluster::read_cluster(dir)?;
+            let seeds: Vec<String> = file.nodes.iter().map(|n| n.addr.clone()).collect();
+            (
+                FrameKey::from_file(&file.key_file)?,
+                parse_seeds(&seeds.join(","))?,
+            )
+        }
+        (None, Some(seeds), Some(key)) => (FrameKey::from_file(key)?, parse_seeds(seeds)?),
+        _ => bail!("give --seeds and --key-file, or --cluster DIR"),
+    };
     let txn = parse_txn(&args.op)?;
     let opts = ClientOptions {
         deadline: Duration::from_millis(args.deadline_ms),

@@ -933,7 +933,54 @@ fn cluster_commands_manage_real_processes() {
         "{out}"
     );
     assert!(out.contains("commit "), "{out}");
+    // Each replica's role, ballot, commit and applied index.
+    assert_eq!(
+        v["cells"][0]["replicas"].as_array().unwrap().len(),
+        3,
+        "{v}"
+    );
+    assert!(v["cells"][0]["replicas"][0]["applied"].is_u64(), "{v}");
+    assert!(out.contains("  n1: "), "{out}");
+    // One node's lifecycle, by the command line cluster.json recorded; the client takes
+    // seeds and key from the directory.
+    let pid_of = |i: usize| -> u64 {
+        let f: serde_json::Value =
+            serde_json::from_str(&fs::read_to_string(dir.join("c").join("cluster.json")).unwrap())
+                .unwrap();
+        f["nodes"][i]["pid"].as_u64().unwrap()
+    };
+    let running = |pid: u64| {
+        fs::read_to_string(format!("/proc/{pid}/stat"))
+            .is_ok_and(|s| !s.rsplit_once(") ").is_some_and(|(_, r)| r.starts_with('Z')))
+    };
+    let first = pid_of(1);
+    let (code, out, err) = physalia_code(&["cluster", "kill", "--dir", &d, "--node", "n1"]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(!running(first), "killed");
+    let (code, out, _) = physalia_code(&["cluster", "status", "--dir", &d]);
+    assert_eq!(code, Some(1), "a node is down: {out}");
+    assert!(out.contains("n1: down"), "{out}");
+    let (code, out, err) = physalia_code(&["cluster", "start", "--dir", &d, "--node", "1"]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(out.contains("answering"), "{out}");
+    let second = pid_of(1);
+    assert!(second != first && running(second));
+    let (code, _, err) = physalia_code(&["cluster", "start", "--dir", &d, "--node", "1"]);
+    assert_eq!(code, Some(2), "a running node is not started twice: {err}");
+    assert!(err.contains("is running"), "{err}");
+    let (code, out, err) = physalia_code(&["cluster", "restart", "--dir", &d, "--node", "1"]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    let third = pid_of(1);
+    assert!(!running(second) && running(third));
+    let (code, out, err) = physalia_code(&["client", "--cluster", &d, "get", "x"]);
+    assert_eq!((code, out.trim()), (Some(0), "x = 42 (int)"), "{err}");
+    let (code, out, err) = physalia_code(&["cluster", "stop", "--dir", &d, "--node", "1"]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(!running(third));
+    physalia_code(&["cluster", "start", "--dir", &d, "--node", "1"]);
+    let last = pid_of(1);
     let (ok, out, err) = physalia(&["cluster", "down", "--dir", &d]);
+    assert!(!running(last), "down stops a restarted node too");
     assert!(ok, "{out}{err}");
     std::mem::forget(down);
     let (ok, _, err) = physalia(&["cluster", "status", "--dir", &d]);

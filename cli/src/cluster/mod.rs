@@ -1,8 +1,9 @@
-//! `physalia cluster up|status|move|replace-node|down`: a local cluster of real node processes on
-//! 127.0.0.1.
+//! `physalia cluster up|status|start|stop|kill|restart|move|replace-node|down`: a local
+//! cluster of real node processes on 127.0.0.1.
 //!
 //! `up` writes everything into `DIR`: `key` (the cluster key), `cluster.json` (each node's
-//! id, address, metrics address, pid, data directory and log file), `data/n<i>/`,
+//! id, address, metrics address, pid, data directory, log file and command line),
+//! `data/n<i>/`,
 //! `logs/n<i>.log` and, with `--trace`, `traces/`. `status` and `down` read `cluster.json`.
 
 use std::collections::BTreeMap;
@@ -20,6 +21,7 @@ use physalia_impl::node::wire::{NodeStatus, Standing};
 use physalia_traces::{Ballot, NodeId, Role};
 use serde::{Deserialize, Serialize};
 
+mod lifecycle;
 pub(crate) mod moves;
 mod replace;
 
@@ -31,6 +33,15 @@ pub enum ClusterCommand {
     /// Show each node (up or down, domains) and each cell's jury, distinguished proposer
     /// and commit index. Exit 1 if a node is down.
     Status(StatusArgs),
+    /// Start one node by the command line `cluster.json` recorded for it (refused if it
+    /// runs) and wait until it answers.
+    Start(lifecycle::NodeArgs),
+    /// Stop one node (SIGTERM, then SIGKILL after 5 s).
+    Stop(lifecycle::NodeArgs),
+    /// Kill one node (SIGKILL).
+    Kill(lifecycle::NodeArgs),
+    /// Stop one node, then start it again by its recorded command line.
+    Restart(lifecycle::NodeArgs),
     /// Move a cell: replace one member of its jury by another node (taught first), wait
     /// until the change is in force and print the new jury.
     Move(moves::MoveArgs),
@@ -118,6 +129,10 @@ pub struct NodeEntry {
     /// if the cluster has one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub domains: Option<String>,
+    /// Its command line (the program, then its arguments), as `cluster start|restart` run
+    /// it again.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub command: Vec<String>,
 }
 
 /// Runs a `cluster` subcommand.
@@ -125,6 +140,10 @@ pub fn run(cmd: &ClusterCommand) -> Result<u8> {
     match cmd {
         ClusterCommand::Up(a) => up(a),
         ClusterCommand::Status(a) => status(a),
+        ClusterCommand::Start(a) => lifecycle::run(a, lifecycle::Action::Start),
+        ClusterCommand::Stop(a) => lifecycle::run(a, lifecycle::Action::Stop),
+        ClusterCommand::Kill(a) => lifecycle::run(a, lifecycle::Action::Kill),
+        ClusterCommand::Restart(a) => lifecycle::run(a, lifecycle::Action::Restart),
         ClusterCommand::Move(a) => moves::run(a),
         ClusterCommand::ReplaceNode(a) => replace::run(a),
         ClusterCommand::Down(a) => down(&a.dir),
@@ -162,6 +181,15 @@ pub fn write_key(path: &Path) -> Result<()> {
         .with_context(|| format!("cannot write {}", path.display()))
 }
 
+/// Writes `DIR/cluster.json` (a temporary file renamed over it: a reader never sees half).
+pub(crate) fn write_cluster(dir: &Path, file: &ClusterFile) -> Result<()> {
+    let tmp = dir.join("cluster.json.tmp");
+    fs::write(&tmp, serde_json::to_string_pretty(file)?)
+        .with_context(|| format!("cannot write {}", tmp.display()))?;
+    fs::rename(&tmp, dir.join("cluster.json"))?;
+    Ok(())
+}
+
 pub(crate) fn read_cluster(dir: &Path) -> Result<ClusterFile> {
     let path = dir.join("cluster.json");
     let text = fs::read_to_string(&path)
@@ -195,10 +223,7 @@ fn up(a: &UpArgs) -> Result<u8> {
         cells: a.cells,
         nodes,
     };
-    fs::write(
-        dir.join("cluster.json"),
-        serde_json::to_string_pretty(&file)?,
-    )?;
+    write_cluster(&dir, &file)?;
     wait_until_answering(&file, &key_file)?;
     println!(
         "cluster of {} nodes and {} cells up in {}",
@@ -314,6 +339,10 @@ fn spawn_nodes(
             cmd.arg("--topology").arg(&p.topology);
             cmd.arg("--placement").arg(&p.placement);
         }
+        let command: Vec<String> = std::iter::once(cmd.get_program())
+            .chain(cmd.get_args())
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
         let child = cmd
             .spawn()
             .with_context(|| format!("cannot start node n{i}"))?;
@@ -325,6 +354,7 @@ fn spawn_nodes(
             data_dir: dir.join("data").join(format!("n{i}")),
             log: dir.join("logs").join(format!("n{i}.log")),
             domains: None,
+            command,
         });
     }
     Ok(nodes)
@@ -418,6 +448,9 @@ struct CellView {
     leader: Option<(Ballot, NodeId)>,
     commit: u64,
     replicas: usize,
+    /// Each replica: its node, role, promised ballot, commit and applied index, and the
+    /// slot it votes from (`None`: a learner).
+    rows: Vec<(NodeId, Role, Ballot, u64, u64, Option<u64>)>,
 }
 
 fn status(args: &StatusArgs) -> Result<u8> {
@@ -482,6 +515,8 @@ fn status(args: &StatusArgs) -> Result<u8> {
             }
             v.commit = v.commit.max(c.commit);
             v.replicas += 1;
+            v.rows
+                .push((s.node, c.role, c.promised, c.commit, c.applied, c.since));
             if c.role == Role::Leader && v.leader.is_none_or(|(b, _)| b < c.promised) {
                 v.leader = Some((c.promised, s.node));
             }
@@ -510,7 +545,22 @@ fn status(args: &StatusArgs) -> Result<u8> {
             v.commit,
             v.replicas
         );
+        let mut rows = Vec::new();
+        for (node, role, ballot, commit, applied, since) in &v.rows {
+            let votes = since.map_or("learner (not voting)".to_owned(), |s| {
+                format!("voting from slot {s}")
+            });
+            text += &format!(
+                "  {node}: {role:?}, ballot {ballot}, commit {commit}, applied {applied}, {votes}\n"
+            );
+            rows.push(serde_json::json!({
+                "node": node.to_string(), "role": format!("{role:?}"),
+                "ballot": ballot.to_string(), "commit": commit, "applied": applied,
+                "since": since,
+            }));
+        }
         cells_json.push(serde_json::json!({
+            "replicas": rows,
             "cell": name, "jury": members, "epoch": v.epoch, "in_force_from": v.in_force_from,
             "leader": v.leader.map(|(_, n)| n.to_string()),
             "leader_ballot": v.leader.map(|(b, _)| b.to_string()),
@@ -565,6 +615,23 @@ fn down(dir: &Path) -> Result<u8> {
             println!("n{} (pid {}) ignored SIGTERM; sending SIGKILL", n.id, n.pid);
             signal(n.pid, "-KILL");
         }
+    }
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while file.nodes.iter().any(|n| alive(n.pid)) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let alive_still: Vec<String> = file
+        .nodes
+        .iter()
+        .filter(|n| alive(n.pid))
+        .map(|n| format!("n{} (pid {})", n.id, n.pid))
+        .collect();
+    if !alive_still.is_empty() {
+        println!(
+            "still alive after SIGKILL: {}; cluster.json kept",
+            alive_still.join(", ")
+        );
+        return Ok(1);
     }
     fs::rename(dir.join("cluster.json"), dir.join("cluster.json.down"))?;
     println!("cluster in {} is down", dir.display());

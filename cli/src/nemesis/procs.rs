@@ -212,6 +212,9 @@ impl Nodes {
                 data_dir: self.data_dir(i),
                 log: self.log(i),
                 domains: None,
+                command: std::iter::once(self.exe.display().to_string())
+                    .chain(self.args(i, &self.addrs[i as usize], &self.metrics[i as usize]))
+                    .collect(),
             });
         }
         let file = ClusterFile {
