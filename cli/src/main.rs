@@ -10,6 +10,7 @@ mod explore;
 mod itf;
 mod junit;
 mod lin;
+mod monitor;
 mod nemesis;
 mod node;
 mod output;
@@ -75,6 +76,11 @@ enum Command {
     /// Exit 0: linearizable; 1: not (with the smallest failing sub-history); 2: unusable or
     /// undecided.
     Lin(lin::LinArgs),
+    /// Conformance of a live cluster: tail every node's trace files while they are written,
+    /// merge them as `conform` does, replay each event against the specification as it
+    /// comes, and report each divergence the moment it is found, with events/s and lag.
+    /// Exit 0: no divergence; 1: a divergence; 2: a trace cannot be used or checked.
+    Monitor(monitor::MonitorArgs),
     /// Jepsen-style test of a real cluster: node processes on 127.0.0.1, concurrent clients
     /// of every transaction kind, faults on a seeded schedule (kill, pause, partition, disk,
     /// restart-all, duplicate-process, hostile), then the clients' history, every
@@ -132,6 +138,7 @@ impl Command {
             Command::Verify(_) => "verify",
             Command::Lin(_) => "lin",
             Command::Nemesis(_) => "nemesis",
+            Command::Monitor(_) => "monitor",
             Command::Colony { .. } => "colony",
         }
     }
@@ -182,6 +189,7 @@ fn main() -> ExitCode {
         Command::Verify(args) => verify::run(args),
         Command::Lin(args) => lin::run(args),
         Command::Nemesis(args) => nemesis::run(args),
+        Command::Monitor(args) => monitor::run(args),
         Command::Tla { cmd } => tla::run(cmd).map(|code| u8::try_from(code).unwrap_or(1)),
         Command::Node(args) => node::run(args),
         Command::Cluster { cmd } => cluster::run(cmd),

@@ -26,6 +26,30 @@ pub struct SeedRun {
 /// Simulates `cfg` with every node's trace recorded in memory, merges the trace and replays
 /// it against the specification.
 pub fn simulate_and_conform(cfg: &SimConfig, opts: &Options) -> Result<SeedRun> {
+    let rec = simulate_merged(cfg)?;
+    let conform = replay::conform(&rec.merged, opts);
+    Ok(SeedRun {
+        sim: rec.sim,
+        conform,
+        sim_seconds: rec.sim_seconds,
+        trace_bytes: rec.trace_bytes,
+    })
+}
+
+/// One seed simulated with its trace recorded and merged.
+pub struct Recorded {
+    /// The simulator's own report.
+    pub sim: SimReport,
+    /// The trace, merged.
+    pub merged: physalia_traces::Merged,
+    /// Seconds simulating (with tracing).
+    pub sim_seconds: f64,
+    /// Bytes of trace.
+    pub trace_bytes: usize,
+}
+
+/// Simulates `cfg` with every node's trace recorded in memory, and merges the trace.
+pub fn simulate_merged(cfg: &SimConfig) -> Result<Recorded> {
     let header = sim_header(cfg);
     let started = Instant::now();
     let writer = TraceWriter::new(Vec::new(), &header).context("starting the trace")?;
@@ -49,10 +73,9 @@ pub fn simulate_and_conform(cfg: &SimConfig, opts: &Options) -> Result<SeedRun> 
     let name = format!("sim-seed-{}.jsonl", cfg.seed);
     let file = read_str(&name, &text).map_err(|e| anyhow!("{e}"))?;
     let merged = merge(vec![file]).map_err(|e| anyhow!("{e}"))?;
-    let conform = replay::conform(&merged, opts);
-    Ok(SeedRun {
+    Ok(Recorded {
         sim,
-        conform,
+        merged,
         sim_seconds,
         trace_bytes: text.len(),
     })

@@ -553,6 +553,7 @@ fn the_readme_synopses_name_exactly_the_options_of_the_binary() {
         "client",
         "bench",
         "nemesis",
+        "monitor",
     ] {
         assert!(
             paths.iter().any(|p| p == expected),

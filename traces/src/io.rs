@@ -212,7 +212,30 @@ pub fn read_str(file: &str, text: &str) -> Result<TraceFile, ReadError> {
             len: raw.len(),
         });
     }
-    let header_line = parts[0];
+    let header = parse_header(file, parts[0])?;
+    let mut events = Vec::with_capacity(parts.len());
+    for (i, raw) in parts.iter().enumerate().skip(1) {
+        if i + 1 == parts.len() && raw.is_empty() {
+            break; // after the newline that ends the last line
+        }
+        let line = i + 1;
+        let event = parse_event(file, line, raw)?;
+        events.push(Located {
+            file: file.to_owned(),
+            line,
+            event,
+        });
+    }
+    Ok(TraceFile {
+        file: file.to_owned(),
+        header,
+        events,
+    })
+}
+
+/// Parses the header line (line 1) of the trace file `file`: its schema and version first,
+/// then every field, then the bounds a header must respect.
+pub fn parse_header(file: &str, header_line: &str) -> Result<Header, ReadError> {
     if header_line.trim().is_empty() {
         return Err(ReadError::Empty {
             file: file.to_owned(),
@@ -231,24 +254,19 @@ pub fn read_str(file: &str, text: &str) -> Result<TraceFile, ReadError> {
             ),
         });
     }
-    let mut events = Vec::with_capacity(parts.len());
-    for (i, raw) in parts.iter().enumerate().skip(1) {
-        if i + 1 == parts.len() && raw.is_empty() {
-            break; // after the newline that ends the last line
-        }
-        let line = i + 1;
-        let event: TraceEvent = parse_line(file, line, raw)?;
-        events.push(Located {
+    Ok(header)
+}
+
+/// Parses event line `line` (1-based) of the trace file `file`.
+pub fn parse_event(file: &str, line: usize, raw: &str) -> Result<TraceEvent, ReadError> {
+    if raw.len() > MAX_LINE {
+        return Err(ReadError::LineTooLong {
             file: file.to_owned(),
             line,
-            event,
+            len: raw.len(),
         });
     }
-    Ok(TraceFile {
-        file: file.to_owned(),
-        header,
-        events,
-    })
+    parse_line(file, line, raw)
 }
 
 /// Checks the schema name and version before the header's other fields, so that a file of

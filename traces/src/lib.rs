@@ -19,6 +19,7 @@
 
 pub mod display;
 pub mod event;
+pub mod follow;
 pub mod io;
 pub mod kv;
 pub mod layer;
@@ -30,8 +31,10 @@ pub use event::{
     ClientEvent, ClientResult, DurableWrite, Header, Input, Kind, Observed, Persist, PersistId,
     ReadAnswer, Sent, TraceEvent, KIND_NAMES, NO_FLOOR_YET, OLDEST_VERSION, SCHEMA, VERSION,
 };
+pub use follow::{Follow, FollowError};
 pub use io::{
-    read_path, read_str, Located, ReadError, TraceFile, TraceWriter, MAX_ALPHA, MAX_LINE,
+    parse_event, parse_header, read_path, read_str, Located, ReadError, TraceFile, TraceWriter,
+    MAX_ALPHA, MAX_LINE,
 };
 pub use kv::{ApplyError, Condition, JuryChange, Key, Txn, TxnResult, Value, WriteOp};
 pub use layer::{record, LineSink, TraceLayer, TRACE_TARGET};

@@ -26,18 +26,20 @@
 //! `frontier cap`, never truncated.
 
 mod actions;
+mod live;
 mod load;
 mod report;
 
 use std::time::Instant;
 
-use physalia_traces::{Input, Kind, Merged};
+use physalia_traces::{Input, Kind, Located, Merged};
 
 use crate::history::{self, ClientHistory};
 use crate::spec::{CellFacts, Network, Refusal, StepInfo, World};
 use actions::{crash, keep_worst, push_unique, record, NodeSummary};
 
 pub use actions::enabled;
+pub use live::{Divergence, Live, DEFAULT_WINDOW};
 pub use load::{load, LoadError};
 pub use report::{Consequence, Failure, Options, Report, FRONTIER_CAP};
 
@@ -63,14 +65,21 @@ pub const MAPPING: &[(&str, &str, &str)] = &[
 
 /// Replays `merged` and checks linearizability and liveness.
 pub fn conform(merged: &Merged, opts: &Options) -> Report {
-    Replay::new(merged, opts).run()
+    let mut replay = Replay::new(CellFacts::of(merged), &merged.header.cell, opts);
+    replay.report.events = merged.events.len();
+    for (index, loc) in merged.events.iter().enumerate() {
+        if !replay.event(index, loc) {
+            break;
+        }
+    }
+    replay.finish(merged)
 }
 
-/// One replay of a merged trace: the frontier of specification states consistent with the
-/// events so far, the network of sent messages, and the report being built.
-pub struct Replay<'m> {
-    merged: &'m Merged,
-    opts: &'m Options,
+/// One replay, fed one event at a time in a causal order: the frontier of specification
+/// states consistent with the events so far, the network of sent messages, and the report
+/// being built.
+struct Replay {
+    opts: Options,
     facts: CellFacts,
     net: Network,
     frontier: Vec<World>,
@@ -93,19 +102,17 @@ struct Stepped {
     crashed: bool,
 }
 
-impl<'m> Replay<'m> {
-    /// A replay of `merged` from the initial state.
-    pub fn new(merged: &'m Merged, opts: &'m Options) -> Replay<'m> {
-        let facts = CellFacts::of(merged);
+impl Replay {
+    /// A replay of the cell `cell` whose facts are `facts`, from the initial state.
+    fn new(facts: CellFacts, cell: &str, opts: &Options) -> Replay {
         let frontier = vec![World::initial(&facts)];
         Replay {
-            merged,
-            opts,
+            opts: opts.clone(),
             net: Network::default(),
             frontier,
             report: Report {
-                cell: merged.header.cell.clone(),
-                events: merged.events.len(),
+                cell: cell.to_owned(),
+                events: 0,
                 matched: 0,
                 frontier_max: 1,
                 silent_crashes: 0,
@@ -123,19 +130,9 @@ impl<'m> Replay<'m> {
         }
     }
 
-    /// Replays every event, then checks the client history.
-    pub fn run(mut self) -> Report {
-        for index in 0..self.merged.events.len() {
-            if !self.event(index) {
-                break;
-            }
-        }
-        self.finish()
-    }
-
-    /// Replays event `index`; `false` when replay must stop.
-    fn event(&mut self, index: usize) -> bool {
-        let ev = &self.merged.events[index].event;
+    /// Replays event `index` of the causal order, `loc`; `false` when replay must stop.
+    fn event(&mut self, index: usize, loc: &Located) -> bool {
+        let ev = &loc.event;
         let summary = self
             .frontier
             .first()
@@ -147,7 +144,7 @@ impl<'m> Replay<'m> {
         }
         if stepped.next.is_empty() {
             let refusal = stepped.refusal.take();
-            self.note_refusal(index, summary, refusal);
+            self.note_refusal(index, loc, summary, refusal);
             // Go on from what the node logged, to see what the divergence leads to.
             let Some(mut w) = stepped.refused.into_iter().next() else {
                 return false;
@@ -173,7 +170,8 @@ impl<'m> Replay<'m> {
                     next.len(),
                     self.opts.frontier_cap
                 );
-                let f = self.failure(index, summary, FRONTIER_CAP, Some(Refusal::Disabled(why)));
+                let why = Some(Refusal::Disabled(why));
+                let f = self.failure(index, loc, summary, FRONTIER_CAP, why);
                 self.report.failure = Some(f);
             }
             return false; // after a failure: stop replaying on, keep the first failure
@@ -271,15 +269,15 @@ impl<'m> Replay<'m> {
     fn note_refusal(
         &mut self,
         index: usize,
+        loc: &Located,
         summary: Option<NodeSummary>,
         refusal: Option<Refusal>,
     ) {
         if self.report.failure.is_none() {
-            let f = self.failure(index, summary, "", refusal);
+            let f = self.failure(index, loc, summary, "", refusal);
             self.report.failure = Some(f);
         } else if let Some(Refusal::Failed { violations, .. }) = refusal {
             if !violations.is_empty() {
-                let loc = &self.merged.events[index];
                 self.report.consequences.push(Consequence {
                     index,
                     file: loc.file.clone(),
@@ -296,11 +294,11 @@ impl<'m> Replay<'m> {
     fn failure(
         &self,
         index: usize,
+        loc: &Located,
         summary: Option<NodeSummary>,
         check: &str,
         refusal: Option<Refusal>,
     ) -> Failure {
-        let loc = &self.merged.events[index];
         let ev = &loc.event;
         let (findings, violations, disabled) = match refusal {
             Some(Refusal::Failed {
@@ -332,14 +330,14 @@ impl<'m> Replay<'m> {
     }
 
     /// Linearizability and liveness on the client history, when a frontier remains.
-    fn finish(mut self) -> Report {
+    fn finish(mut self, merged: &Merged) -> Report {
         self.report.replay_seconds = self.started.elapsed().as_secs_f64();
         if self.frontier.is_empty() {
             return self.report;
         }
         self.report.unacknowledged_at_end = self.net.held.values().map(|v| v.len()).sum();
         let lin_started = Instant::now();
-        let history = ClientHistory::of(self.merged);
+        let history = ClientHistory::of(merged);
         let frontier = &self.frontier;
         self.report.linearizability = Some(history::check_linearizable(
             &history,
@@ -350,7 +348,7 @@ impl<'m> Replay<'m> {
             },
             self.opts.lin_budget,
         ));
-        self.report.liveness = history::check_liveness(self.merged, &history, self.opts.liveness);
+        self.report.liveness = history::check_liveness(merged, &history, self.opts.liveness);
         self.report.lin_seconds = lin_started.elapsed().as_secs_f64();
         self.report
     }
