@@ -189,16 +189,14 @@ impl Tail {
         }
         let mut rest = &buf[..];
         while let Some(nl) = rest.iter().position(|&b| b == b'\n') {
-            let line = if self.partial.is_empty() {
-                &rest[..nl]
+            if self.partial.is_empty() {
+                self.line(&rest[..nl], follow)?;
             } else {
-                self.partial.extend_from_slice(&rest[..nl]);
-                &self.partial[..]
-            };
-            let line = line.to_vec();
-            self.partial.clear();
+                let mut joined = std::mem::take(&mut self.partial);
+                joined.extend_from_slice(&rest[..nl]);
+                self.line(&joined, follow)?;
+            }
             rest = &rest[nl + 1..];
-            self.line(&line, follow)?;
         }
         self.partial.extend_from_slice(rest);
         if self.partial.len() > MAX_LINE {

@@ -73,7 +73,9 @@ pub fn record_vote(
         });
         return;
     }
-    who.insert(node);
+    if who.insert(node) {
+        ghost.vote_count += 1;
+    }
     let jury = ghost.juries.at(slot);
     if who.iter().filter(|n| jury.contains(n)).count() < ghost.juries.quorum_at(slot) {
         return;
