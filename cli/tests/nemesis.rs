@@ -86,12 +86,21 @@ fn every_fault_kind_on_a_real_cluster_and_the_run_is_valid() {
     );
     assert_eq!(doc["conformance"]["cells"][0]["verdict"], "conforms");
     assert!(doc["recovery_ms"].is_u64(), "{doc:#}");
+    // The live monitor followed the traces through every fault without a false alarm, and
+    // replayed as many events as the batch replay afterwards.
+    let m = &doc["monitor"];
+    assert_eq!(m["verdict"], "conforms", "{m:#}");
+    assert_eq!(
+        m["cells"][0]["events"], doc["conformance"]["cells"][0]["events"],
+        "{m:#}"
+    );
     // What reproduces it is kept; every process it started is gone.
     for f in [
         "history.jsonl",
         "faults.jsonl",
         "report.json",
         "cluster.json",
+        "monitor.jsonl",
     ] {
         assert!(run.join(f).exists(), "{f}");
     }

@@ -592,7 +592,7 @@ fn alive(pid: u32) -> bool {
     }
 }
 
-fn signal(pid: u32, sig: &str) {
+pub(crate) fn signal(pid: u32, sig: &str) {
     let _ = Command::new("kill")
         .args([sig, &pid.to_string()])
         .stderr(Stdio::null())

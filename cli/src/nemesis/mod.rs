@@ -24,6 +24,7 @@ use physalia_traces::{Key, Txn, TxnResult, Value};
 use serde_json::{json, Value as Json};
 
 mod faults;
+mod live;
 mod procs;
 mod proxy;
 mod workload;
@@ -68,6 +69,10 @@ pub struct NemesisArgs {
     /// Print one JSON document (schema `physalia-nemesis`) instead of text.
     #[arg(long)]
     pub json: bool,
+    /// Do not run the live monitor (`physalia monitor --follow`) on the traces during the
+    /// run; the traces are still checked by `conform` afterwards.
+    #[arg(long)]
+    pub no_monitor: bool,
     /// Run every node with this injected bug (only in a build with `--features bugs`; names
     /// as `physalia simulate --bug`).
     #[cfg(feature = "bugs")]
@@ -204,14 +209,24 @@ async fn nemesis(args: &NemesisArgs, dir: &Path, seed: u64, kinds: &[Kind]) -> R
         addrs: addrs.clone(),
         started: Instant::now(),
     });
+    let monitor = if args.no_monitor {
+        None
+    } else {
+        Some(live::LiveMonitor::start(dir)?)
+    };
     let result = run_phases(args, &env, seed, kinds).await;
-    // Stop every process, gracefully (traces flushed), whatever happened.
+    // Stop every process, gracefully (traces flushed), whatever happened; the monitor
+    // last, so that it reads every line.
     let env2 = Arc::clone(&env);
     tokio::task::spawn_blocking(move || env2.with(|n| n.stop_all(Duration::from_secs(5))))
         .await
         .ok();
+    let monitored = match monitor {
+        Some(m) => Some(tokio::task::spawn_blocking(move || m.stop()).await?),
+        None => None,
+    };
     let mut report = result?;
-    check_afterwards(args, dir, &mut report)?;
+    check_afterwards(args, dir, &mut report, monitored.as_deref())?;
     Ok(report)
 }
 
@@ -559,7 +574,12 @@ fn op_counts(ops: &[Op]) -> Json {
 
 /// The checks on the files once every node stopped: the history (`physalia lin`) and each
 /// cell's traces (`physalia conform`), each a real run of the command; then the verdict.
-fn check_afterwards(args: &NemesisArgs, dir: &Path, report: &mut Json) -> Result<()> {
+fn check_afterwards(
+    args: &NemesisArgs,
+    dir: &Path,
+    report: &mut Json,
+    monitored: Option<&[Json]>,
+) -> Result<()> {
     let exe = std::env::current_exe()?;
     let mut anomalies = report["anomalies"].as_array().cloned().unwrap_or_default();
     let mut could_not = Vec::new();
@@ -615,6 +635,18 @@ fn check_afterwards(args: &NemesisArgs, dir: &Path, report: &mut Json) -> Result
         conform_cells.push(json!({"cell": cell, "verdict": verdict, "events": d["events"]}));
     }
     let conform_s = started.elapsed().as_secs_f64();
+    if let Some(docs) = monitored {
+        let events: Vec<(String, Json)> = conform_cells
+            .iter()
+            .map(|c| {
+                (
+                    c["cell"].as_str().unwrap_or("?").to_owned(),
+                    c["events"].clone(),
+                )
+            })
+            .collect();
+        report["monitor"] = live::check(docs, &events, &mut anomalies, &mut could_not);
+    }
     report["linearizability"] = json!({"cells": lin_cells, "seconds": lin_s});
     report["conformance"] = json!({"cells": conform_cells, "seconds": conform_s});
     report["could_not_check"] = json!(could_not);
@@ -770,6 +802,15 @@ fn text(r: &Json) -> String {
             c["cell"].as_str().unwrap_or("?"),
             c["events"],
             c["verdict"].as_str().unwrap_or("?")
+        );
+    }
+    let m = &r["monitor"];
+    if m.is_object() {
+        t += &format!(
+            "live monitor: {} events replayed while the run went on, largest lag {} ms, {}\n",
+            m["events"],
+            m["lag_ms_max"],
+            m["verdict"].as_str().unwrap_or("?")
         );
     }
     for a in r["anomalies"].as_array().into_iter().flatten() {
