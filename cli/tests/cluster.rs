@@ -941,6 +941,27 @@ fn cluster_commands_manage_real_processes() {
     );
     assert!(v["cells"][0]["replicas"][0]["applied"].is_u64(), "{v}");
     assert!(out.contains("  n1: "), "{out}");
+    // An idle cell parks its replicas (timers off until a message wakes them); status says
+    // which. Bounded: 20 s of polling.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let parked = loop {
+        let (_, json, _) = physalia(&["cluster", "status", "--dir", &d, "--json"]);
+        let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+        let rows: Vec<serde_json::Value> = v["cells"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|c| c["replicas"].as_array().unwrap().clone())
+            .collect();
+        assert!(rows.iter().all(|r| r["parked"].is_boolean()), "{v}");
+        if rows.iter().any(|r| r["parked"] == true) || Instant::now() > deadline {
+            break rows.iter().any(|r| r["parked"] == true);
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    assert!(parked, "no replica of an idle cell parked within 20 s");
+    let (_, out, _) = physalia(&["cluster", "status", "--dir", &d]);
+    assert!(out.contains(", parked"), "{out}");
     // One node's lifecycle, by the command line cluster.json recorded; the client takes
     // seeds and key from the directory.
     let pid_of = |i: usize| -> u64 {

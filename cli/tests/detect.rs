@@ -175,8 +175,8 @@ fn the_nemesis_finds_an_injected_bug_on_a_real_cluster() {
 
 /// `physalia monitor --follow` on a healthy live cluster, then one node restarted from a
 /// build with an injected bug: committed slots applied in reverse order when several commit
-/// at once, as they do when a restarted node catches up. The replica's state is then wrong,
-/// and the first read it serves shows it: the monitor flags the divergence within seconds,
+/// at once, as they do when a restarted node re-applies its log. The replica's state is then
+/// wrong, and the first read it serves shows it: the monitor flags the divergence within seconds,
 /// at that node's file, and exits 1.
 #[test]
 fn the_monitor_flags_a_node_with_an_injected_bug_joining_a_live_cluster() {
@@ -193,10 +193,19 @@ fn the_monitor_flags_a_node_with_an_injected_bug_joining_a_live_cluster() {
         "120",
     ]);
     let keys = ["k0", "k1", "k2", "k3"];
-    assert!(cluster.writes("c0", "a", 20) > 0);
+    // Several writes of each of k0..k3, all in n2's log: re-applied in one go when n2 comes
+    // back, in reverse, they leave each key with its first value, not its last.
+    assert!(cluster.writes("c0", "a", 40) > 8);
     assert_eq!(cluster.read_from(2, "c0", &keys), Some(0));
     cluster.lifecycle("kill", 2);
-    assert!(cluster.writes("c0", "b", 30) > 0, "a majority is up");
+    // While n2 is down, writes to other keys only, so that its catching up on them cannot
+    // overwrite k0..k3 with their right values.
+    let others = (0..20)
+        .filter(|i| {
+            cluster.client("c0", &["put", &format!("z{}", i % 3), &format!("z{i}")]) == Some(0)
+        })
+        .count();
+    assert!(others > 0, "a majority is up");
     // The healthy part, reads served by n2 included, raised no alarm.
     assert!(mon.wait_for("divergence", Duration::from_secs(2)).is_none());
     cluster.start_with(2, &["--bug", "apply-out-of-order"]);

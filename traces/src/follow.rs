@@ -37,6 +37,23 @@ pub enum FollowError {
     /// The files do not merge (as [`crate::merge`] would say).
     #[error(transparent)]
     Merge(#[from] MergeError),
+    /// A node's newer incarnation waits for its older one to be known complete.
+    #[error(
+        "{file}:{line}: {node} incarnation {newer} waits for incarnation {inc} to end (its \
+         file was not read to its end after the newer file appeared)"
+    )]
+    Unsealed {
+        /// The file of the newer incarnation's first event.
+        file: String,
+        /// Its line.
+        line: usize,
+        /// The node.
+        node: NodeId,
+        /// The older incarnation.
+        inc: u64,
+        /// The newer one.
+        newer: u64,
+    },
     /// Too many events wait for something that does not come.
     #[error(
         "{file}:{line}: {waiting} events wait to be ordered, the bound; the oldest waits for \
@@ -69,6 +86,8 @@ struct Sent {
     lc: u64,
     file: Arc<str>,
     line: usize,
+    /// Held until a persist batch and not released yet.
+    held: bool,
 }
 
 /// An incremental merge of one cell's trace files.
@@ -77,6 +96,8 @@ pub struct Follow {
     nodes: BTreeMap<NodeId, Stream>,
     sends: HashMap<MsgId, Sent>,
     order: VecDeque<MsgId>,
+    /// Held sends past the window, not released yet (their receive must wait for it).
+    held_old: VecDeque<MsgId>,
     evicted: HashMap<(NodeId, u64), u64>,
     waiting: usize,
     backlog: usize,
@@ -100,6 +121,7 @@ impl Follow {
             nodes: BTreeMap::new(),
             sends: HashMap::new(),
             order: VecDeque::new(),
+            held_old: VecDeque::new(),
             evicted: HashMap::new(),
             waiting: 0,
             backlog: backlog.max(1),
@@ -121,6 +143,11 @@ impl Follow {
     /// Events read and not emitted yet.
     pub fn waiting(&self) -> usize {
         self.waiting
+    }
+
+    /// Events of `node` read and not emitted yet.
+    pub fn waiting_of(&self, node: NodeId) -> usize {
+        self.nodes.get(&node).map_or(0, |s| s.pending.len())
     }
 
     /// Events emitted so far.
@@ -277,16 +304,21 @@ impl Follow {
                 id,
             }
             .into(),
+            Block::Predecessor { expected } if expected.0 != ev.event.inc => {
+                FollowError::Unsealed {
+                    file: ev.file.clone(),
+                    line: ev.line,
+                    node: ev.event.node,
+                    inc: expected.0,
+                    newer: ev.event.inc,
+                }
+            }
             Block::Predecessor { expected } => MergeError::SeqGap {
                 file: ev.file.clone(),
                 line: ev.line,
                 node: ev.event.node,
                 inc: ev.event.inc,
-                expected: if expected.0 == ev.event.inc {
-                    expected.1
-                } else {
-                    0
-                },
+                expected: expected.1,
                 found: ev.event.seq,
             }
             .into(),
@@ -311,7 +343,7 @@ impl Follow {
             }) => Some(format!(
                 "event {expected} of {node} incarnation {inc} (before {file}:{line})"
             )),
-            FollowError::Merge(m) => Some(m.to_string()),
+            other => Some(other.to_string()),
         }
     }
 
@@ -389,6 +421,7 @@ impl Follow {
                     lc: ev.event.lc,
                     file: file.clone(),
                     line: ev.line,
+                    held: s.after_persist.is_some(),
                 },
             );
             self.order.push_back(s.id);
@@ -400,6 +433,7 @@ impl Follow {
                         lc: ev.event.lc,
                         file: file.clone(),
                         line: ev.line,
+                        held: false,
                     };
                 }
             }
@@ -408,11 +442,26 @@ impl Follow {
             let Some(id) = self.order.pop_front() else {
                 break;
             };
-            self.sends.remove(&id);
-            let e = self.evicted.entry((id.node, id.inc)).or_insert(0);
-            *e = (*e).max(id.seq);
+            if self.sends.get(&id).is_some_and(|s| s.held) {
+                self.held_old.push_back(id);
+            } else {
+                self.forget(id);
+            }
+        }
+        while self.held_old.len() > self.window {
+            let Some(id) = self.held_old.pop_front() else {
+                break;
+            };
+            self.forget(id);
         }
         Ok(())
+    }
+
+    /// Drops message `id` from the table of sends, remembering that it left.
+    fn forget(&mut self, id: MsgId) {
+        self.sends.remove(&id);
+        let e = self.evicted.entry((id.node, id.inc)).or_insert(0);
+        *e = (*e).max(id.seq);
     }
 }
 

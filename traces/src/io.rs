@@ -47,8 +47,12 @@ impl<W: Write> TraceWriter<W> {
     /// Appends an already serialised event line (as the tracing layer receives it).
     pub fn write_raw(&mut self, json: &str) -> io::Result<()> {
         too_long(json.len())?;
-        self.out.write_all(json.as_bytes())?;
-        self.out.write_all(b"\n")?;
+        // One write of the whole line: a crash between the JSON and its newline would
+        // leave a line a reader cannot tell from one being written.
+        let mut line = Vec::with_capacity(json.len() + 1);
+        line.extend_from_slice(json.as_bytes());
+        line.push(b'\n');
+        self.out.write_all(&line)?;
         self.bytes += json.len() as u64 + 1;
         self.events += 1;
         Ok(())
@@ -86,11 +90,11 @@ fn too_long(len: usize) -> io::Result<()> {
 }
 
 fn write_line<W: Write, T: Serialize>(out: &mut W, value: &T) -> io::Result<u64> {
-    let line = serde_json::to_string(value).map_err(io::Error::other)?;
+    let mut line = serde_json::to_string(value).map_err(io::Error::other)?;
     too_long(line.len())?;
+    line.push('\n'); // one write of the whole line (see `write_raw`)
     out.write_all(line.as_bytes())?;
-    out.write_all(b"\n")?;
-    Ok(line.len() as u64 + 1)
+    Ok(line.len() as u64)
 }
 
 /// An event with the place it was read from.

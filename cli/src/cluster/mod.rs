@@ -448,10 +448,13 @@ struct CellView {
     leader: Option<(Ballot, NodeId)>,
     commit: u64,
     replicas: usize,
-    /// Each replica: its node, role, promised ballot, commit and applied index, and the
-    /// slot it votes from (`None`: a learner).
-    rows: Vec<(NodeId, Role, Ballot, u64, u64, Option<u64>)>,
+    /// Each replica: its node, role, promised ballot, commit and applied index, the slot
+    /// it votes from (`None`: a learner), and whether it is parked.
+    rows: Vec<Row>,
 }
+
+/// One replica's row of `cluster status`.
+type Row = (NodeId, Role, Ballot, u64, u64, Option<u64>, bool);
 
 fn status(args: &StatusArgs) -> Result<u8> {
     let file = read_cluster(&args.dir)?;
@@ -515,8 +518,9 @@ fn status(args: &StatusArgs) -> Result<u8> {
             }
             v.commit = v.commit.max(c.commit);
             v.replicas += 1;
-            v.rows
-                .push((s.node, c.role, c.promised, c.commit, c.applied, c.since));
+            v.rows.push((
+                s.node, c.role, c.promised, c.commit, c.applied, c.since, c.parked,
+            ));
             if c.role == Role::Leader && v.leader.is_none_or(|(b, _)| b < c.promised) {
                 v.leader = Some((c.promised, s.node));
             }
@@ -546,17 +550,18 @@ fn status(args: &StatusArgs) -> Result<u8> {
             v.replicas
         );
         let mut rows = Vec::new();
-        for (node, role, ballot, commit, applied, since) in &v.rows {
+        for (node, role, ballot, commit, applied, since, parked) in &v.rows {
             let votes = since.map_or("learner (not voting)".to_owned(), |s| {
                 format!("voting from slot {s}")
             });
+            let idle = if *parked { ", parked" } else { "" };
             text += &format!(
-                "  {node}: {role:?}, ballot {ballot}, commit {commit}, applied {applied}, {votes}\n"
+                "  {node}: {role:?}, ballot {ballot}, commit {commit}, applied {applied}, {votes}{idle}\n"
             );
             rows.push(serde_json::json!({
                 "node": node.to_string(), "role": format!("{role:?}"),
                 "ballot": ballot.to_string(), "commit": commit, "applied": applied,
-                "since": since,
+                "since": since, "parked": parked,
             }));
         }
         cells_json.push(serde_json::json!({

@@ -1,8 +1,9 @@
 //! The monitor's own metrics, in Prometheus text format, over HTTP.
 //!
-//! One thread serves one connection at a time, each with 2 s read and write timeouts and a
-//! request read of at most [`MAX_REQUEST`] bytes: a stalled or hostile scraper costs that
-//! thread at most 4 s per connection and never the monitor's replay.
+//! One thread serves one connection at a time: at most [`MAX_REQUEST`] bytes of request
+//! read, within [`CONNECTION_DEADLINE`] in all (a scraper trickling bytes is cut off when it
+//! passes), and a write timeout of the same: a stalled or hostile scraper costs that thread
+//! at most 4 s per connection and never the monitor's replay.
 
 use std::fmt::Write as _;
 use std::io::{Read, Write};
@@ -14,6 +15,9 @@ use anyhow::{Context, Result};
 
 /// The most bytes of a request read (its first line is all that is used).
 pub const MAX_REQUEST: usize = 8 << 10;
+
+/// How long one connection may take to send its request.
+pub const CONNECTION_DEADLINE: Duration = Duration::from_secs(2);
 
 /// One cell's figures.
 #[derive(Clone, Debug, Default)]
@@ -141,8 +145,14 @@ pub fn serve(addr: &str) -> Result<(Shared, SocketAddr)> {
     let shared = Shared::default();
     let served = shared.clone();
     std::thread::spawn(move || {
-        for stream in listener.incoming().flatten() {
-            let _ = answer(stream, &served);
+        for stream in listener.incoming() {
+            match stream {
+                Ok(stream) => {
+                    let _ = answer(stream, &served);
+                }
+                // Out of descriptors, say: wait rather than spin.
+                Err(_) => std::thread::sleep(Duration::from_millis(100)),
+            }
         }
     });
     Ok((shared, bound))
@@ -150,11 +160,16 @@ pub fn serve(addr: &str) -> Result<(Shared, SocketAddr)> {
 
 /// Answers one request.
 fn answer(mut stream: TcpStream, shared: &Shared) -> std::io::Result<()> {
-    stream.set_read_timeout(Some(Duration::from_secs(2)))?;
-    stream.set_write_timeout(Some(Duration::from_secs(2)))?;
+    stream.set_write_timeout(Some(CONNECTION_DEADLINE))?;
+    let deadline = std::time::Instant::now() + CONNECTION_DEADLINE;
     let mut req = Vec::new();
     let mut buf = [0u8; 1024];
     while req.len() < MAX_REQUEST && !req.windows(4).any(|w| w == b"\r\n\r\n") {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            break;
+        }
+        stream.set_read_timeout(Some(left))?;
         let n = stream.read(&mut buf)?;
         if n == 0 {
             break;

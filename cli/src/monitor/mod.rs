@@ -35,6 +35,10 @@ use tail::CellFiles;
 /// The default of `--backlog`: events read and waiting to be ordered, per cell.
 pub const DEFAULT_BACKLOG: usize = 200_000;
 
+/// A node's share of `--backlog`: reading its files pauses once `backlog / HOLD_SHARES` of
+/// its events wait to be ordered.
+pub const HOLD_SHARES: usize = 8;
+
 /// Divergences kept per cell for the summary (each is also printed as it is found).
 pub const MAX_KEPT: usize = 32;
 
@@ -140,7 +144,10 @@ pub fn run(args: &MonitorArgs) -> Result<u8> {
         if !(s >= 0.0 && s.is_finite()) {
             bail!("--seconds must be a number of seconds");
         }
+        seconds(s, "--seconds")?;
     }
+    seconds(args.interval, "--interval")?;
+    seconds(args.stall, "--stall")?;
     let roots = match &args.cluster {
         Some(dir) => {
             if !dir.join("cluster.json").is_file() {
@@ -191,36 +198,34 @@ pub fn run(args: &MonitorArgs) -> Result<u8> {
 impl Monitor<'_> {
     fn run(&mut self, stop: &AtomicBool) -> Result<u8> {
         let poll = Duration::from_millis(self.args.poll_ms.max(1));
-        let interval = Duration::from_secs_f64(self.args.interval);
-        let deadline = self.args.seconds.map(Duration::from_secs_f64);
+        let interval = seconds(self.args.interval, "--interval")?;
+        let deadline = self
+            .args
+            .seconds
+            .map(|s| seconds(s, "--seconds"))
+            .transpose()?;
         let mut last_status = Instant::now();
         let mut announced = 0;
         loop {
-            self.discover()?;
-            if self.cells.len() != announced {
-                announced = self.cells.len();
-                self.announce()?;
-            }
-            let mut grew = false;
-            let names: Vec<PathBuf> = self.cells.keys().cloned().collect();
-            for dir in names {
-                grew |= self.poll(&dir)?;
-            }
-            self.publish();
-            if !self.args.follow && !grew {
+            let progress = self.poll_all(&mut announced)?;
+            if !self.args.follow && !progress {
                 break;
             }
             if self.args.follow {
                 if stop.load(Ordering::Relaxed)
                     || deadline.is_some_and(|d| self.started.elapsed() >= d)
                 {
+                    // What the nodes wrote before the stop is read and replayed first
+                    // (bounded: STOP_CATCH_UP).
+                    let until = Instant::now() + STOP_CATCH_UP;
+                    while Instant::now() < until && self.poll_all(&mut announced)? {}
                     break;
                 }
                 if last_status.elapsed() >= interval {
                     self.status(last_status.elapsed())?;
                     last_status = Instant::now();
                 }
-                if !grew {
+                if !progress {
                     std::thread::sleep(poll);
                 }
             }
@@ -233,6 +238,23 @@ impl Monitor<'_> {
         }
         self.publish();
         self.summary()
+    }
+
+    /// One poll of every cell (discovering new ones); whether anything was read or
+    /// replayed.
+    fn poll_all(&mut self, announced: &mut usize) -> Result<bool> {
+        self.discover()?;
+        if self.cells.len() != *announced {
+            *announced = self.cells.len();
+            self.announce()?;
+        }
+        let mut progress = false;
+        let names: Vec<PathBuf> = self.cells.keys().cloned().collect();
+        for dir in names {
+            progress |= self.poll(&dir)?;
+        }
+        self.publish();
+        Ok(progress)
     }
 
     fn roots_text(&self) -> String {
@@ -303,46 +325,69 @@ impl Monitor<'_> {
         }
     }
 
-    /// One poll of one cell: read, order, replay. Returns whether its files grew.
+    /// One poll of one cell: read, order, replay. Returns whether anything was read or
+    /// replayed.
     fn poll(&mut self, dir: &Path) -> Result<bool> {
+        let hold = (self.args.backlog / HOLD_SHARES).max(1);
         let cell = self.cells.get_mut(dir).expect("discovered");
         if cell.end.is_some() {
             return Ok(false);
         }
-        let grew = match cell.files.poll(&mut cell.follow) {
-            Ok(g) => g,
+        let read = match cell.files.poll(&mut cell.follow, hold) {
+            Ok(n) => n,
             Err(e) => {
                 self.end(dir, End::Unusable(e.to_string()))?;
                 return Ok(false);
             }
         };
-        self.drain(dir)?;
-        let stall = Duration::from_secs_f64(self.args.stall);
+        if read > 0 {
+            cell.last_progress = Instant::now();
+        }
+        let replayed = self.drain(dir)?;
+        let stall = seconds(self.args.stall, "--stall")?;
         let cell = self.cells.get_mut(dir).expect("discovered");
+        if cell.end.is_none() && cell.follow.waiting() >= cell.follow.backlog() {
+            // Reading stops at the bound; full after replaying what was ready: stuck.
+            let why = format!(
+                "{} events wait to be ordered, the bound (--backlog); the oldest: {}",
+                cell.follow.waiting(),
+                cell.follow.stuck()
+            );
+            self.end(dir, End::Unusable(why))?;
+            return Ok(read > 0 || replayed > 0);
+        }
         if self.args.follow
             && cell.end.is_none()
             && cell.follow.waiting() > 0
             && cell.last_progress.elapsed() >= stall
         {
             let e = cell.follow.stuck();
-            let why = format!("{e} (waited {:.0} s)", self.args.stall);
+            let why = format!(
+                "{e} (nothing read or replayed for {:.0} s)",
+                self.args.stall
+            );
             self.end(dir, End::Unusable(why))?;
         }
-        Ok(grew)
+        Ok(read > 0 || replayed > 0)
     }
 
-    /// Replays every event of `dir` that is ready.
-    fn drain(&mut self, dir: &Path) -> Result<()> {
+    /// Replays every event of `dir` that is ready; how many.
+    fn drain(&mut self, dir: &Path) -> Result<u64> {
+        let mut replayed = 0;
         loop {
             let cell = self.cells.get_mut(dir).expect("discovered");
             if cell.end.is_some() {
-                return Ok(());
+                return Ok(replayed);
             }
             let ev = match cell.follow.next_ready() {
                 Ok(Some(ev)) => ev,
-                Ok(None) => return Ok(()),
-                Err(e) => return self.end(dir, End::Unusable(e.to_string())),
+                Ok(None) => return Ok(replayed),
+                Err(e) => {
+                    self.end(dir, End::Unusable(e.to_string()))?;
+                    return Ok(replayed);
+                }
             };
+            replayed += 1;
             cell.last_progress = Instant::now();
             if cell.live.is_none() {
                 let header = cell
@@ -356,7 +401,7 @@ impl Monitor<'_> {
             let stopped = live.stopped();
             let delay = now_ms().saturating_sub(ev.event.now);
             self.interval.events += 1;
-            self.interval.delay_ms_sum += delay;
+            self.interval.delay_ms_sum = self.interval.delay_ms_sum.saturating_add(delay);
             self.interval.delay_ms_max = self.interval.delay_ms_max.max(delay);
             self.events_total += 1;
             for d in found {
@@ -369,7 +414,8 @@ impl Monitor<'_> {
                     Some(v) => End::Inconclusive(v["why"].as_str().unwrap_or("").to_owned()),
                     None => End::Inconclusive("the replay stopped".into()),
                 };
-                return self.end(dir, why);
+                self.end(dir, why)?;
+                return Ok(replayed);
             }
         }
     }
@@ -382,6 +428,10 @@ impl Monitor<'_> {
             if cell.end.is_some() {
                 continue;
             }
+            if let Err(e) = cell.files.end_of_input(&mut cell.follow) {
+                self.end(&dir, End::Unusable(e.to_string()))?;
+                continue;
+            }
             cell.follow.end_of_input();
             self.drain(&dir)?;
             let cell = self.cells.get_mut(&dir).expect("discovered");
@@ -390,11 +440,6 @@ impl Monitor<'_> {
             }
             if let Some(e) = cell.follow.leftover() {
                 self.end(&dir, End::Unusable(e.to_string()))?;
-                continue;
-            }
-            if let Some(f) = cell.files.partial_files().first() {
-                let why = format!("{f}: the last line ends without a newline (truncated)");
-                self.end(&dir, End::Unusable(why))?;
             }
         }
         Ok(())
@@ -607,6 +652,16 @@ impl Monitor<'_> {
             _ => 0,
         })
     }
+}
+
+/// How long the monitor goes on reading after Ctrl-C, SIGTERM or `--seconds`, while the
+/// files still hold lines it has not replayed.
+const STOP_CATCH_UP: Duration = Duration::from_secs(10);
+
+/// `s` seconds as a duration, or an error naming the option.
+fn seconds(s: f64, option: &str) -> Result<Duration> {
+    Duration::try_from_secs_f64(s)
+        .map_err(|_| anyhow::anyhow!("{option}: {s} is not a number of seconds this can wait"))
 }
 
 /// Why an event cannot be checked, in words.

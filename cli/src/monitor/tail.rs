@@ -18,7 +18,7 @@ use physalia_traces::{
 
 /// The most bytes read from one file in one poll (the rest waits for the next poll), so a
 /// poll's memory is bounded whatever a file's size.
-pub const READ_CHUNK: usize = 4 << 20;
+pub const READ_CHUNK: usize = 1 << 20;
 
 /// Why a cell cannot be followed on.
 #[derive(Debug, thiserror::Error)]
@@ -59,7 +59,7 @@ struct Tail {
     lines: usize,
     /// Per node whose events it holds, the newest incarnation (a node's file holds one).
     incs: BTreeMap<NodeId, u64>,
-    /// Whether the last read reached the end of the file.
+    /// Whether this poll read the file to its end.
     at_end: bool,
     /// The `(node, incarnation)`s sealed because of this file's end.
     sealed: Vec<(NodeId, u64)>,
@@ -92,18 +92,11 @@ impl CellFiles {
         self.bytes
     }
 
-    /// Files whose last bytes are a line not ended yet (being written, or torn by a crash).
-    pub fn partial_files(&self) -> Vec<String> {
-        self.files
-            .values()
-            .filter(|t| !t.partial.is_empty())
-            .map(|t| t.name.clone())
-            .collect()
-    }
-
     /// One poll: lists the directory, reads what every file gained into `follow`, and seals
-    /// the incarnations known complete. Returns whether any file gained bytes.
-    pub fn poll(&mut self, follow: &mut Follow) -> Result<bool, TailError> {
+    /// the incarnations known complete. A file of a node with `hold` events or more waiting
+    /// to be ordered is not read further this time (the others' files hold what they wait
+    /// for), so that reading never runs ahead of ordering. Returns the bytes read.
+    pub fn poll(&mut self, follow: &mut Follow, hold: usize) -> Result<u64, TailError> {
         for path in list(&self.dir)? {
             self.files.entry(path.clone()).or_insert_with(|| Tail {
                 name: path.display().to_string(),
@@ -115,11 +108,15 @@ impl CellFiles {
                 sealed: Vec::new(),
             });
         }
-        let mut grew = false;
+        let mut bytes = 0;
         for (path, tail) in &mut self.files {
-            let n = tail.read(path, follow)?;
+            tail.at_end = false;
+            if tail.incs.keys().any(|&n| follow.waiting_of(n) >= hold) {
+                continue;
+            }
+            let n = tail.read(path, follow, hold)?;
             self.bytes += n;
-            grew |= n > 0;
+            bytes += n;
         }
         // Every file known now was listed before the reads above.
         let mut newest: BTreeMap<NodeId, u64> = BTreeMap::new();
@@ -128,15 +125,33 @@ impl CellFiles {
             *e = (*e).max(i);
         }
         for tail in self.files.values_mut().filter(|t| t.at_end) {
-            for (&node, &inc) in &tail.incs {
-                let done = newest.get(&node).is_some_and(|&n| n > inc);
-                if done && !tail.sealed.contains(&(node, inc)) {
-                    follow.seal(node, inc);
-                    tail.sealed.push((node, inc));
-                }
+            let done: Vec<(NodeId, u64)> = tail
+                .incs
+                .iter()
+                .map(|(&n, &i)| (n, i))
+                .filter(|(n, i)| newest.get(n).is_some_and(|m| m > i))
+                .filter(|k| !tail.sealed.contains(k))
+                .collect();
+            if done.is_empty() {
+                continue;
+            }
+            // Its process has stopped: a last line without its newline is whole or torn.
+            tail.last_line(follow)?;
+            for (node, inc) in done {
+                follow.seal(node, inc);
+                tail.sealed.push((node, inc));
             }
         }
-        Ok(grew)
+        Ok(bytes)
+    }
+
+    /// At the end of the input: every file's last line without a newline is read as a
+    /// line (whole, or an error naming it), as the batch reader reads it.
+    pub fn end_of_input(&mut self, follow: &mut Follow) -> Result<(), TailError> {
+        for tail in self.files.values_mut() {
+            tail.last_line(follow)?;
+        }
+        Ok(())
     }
 }
 
@@ -161,8 +176,10 @@ pub fn list(dir: &Path) -> Result<Vec<PathBuf>, TailError> {
 }
 
 impl Tail {
-    /// Reads what the file gained (at most [`READ_CHUNK`] bytes); returns the bytes read.
-    fn read(&mut self, path: &Path, follow: &mut Follow) -> Result<u64, TailError> {
+    /// Reads what the file gained (at most [`READ_CHUNK`] bytes, and lines only while the
+    /// follower has room: below its backlog, and below `hold` waiting events of this file's
+    /// node); returns the bytes consumed.
+    fn read(&mut self, path: &Path, follow: &mut Follow, hold: usize) -> Result<u64, TailError> {
         let io = |source| TailError::Io {
             path: self.name.clone(),
             source,
@@ -182,23 +199,34 @@ impl Tail {
             .take(READ_CHUNK as u64)
             .read_to_end(&mut buf)
             .map_err(io)?;
-        self.offset += n as u64;
-        self.at_end = self.offset >= len;
+        let start = self.offset;
         if n == 0 {
+            self.at_end = true;
             return Ok(0);
         }
-        let mut rest = &buf[..];
-        while let Some(nl) = rest.iter().position(|&b| b == b'\n') {
+        let mut pos = 0;
+        while let Some(nl) = buf[pos..].iter().position(|&b| b == b'\n') {
+            // The bound on waiting events, and each node's share of it (so that one file
+            // cannot fill it with events that wait for another's): what is not consumed is
+            // read again next poll.
+            let full = follow.waiting() >= follow.backlog()
+                || self.incs.keys().any(|&n| follow.waiting_of(n) >= hold);
+            if full {
+                self.offset = start + pos as u64;
+                self.at_end = false;
+                return Ok(pos as u64);
+            }
+            let end = pos + nl;
             if self.partial.is_empty() {
-                self.line(&rest[..nl], follow)?;
+                self.line(&buf[pos..end], follow)?;
             } else {
                 let mut joined = std::mem::take(&mut self.partial);
-                joined.extend_from_slice(&rest[..nl]);
+                joined.extend_from_slice(&buf[pos..end]);
                 self.line(&joined, follow)?;
             }
-            rest = &rest[nl + 1..];
+            pos = end + 1;
         }
-        self.partial.extend_from_slice(rest);
+        self.partial.extend_from_slice(&buf[pos..]);
         if self.partial.len() > MAX_LINE {
             return Err(ReadError::LineTooLong {
                 file: self.name.clone(),
@@ -207,7 +235,18 @@ impl Tail {
             }
             .into());
         }
+        self.offset = start + n as u64;
+        self.at_end = self.offset >= len;
         Ok(n as u64)
+    }
+
+    /// The bytes after the last newline, as a line (once the writer is known to be done).
+    fn last_line(&mut self, follow: &mut Follow) -> Result<(), TailError> {
+        if self.partial.is_empty() {
+            return Ok(());
+        }
+        let raw = std::mem::take(&mut self.partial);
+        self.line(&raw, follow)
     }
 
     /// Parses one whole line into `follow`.

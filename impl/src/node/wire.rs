@@ -238,4 +238,7 @@ pub struct CellStatus {
     pub since: Option<Slot>,
     /// How many slots it applied.
     pub applied: Slot,
+    /// Whether the replica is parked: idle, its timers off until a message or a client
+    /// wakes it (a follower parked under a live leader, or a leader with nothing to do).
+    pub parked: bool,
 }

@@ -73,8 +73,8 @@ pub(super) fn crash(
 pub(super) fn record(net: &mut Network, ev: &TraceEvent, info: StepInfo, issued: PersistId) {
     let reports: BTreeMap<_, _> = info.reports.into_iter().collect();
     for id in &ev.released {
-        net.released.insert(*id);
         if let Some(m) = net.msgs.get_mut(id) {
+            net.released.insert(*id);
             m.lc = ev.lc; // it leaves with the releasing step's clock
         }
         if let Some(list) = net.held.get_mut(&(ev.node, ev.inc)) {

@@ -69,6 +69,11 @@ pub struct Live {
     /// Per sender incarnation, the highest message seq that left the table.
     evicted: HashMap<(NodeId, u64), u64>,
     window: usize,
+    /// Log entries and persist batches logged by the events pushed so far: the running
+    /// bounds on slots and batch ids (the batch replay's bounds over the whole trace, taken
+    /// over the causal prefix: every slot and batch an event names was logged before it).
+    entries_logged: u64,
+    batches_logged: u64,
 }
 
 impl Live {
@@ -83,6 +88,8 @@ impl Live {
             old_in_flight: VecDeque::new(),
             evicted: HashMap::new(),
             window: window.max(1),
+            entries_logged: 0,
+            batches_logged: 0,
         }
     }
 
@@ -141,6 +148,13 @@ impl Live {
                 }];
             }
         }
+        let ev = &loc.event;
+        self.entries_logged = self
+            .entries_logged
+            .saturating_add(ev.state.accepted.len() as u64);
+        self.batches_logged += u64::from(ev.persist.is_some());
+        self.replay.facts.slot_bound = self.entries_logged;
+        self.replay.facts.persist_bound = self.batches_logged;
         let had_failure = self.replay.report.failure.is_some();
         let go_on = self.replay.event(index, loc);
         let mut out = Vec::new();
@@ -193,6 +207,9 @@ impl Live {
 fn forget(net: &mut crate::spec::Network, evicted: &mut HashMap<(NodeId, u64), u64>, id: MsgId) {
     net.msgs.remove(&id);
     net.released.remove(&id);
+    if let Some(list) = net.held.get_mut(&(id.node, id.inc)) {
+        list.retain(|(_, m)| *m != id);
+    }
     let e = evicted.entry((id.node, id.inc)).or_insert(0);
     *e = (*e).max(id.seq);
 }

@@ -49,7 +49,7 @@ pub fn check_persist(ev: &TraceEvent, bound: u64) -> Option<Finding> {
     let (field, value) = fields.into_iter().find(|(_, v)| *v > bound)?;
     Some(Finding::new(
         field,
-        format!("at most {bound}: the whole trace logs {bound} persist batches"),
+        format!("at most {bound}: the trace logs {bound} persist batches"),
         value,
     ))
 }
@@ -97,7 +97,7 @@ pub fn check(ev: &TraceEvent, bound: Slot) -> Option<Finding> {
     Some(Finding::new(
         field,
         format!(
-            "at most {bound}: the whole trace logs {bound} log entries, and slots are proposed \
+            "at most {bound}: the trace logs {bound} log entries, and slots are proposed \
              in order from 0"
         ),
         value,

@@ -101,6 +101,7 @@ impl Runtime {
                             in_force_from: jury.configs().last().map_or(0, |(s, _, _)| s),
                             since: r.cell.since(),
                             applied: r.cell.state_machine().applied(),
+                            parked: r.parked != super::Parked::No,
                         }
                     })
                     .collect();
